@@ -1,0 +1,61 @@
+# bpfskel — the two commands a newcomer needs are `make demo` and `make test`.
+# Both do their own set-up (Debian packages, pip install, BPF build).
+
+CLANG      ?= clang-19
+BPFTOOL    ?= bpftool
+PYTHON     ?= python3
+BUILD      ?= build
+ARCH_INC   ?= /usr/include/$(shell uname -m)-linux-gnu
+BPF_CFLAGS ?= -g -O2 -target bpf -I$(ARCH_INC) -I$(BUILD) -Wall -Wno-unused-variable
+APT_PKGS   := clang-19 libbpf-dev bpftool gcc make
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+
+.PHONY: all deps sysdeps pydeps bpf test demo mounts clean
+all: bpf
+
+# Idempotent: installs the Debian packages only when one is missing.
+sysdeps:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+pydeps:
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+deps: sysdeps pydeps
+
+# tracefs (tracepoints) and bpffs (pinning), when not mounted yet.
+mounts:
+	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing || true
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || true
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# vmlinux.h is generated from the running kernel, never committed.
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+# A program that includes vmlinux.h gets it generated first.
+$(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
+	@if grep -q '"vmlinux.h"' $<; then $(MAKE) --no-print-directory $(BUILD)/vmlinux.h; fi
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+bpf: $(BPF_OBJS)
+
+test: deps mounts
+	$(MAKE) --no-print-directory bpf
+	$(PYTHON) -m pytest -q
+
+demo: deps mounts
+	$(MAKE) --no-print-directory bpf
+	$(PYTHON) examples/demo.py
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,42 @@
+"""bpfskel: typed Python skeletons for eBPF objects, driven by libbpf.
+
+``bpfskel gen prog.bpf.o -o prog_skel.py`` generates a module; apps import it.
+This package is the runtime those modules use.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import (
+    BoundsError,
+    ClosedError,
+    Error,
+    LibbpfError,
+    NotSupportedError,
+    ReadOnlyError,
+)
+from .memory import Memory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoundsError",
+    "ClosedError",
+    "Error",
+    "LibbpfError",
+    "Memory",
+    "NotSupportedError",
+    "ReadOnlyError",
+    "libbpf_version",
+    "__version__",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def libbpf_version() -> str:
+    """Version of the libbpf the bindings load (e.g. ``"1.1.2"``; loads it)."""
+    from . import _libbpf
+
+    return _libbpf.version_string().lstrip("v")

@@ -1,0 +1,439 @@
+"""The one place bpfskel loads native code: libbpf.so.1 and three libc symbols.
+
+Invariants kept here so that the rest of the package can stay pure Python:
+
+* **Discovery.** ``BPFSKEL_LIBBPF`` (an explicit path, never silently ignored),
+  then the soname ``libbpf.so.1``, then ``ctypes.util.find_library("bpf")``.
+  Loading is lazy: importing bpfskel, or running ``bpfskel --help``, never needs
+  libbpf; the first call that does raises :class:`LibbpfNotFoundError`.
+* **Typed calls.** Every function used has ``argtypes``/``restype`` declared in
+  :data:`_SIGNATURES`.  Functions that only newer libbpf releases export are
+  marked optional and resolve to ``None`` on older ones.
+* **Options structs** are declared with the layout of the *oldest* supported
+  libbpf (1.1) and passed with ``sz`` set to that size.  libbpf accepts a struct
+  smaller than the one it knows and zero-fills the rest, so the same bytes work
+  from 1.1 to current releases; we never pass one larger than 1.1 knows.
+* **Errors.** libbpf 1.x returns a negative errno, or NULL with ``errno`` set;
+  :func:`check` and :func:`check_ptr` turn both into :class:`LibbpfError`
+  subclasses that carry the errno and the lines libbpf logged meanwhile.
+* **Logging.** libbpf's print callback is routed to the ``bpfskel.libbpf``
+  logger (WARN->WARNING, INFO->INFO, DEBUG->DEBUG); warnings and info lines
+  are also captured per thread so that an error can quote them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import mmap
+import os
+import threading
+from contextlib import contextmanager
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char_p,
+    c_int,
+    c_long,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+from .errors import Error, LibbpfError, libbpf_error, tail
+
+__all__ = [
+    "lib",
+    "libc",
+    "version",
+    "check",
+    "check_ptr",
+    "capture",
+    "LibbpfNotFoundError",
+    "ObjectOpenOpts",
+    "MapCreateOpts",
+    "TestRunOpts",
+]
+
+ENV_VAR = "BPFSKEL_LIBBPF"
+INSTALL_HINT = "install Debian's libbpf1 package (apt-get install libbpf1), or set BPFSKEL_LIBBPF"
+
+log = logging.getLogger("bpfskel.libbpf")
+
+
+class LibbpfNotFoundError(Error, ImportError):
+    """libbpf.so.1 could not be loaded."""
+
+
+# -- options structs (libbpf 1.1 layouts; ``sz`` is always set) -------------
+
+
+class ObjectOpenOpts(Structure):
+    """``struct bpf_object_open_opts`` as libbpf 1.1 declares it."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("object_name", c_char_p),
+        ("relaxed_maps", c_bool),
+        ("pin_root_path", c_char_p),
+        ("_unused_attach_prog_fd", c_uint32),
+        ("kconfig", c_char_p),
+        ("btf_custom_path", c_char_p),
+        ("kernel_log_buf", c_void_p),
+        ("kernel_log_size", c_size_t),
+        ("kernel_log_level", c_uint32),
+    ]
+
+
+class MapCreateOpts(Structure):
+    """``struct bpf_map_create_opts`` as libbpf 1.1 declares it."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("btf_fd", c_uint32),
+        ("btf_key_type_id", c_uint32),
+        ("btf_value_type_id", c_uint32),
+        ("btf_vmlinux_value_type_id", c_uint32),
+        ("inner_map_fd", c_uint32),
+        ("map_flags", c_uint32),
+        ("map_extra", c_uint64),
+        ("numa_node", c_uint32),
+        ("map_ifindex", c_uint32),
+    ]
+
+
+class TestRunOpts(Structure):
+    """``struct bpf_test_run_opts`` as libbpf 1.1 declares it."""
+
+    __test__ = False  # not a pytest test class
+    _fields_ = [
+        ("sz", c_size_t),
+        ("data_in", c_void_p),
+        ("data_out", c_void_p),
+        ("data_size_in", c_uint32),
+        ("data_size_out", c_uint32),
+        ("ctx_in", c_void_p),
+        ("ctx_out", c_void_p),
+        ("ctx_size_in", c_uint32),
+        ("ctx_size_out", c_uint32),
+        ("retval", c_uint32),
+        ("repeat", c_int),
+        ("duration", c_uint32),
+        ("flags", c_uint32),
+        ("cpu", c_uint32),
+        ("batch_size", c_uint32),
+    ]
+
+
+class UprobeOpts(Structure):
+    """``struct bpf_uprobe_opts`` as libbpf 1.1 declares it."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("ref_ctr_offset", c_size_t),
+        ("bpf_cookie", c_uint64),
+        ("retprobe", c_bool),
+        ("func_name", c_char_p),
+    ]
+
+
+def opts(cls: Any, **values: Any) -> Any:
+    """An options struct with ``sz`` set to the size this module declares."""
+    o = cls(**values)
+    o.sz = ctypes.sizeof(cls)
+    return o
+
+
+# -- signatures ---------------------------------------------------------------
+
+_p = c_void_p  # opaque libbpf pointers: bpf_object*, bpf_map*, bpf_program*, btf*, ...
+PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
+
+# name: (restype, argtypes, first libbpf version exporting it or None for 1.1)
+_SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
+    "libbpf_major_version": (c_uint32, [], None),
+    "libbpf_minor_version": (c_uint32, [], None),
+    "libbpf_version_string": (c_char_p, [], None),
+    "libbpf_set_print": (c_void_p, [PRINT_FN], None),
+    "libbpf_num_possible_cpus": (c_int, [], None),
+    # objects
+    "bpf_object__open_mem": (_p, [c_void_p, c_size_t, POINTER(ObjectOpenOpts)], None),
+    "bpf_object__open_file": (_p, [c_char_p, POINTER(ObjectOpenOpts)], None),
+    "bpf_object__load": (c_int, [_p], None),
+    "bpf_object__close": (None, [_p], None),
+    "bpf_object__name": (c_char_p, [_p], None),
+    "bpf_object__btf": (_p, [_p], None),
+    "bpf_object__next_map": (_p, [_p, _p], None),
+    "bpf_object__next_program": (_p, [_p, _p], None),
+    # maps
+    "bpf_map__name": (c_char_p, [_p], None),
+    "bpf_map__fd": (c_int, [_p], None),
+    "bpf_map__type": (c_int, [_p], None),
+    "bpf_map__key_size": (c_uint32, [_p], None),
+    "bpf_map__value_size": (c_uint32, [_p], None),
+    "bpf_map__max_entries": (c_uint32, [_p], None),
+    "bpf_map__map_flags": (c_uint32, [_p], None),
+    "bpf_map__map_extra": (c_uint64, [_p], None),
+    "bpf_map__is_internal": (c_bool, [_p], None),
+    "bpf_map__btf_key_type_id": (c_uint32, [_p], None),
+    "bpf_map__btf_value_type_id": (c_uint32, [_p], None),
+    "bpf_map__initial_value": (c_void_p, [_p, POINTER(c_size_t)], None),
+    "bpf_map__set_initial_value": (c_int, [_p, c_void_p, c_size_t], None),
+    "bpf_map__set_value_size": (c_int, [_p, c_uint32], None),
+    "bpf_map__set_max_entries": (c_int, [_p, c_uint32], None),
+    "bpf_map__pin": (c_int, [_p, c_char_p], None),
+    "bpf_map__unpin": (c_int, [_p, c_char_p], None),
+    # programs
+    "bpf_program__name": (c_char_p, [_p], None),
+    "bpf_program__section_name": (c_char_p, [_p], None),
+    "bpf_program__fd": (c_int, [_p], None),
+    "bpf_program__type": (c_int, [_p], None),
+    "bpf_program__autoload": (c_bool, [_p], None),
+    "bpf_program__set_autoload": (c_int, [_p, c_bool], None),
+    "bpf_program__attach": (_p, [_p], None),
+    "bpf_program__attach_tracepoint": (_p, [_p, c_char_p, c_char_p], None),
+    "bpf_program__attach_raw_tracepoint": (_p, [_p, c_char_p], None),
+    "bpf_program__attach_uprobe_opts": (_p, [_p, c_int, c_char_p, c_size_t,
+                                             POINTER(UprobeOpts)], None),
+    "bpf_program__attach_perf_event": (_p, [_p, c_int], None),
+    "bpf_program__attach_xdp": (_p, [_p, c_int], None),
+    "bpf_program__attach_cgroup": (_p, [_p, c_int], None),
+    "bpf_program__attach_tcx": (_p, [_p, c_int, c_void_p], (1, 3)),
+    # links
+    "bpf_link__destroy": (c_int, [_p], None),
+    "bpf_link__fd": (c_int, [_p], None),
+    "bpf_link__detach": (c_int, [_p], None),
+    # btf
+    "btf__type_cnt": (c_uint32, [_p], None),
+    "btf__type_by_id": (c_void_p, [_p, c_uint32], None),
+    "btf__name_by_offset": (c_char_p, [_p, c_uint32], None),
+    "btf__raw_data": (c_void_p, [_p, POINTER(c_uint32)], None),
+    # raw syscall wrappers
+    "bpf_map_create": (c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32,
+                               POINTER(MapCreateOpts)], None),
+    "bpf_map_freeze": (c_int, [c_int], None),
+    "bpf_map_lookup_elem": (c_int, [c_int, c_void_p, c_void_p], None),
+    "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_uint64], None),
+    "bpf_map_delete_elem": (c_int, [c_int, c_void_p], None),
+    "bpf_map_get_next_key": (c_int, [c_int, c_void_p, c_void_p], None),
+    "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)], None),
+}
+
+
+class _Lib:
+    """Resolved libbpf functions as attributes; ``None`` where not exported."""
+
+    path: str
+    major: int
+    minor: int
+
+    def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
+        self._cdll = cdll
+        self.path = path
+        for name, (restype, argtypes, _since) in _SIGNATURES.items():
+            fn = getattr(cdll, name, None)
+            if fn is not None:
+                fn.restype = restype
+                fn.argtypes = argtypes
+            setattr(self, name, fn)
+        self.major = int(self.libbpf_major_version())
+        self.minor = int(self.libbpf_minor_version())
+
+    def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
+        raise AttributeError(f"libbpf function {name!r} is not declared in _SIGNATURES")
+
+    @property
+    def version(self) -> Tuple[int, int]:
+        return (self.major, self.minor)
+
+
+_lock = threading.Lock()
+_lib: Optional[_Lib] = None
+_libc: Optional[ctypes.CDLL] = None
+
+
+def _load() -> _Lib:
+    explicit = os.environ.get(ENV_VAR)
+    candidates = [explicit] if explicit else ["libbpf.so.1"]
+    if not explicit:
+        found = ctypes.util.find_library("bpf")
+        if found:
+            candidates.append(found)
+    errors = []
+    for cand in candidates:
+        try:
+            cdll = ctypes.CDLL(cand, use_errno=True)
+        except OSError as e:
+            errors.append(f"{cand}: {e}")
+            continue
+        return _Lib(cdll, cand)
+    where = f"{ENV_VAR}={explicit!r} could not be loaded" if explicit else "libbpf.so.1 not found"
+    raise LibbpfNotFoundError(f"{where} ({'; '.join(errors)}); {INSTALL_HINT}")
+
+
+def lib() -> _Lib:
+    """The loaded libbpf (loading it, and installing the log hook, on first use)."""
+    global _lib
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                loaded = _load()
+                loaded.libbpf_set_print(_print_cb)
+                _lib = loaded
+    return _lib
+
+
+def libc() -> ctypes.CDLL:
+    """The C library, for ``mmap``/``munmap``/``vsnprintf``."""
+    global _libc
+    if _libc is None:
+        c = ctypes.CDLL(None, use_errno=True)
+        c.mmap.restype = c_void_p
+        c.mmap.argtypes = [c_void_p, c_size_t, c_int, c_int, c_int, c_long]
+        c.munmap.restype = c_int
+        c.munmap.argtypes = [c_void_p, c_size_t]
+        c.vsnprintf.restype = c_int
+        c.vsnprintf.argtypes = [c_void_p, c_size_t, c_char_p, c_void_p]
+        _libc = c
+    return _libc
+
+
+def version() -> Tuple[int, int]:
+    """``(major, minor)`` of the libbpf the bindings loaded."""
+    return lib().version
+
+
+def version_string() -> str:
+    return (lib().libbpf_version_string() or b"").decode()
+
+
+# -- logging ------------------------------------------------------------------
+
+_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+# libbpf's longest message is a verifier log (at most 16 MiB).  The buffer is an
+# anonymous mapping, so only the pages a message touches are ever committed.
+_FMT_BUF_SIZE = 32 << 20
+_fmt_buf: Optional[mmap.mmap] = None
+_fmt_addr = 0
+_fmt_lock = threading.Lock()
+_tls = threading.local()
+
+
+def _format(fmt: bytes, args: int) -> str:
+    """Render a printf format and its ``va_list`` (x86-64: passed by pointer)."""
+    global _fmt_buf, _fmt_addr
+    with _fmt_lock:
+        if _fmt_buf is None:
+            _fmt_buf = mmap.mmap(-1, _FMT_BUF_SIZE)
+            _fmt_addr = ctypes.addressof(ctypes.c_char.from_buffer(_fmt_buf))
+        n = libc().vsnprintf(_fmt_addr, _FMT_BUF_SIZE, fmt, args)
+        if n < 0:
+            return fmt.decode(errors="replace")
+        text = ctypes.string_at(_fmt_addr, min(n, _FMT_BUF_SIZE - 1))
+    return text.decode(errors="replace")
+
+
+def _print(level: int, fmt: Optional[bytes], args: int) -> int:
+    try:
+        pylevel = _LEVELS.get(level, logging.DEBUG)
+        sinks: Optional[List[List[str]]] = getattr(_tls, "sinks", None)
+        wanted = bool(sinks) and pylevel >= logging.INFO
+        if fmt is None or not (wanted or log.isEnabledFor(pylevel)):
+            return 0
+        text = _format(fmt, args)
+        if wanted and sinks:
+            sinks[-1].append(text)
+        if log.isEnabledFor(pylevel):
+            log.log(pylevel, "%s", text.rstrip("\n"))
+    except BaseException:  # a callback from C must never raise
+        pass
+    return 0
+
+
+_print_cb = PRINT_FN(_print)
+
+
+@contextmanager
+def capture() -> Iterator[List[str]]:
+    """Collect what libbpf logs (INFO and WARN) in this thread meanwhile."""
+    sinks = getattr(_tls, "sinks", None)
+    if sinks is None:
+        sinks = _tls.sinks = []
+    lines: List[str] = []
+    sinks.append(lines)
+    try:
+        yield lines
+    finally:
+        sinks.pop()
+
+
+LOG_TAIL_LINES = 40
+
+
+def _log_text(lines: Optional[List[str]]) -> str:
+    if not lines:
+        return ""
+    text = tail(lines)
+    parts = text.splitlines(keepends=True)
+    if len(parts) > LOG_TAIL_LINES:
+        text = "".join(["...\n"] + parts[-LOG_TAIL_LINES:])
+    return text
+
+
+def check(ret: int, operation: str, lines: Optional[List[str]] = None) -> int:
+    """Raise the matching :class:`LibbpfError` if ``ret`` is a negative errno."""
+    if ret < 0:
+        raise libbpf_error(-ret, operation, _log_text(lines))
+    return ret
+
+
+def check_ptr(ptr: Optional[int], operation: str, lines: Optional[List[str]] = None) -> int:
+    """Raise the matching :class:`LibbpfError` if ``ptr`` is NULL (errno set)."""
+    if not ptr:
+        raise libbpf_error(ctypes.get_errno(), operation, _log_text(lines))
+    return ptr
+
+
+def call(fn: Callable[..., Any], operation: str, *args: Any) -> int:
+    """Call a libbpf function returning int, capturing its log for the error."""
+    with capture() as lines:
+        ret = fn(*args)
+    return check(ret, operation, lines)
+
+
+def call_ptr(fn: Callable[..., Any], operation: str, *args: Any) -> int:
+    """Call a libbpf function returning a pointer, capturing its log for the error."""
+    with capture() as lines:
+        ctypes.set_errno(0)
+        ptr = fn(*args)
+    return check_ptr(ptr, operation, lines)
+
+
+def full_log(exc: LibbpfError) -> str:
+    """The whole log an error carries (the verifier log for a failed load)."""
+    return exc.log
+
+
+def cstr(value: Optional[bytes]) -> str:
+    return "" if value is None else value.decode(errors="replace")
+
+
+def require(name: str) -> Callable[..., Any]:
+    """A function the running libbpf may lack; raise NotSupportedError if so."""
+    from .errors import NotSupportedError
+
+    fn = getattr(lib(), name)
+    if fn is None:
+        since = _SIGNATURES[name][2]
+        need = f" (needs libbpf >= {since[0]}.{since[1]})" if since else ""
+        raise NotSupportedError(f"{name} is not available in libbpf {version_string()}{need}")
+    return fn  # type: ignore[no-any-return]
+
+
+__all__ += ["call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+            "LibbpfError"]

@@ -1,0 +1,133 @@
+"""The bpfskel exception family.
+
+Every exception bpfskel raises on purpose derives from :class:`Error`, and
+also from the built-in class a Python user would reach for first:
+
+* :class:`LibbpfError` is an :class:`OSError` carrying the errno libbpf or the
+  kernel reported.  It is instantiated through :func:`libbpf_error`, which picks
+  a subclass that also derives from the matching built-in (``PermissionError``
+  for EPERM/EACCES, ``FileNotFoundError`` for ENOENT, ...), so ``except
+  PermissionError`` works exactly as it does for ``open()``.
+* :class:`ReadOnlyError` is a ``PermissionError`` (errno EPERM): the write was
+  refused because the memory is read-only, e.g. a frozen ``.rodata`` map.
+* :class:`ClosedError` is a ``ValueError``, like I/O on a closed file.
+* :class:`BoundsError` is a ``ValueError`` (and an ``IndexError``): an access
+  outside a mapping.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Dict, Optional, Sequence, Type
+
+__all__ = [
+    "Error",
+    "LibbpfError",
+    "ReadOnlyError",
+    "ClosedError",
+    "BoundsError",
+    "NotSupportedError",
+    "libbpf_error",
+]
+
+
+class Error(Exception):
+    """Base class of every error bpfskel raises on purpose."""
+
+
+class LibbpfError(Error, OSError):
+    """A libbpf call or a bpf() syscall failed.
+
+    ``errno`` holds the error number, ``operation`` names the call and its
+    object, and ``log`` holds the last lines libbpf logged before the failure
+    (for a failed program load that includes the verifier log).
+    """
+
+    operation: str
+    log: str
+
+    def __init__(self, err: int, operation: str, log: str = "") -> None:
+        message = f"{operation}: {os.strerror(err)} (errno {err})"
+        if log:
+            message += "\n" + log.rstrip("\n")
+        super().__init__(err, message)
+        self.operation = operation
+        self.log = log
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (libbpf_error, (self.errno, self.operation, self.log))
+
+
+class ReadOnlyError(Error, PermissionError):
+    """A write hit read-only memory: a frozen map or a read-only mapping."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(_errno.EPERM, f"{what} is read-only")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class ClosedError(Error, ValueError):
+    """The mapping, view or skeleton was closed or destroyed."""
+
+
+class BoundsError(Error, ValueError, IndexError):
+    """An access reached outside the bounds of a mapping."""
+
+
+class NotSupportedError(Error, OSError):
+    """The running libbpf or kernel lacks a feature (errno EOPNOTSUPP)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_errno.EOPNOTSUPP, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+# errno -> the built-in OSError subclass Python itself would raise for it.
+_BUILTIN_FOR_ERRNO: Dict[int, Type[OSError]] = {
+    _errno.EPERM: PermissionError,
+    _errno.EACCES: PermissionError,
+    _errno.ENOENT: FileNotFoundError,
+    _errno.EEXIST: FileExistsError,
+    _errno.EINTR: InterruptedError,
+    _errno.EAGAIN: BlockingIOError,
+    _errno.ETIMEDOUT: TimeoutError,
+    _errno.EISDIR: IsADirectoryError,
+    _errno.ENOTDIR: NotADirectoryError,
+    _errno.ESRCH: ProcessLookupError,
+    _errno.ECHILD: ChildProcessError,
+    _errno.EPIPE: BrokenPipeError,
+}
+
+_SUBCLASSES: Dict[Type[OSError], Type[LibbpfError]] = {}
+
+
+def _subclass_for(err: int) -> Type[LibbpfError]:
+    builtin = _BUILTIN_FOR_ERRNO.get(err)
+    if builtin is None:
+        return LibbpfError
+    cls = _SUBCLASSES.get(builtin)
+    if cls is None:
+        cls = type("Libbpf" + builtin.__name__, (LibbpfError, builtin), {})
+        cls.__module__ = __name__
+        _SUBCLASSES[builtin] = cls
+    return cls
+
+
+def libbpf_error(err: int, operation: str, log: str = "") -> LibbpfError:
+    """Build the :class:`LibbpfError` subclass matching ``err``."""
+    err = abs(err) or _errno.EINVAL
+    return _subclass_for(err)(err, operation, log)
+
+
+def tail(lines: Sequence[str], limit: Optional[int] = None) -> str:
+    """Join the last ``limit`` log lines (all of them by default)."""
+    picked = lines if limit is None else lines[-limit:]
+    return "".join(line if line.endswith("\n") else line + "\n" for line in picked)

@@ -1,0 +1,42 @@
+"""``bpfskel gen``: object bytes in, module source out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import List, Tuple
+
+from . import __version__, codegen, layout
+from .names import identifier
+from .objfile import ObjectInfo, read_object
+
+__all__ = ["default_name", "generate", "generate_from_info"]
+
+
+def default_name(path: str) -> str:
+    """``foo.bpf.o`` -> ``foo``, as bpftool derives object names."""
+    base = os.path.basename(path)
+    for suffix in (".o", ".bpf"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return identifier(base or "bpf")
+
+
+def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) -> str:
+    map_types = {m.ident: (m.key_type_id, m.value_type_id) for m in info.maps if not m.internal}
+    plan = layout.plan(info.btf, map_types)
+    maps: List[codegen.MapInfo] = []
+    for m in sorted(info.maps, key=lambda m: m.ident):
+        key, value = codegen.map_exprs(plan, m.key_type_id, m.value_type_id) \
+            if not m.internal else ("None", "None")
+        maps.append((m.ident, m.name, key, value))
+    progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
+    return codegen.render(plan, name=name, source=os.path.basename(source),
+                          sha256=hashlib.sha256(data).hexdigest(), version=__version__,
+                          obj=data, maps=maps, progs=progs)
+
+
+def generate(data: bytes, source: str, name: str) -> str:
+    """Generate the module source for the object ``data`` read from ``source``."""
+    info = read_object(data, source, name)
+    return generate_from_info(info, data, source, name)

@@ -1,0 +1,278 @@
+"""Memory: direct access to the memory of a BPF map, without syscalls.
+
+A Python port of the idea behind cilium/ebpf's ``Memory``.  Given the fd of a
+map created with ``BPF_F_MMAPABLE`` (arrays and arenas), the map's memory is
+mapped ``MAP_SHARED`` into this process: a load or store there *is* a load or
+store in the kernel's copy of the map, seen by BPF programs at once.
+
+Read-only fallback
+    Maps created with ``BPF_F_RDONLY_PROG`` stay writable from user space until
+    they are frozen; but the kernel refuses a *writable* mapping of a frozen map
+    (EPERM) or of a ``BPF_F_RDONLY_PROG`` map (EACCES).  Otherwise user space
+    could keep writing through a mapping made before the freeze, since page
+    protections of an existing mapping cannot be revoked, while the verifier
+    treats the contents as constants.  On either errno we map read-only instead
+    and report it in :attr:`Memory.readonly`.
+
+Memory coherence
+    Nothing here synchronises with BPF programs running concurrently.  A single
+    naturally aligned value of at most 8 bytes is read or written with one
+    machine access, so it is never observed half-written, provided the BPF side
+    accesses it the same way.  Packed structs break this: they drop alignment to
+    one byte and compilers then use byte-wise loads and stores, so a reader can
+    see a value that is half old, half new.  Avoid packed layouts in shared
+    memory.  Anything larger than one value (a struct, an array, a copy made
+    with :meth:`read_at`) needs the usual care: BPF atomics, a sequence counter,
+    or a protocol where only one side writes.
+
+Alignment
+    The mapping starts on a page boundary, so offsets in the map are offsets
+    from an aligned base: a field that is aligned in the BPF object's layout is
+    aligned here too.  The generated ctypes classes reproduce that layout byte
+    for byte with explicit padding, never relying on the host's rules.
+
+Lifetime
+    :meth:`close` always releases the map's pages.  If ctypes objects still
+    point into the mapping (a view someone kept), the range is not unmapped but
+    replaced in place by anonymous zero pages (``MAP_FIXED``), so those objects
+    read zeros instead of faulting, while the map itself is no longer mapped
+    (it can be frozen, for instance).  Memory is an :class:`mmap.mmap`, and the
+    mmap object's deallocator unmaps at garbage collection; it never raises.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import errno as _errno
+from typing import Any, Optional
+
+from . import _libbpf
+from .errors import BoundsError, ClosedError, ReadOnlyError, libbpf_error
+
+__all__ = ["Memory", "buffer_address"]
+
+PAGE_SIZE = mmap.PAGESIZE
+_MAP_FIXED = 0x10
+_MAP_ANONYMOUS = getattr(mmap, "MAP_ANONYMOUS", 0x20)
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+class _PyBuffer(ctypes.Structure):
+    # Py_buffer, part of the stable ABI since Python 3.11 (unchanged since 3.3).
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_get_buffer.restype = ctypes.c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+_release_buffer.restype = None
+
+
+def buffer_address(obj: Any) -> int:
+    """Address of the first byte of any object exposing the buffer protocol,
+    read-only buffers included (``ctypes.c_char.from_buffer`` refuses those)."""
+    view = _PyBuffer()
+    if _get_buffer(obj, ctypes.byref(view), 0) != 0:  # PyBUF_SIMPLE
+        raise TypeError(f"{type(obj).__name__} does not expose a buffer")
+    try:
+        return int(view.buf or 0)
+    finally:
+        _release_buffer(ctypes.byref(view))
+
+
+def _round_up(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+class Memory(mmap.mmap):
+    """The memory of one ``BPF_F_MMAPABLE`` map, mapped into this process.
+
+    ``Memory(fd, size)`` maps ``size`` bytes of the map behind ``fd``
+    read-write, or read-only when the kernel refuses a writable mapping.  It
+    exposes the buffer protocol (read-only when the mapping is), which is what
+    generated section views overlay.
+    """
+
+    _size: int
+    _readonly: bool
+    _closed: bool
+    _address: int
+
+    def __new__(cls, fd: int, size: int) -> "Memory":
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError(f"size must be a positive int, not {size!r}")
+        if not isinstance(fd, int) or fd < 0:
+            raise ValueError(f"fd must be a non-negative int, not {fd!r}")
+        readonly = False
+        try:
+            self = super().__new__(cls, fd, size, flags=mmap.MAP_SHARED,
+                                   prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError as e:
+            if e.errno not in (_errno.EPERM, _errno.EACCES):
+                raise libbpf_error(e.errno or _errno.EINVAL, f"mmap of map fd {fd} ({size} bytes)")
+            readonly = True
+            try:
+                self = super().__new__(cls, fd, size, access=mmap.ACCESS_READ)
+            except OSError as e2:
+                raise libbpf_error(e2.errno or _errno.EINVAL,
+                                   f"read-only mmap of map fd {fd} ({size} bytes)") from None
+        self._size = size
+        self._readonly = readonly
+        self._closed = False
+        self._address = buffer_address(self)
+        return self
+
+    def __init__(self, fd: int, size: int) -> None:  # mmap's __init__ takes no part
+        pass
+
+    @classmethod
+    def anonymous(cls, size: int) -> "Memory":
+        """Zeroed private memory, to be turned into a map's memory by :meth:`remap`.
+
+        Skeleton views start on such a region before load, so that the same
+        ctypes view (and any sub-object taken from it) follows the live map
+        after load, the way libbpf's C skeleton remaps in place.
+        """
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError(f"size must be a positive int, not {size!r}")
+        self = super().__new__(cls, -1, size, flags=mmap.MAP_PRIVATE | _MAP_ANONYMOUS,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        self._size = size
+        self._readonly = False
+        self._closed = False
+        self._address = buffer_address(self)
+        return self
+
+    def remap(self, fd: int) -> None:
+        """Replace this region's pages, in place, by the memory of the map ``fd``
+        (``MAP_SHARED | MAP_FIXED``, read-write).  Every ctypes object pointing
+        in now reads and writes the live map.  The map must be writable."""
+        self._check_open()
+        length = _round_up(self._size, PAGE_SIZE)
+        got = _libbpf.libc().mmap(self._address, length, mmap.PROT_READ | mmap.PROT_WRITE,
+                                  mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
+        if got in (None, _MAP_FAILED) or got != self._address:
+            err = ctypes.get_errno() or _errno.EINVAL
+            self._placeholder()  # a failed MAP_FIXED may have unmapped the range
+            raise libbpf_error(err, f"mmap of map fd {fd} in place ({self._size} bytes)")
+
+    def _placeholder(self) -> None:
+        """Anonymous zero pages over the whole region, at the same address."""
+        prot = mmap.PROT_READ if self._readonly else mmap.PROT_READ | mmap.PROT_WRITE
+        length = _round_up(self._size, PAGE_SIZE)
+        got = _libbpf.libc().mmap(self._address, length, prot,
+                                  mmap.MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED, -1, 0)
+        if got in (None, _MAP_FAILED) or got != self._address:  # pragma: no cover
+            raise libbpf_error(ctypes.get_errno(), "mmap placeholder over closed Memory")
+
+    # -- attributes ----------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def size(self) -> int:
+        """Size of the mapped region in bytes."""
+        return self._size
+
+    @property
+    def readonly(self) -> bool:
+        """True if the kernel only allowed a read-only mapping."""
+        return self._readonly
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def address(self) -> int:
+        """Address of the first byte (stable for the object's lifetime)."""
+        self._check_open()
+        return self._address
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("read-only" if self._readonly else "read-write")
+        return f"<bpfskel.Memory {self._size} bytes, {state}>"
+
+    # -- access ----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("memory-mapped region is closed")
+
+    def _bounds(self, offset: int, size: int) -> None:
+        # The seed computes ``off+size < len`` and so rejects an access that
+        # ends exactly on the last byte; the correct test is ``<=``.
+        if not isinstance(offset, int) or not isinstance(size, int):
+            raise TypeError("offset and size must be ints")
+        if offset < 0 or size < 0 or offset + size > self._size:
+            raise BoundsError(
+                f"access of {size} bytes at offset {offset} is outside 0..{self._size}")
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Copy ``size`` bytes starting at ``offset``."""
+        self._check_open()
+        self._bounds(offset, size)
+        return mmap.mmap.__getitem__(self, slice(offset, offset + size))
+
+    def write_at(self, offset: int, data: Any) -> None:
+        """Write ``data`` (any bytes-like object) at ``offset``."""
+        self._check_open()
+        if self._readonly:
+            raise ReadOnlyError("memory-mapped region")
+        view = memoryview(data).cast("B")
+        self._bounds(offset, view.nbytes)
+        mmap.mmap.__setitem__(self, slice(offset, offset + view.nbytes), view)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._check_open()
+        return mmap.mmap.__getitem__(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_open()
+        if self._readonly:
+            raise ReadOnlyError("memory-mapped region")
+        mmap.mmap.__setitem__(self, key, value)
+
+    # -- lifetime --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the map's pages.  Idempotent.
+
+        If live ctypes objects still point into the region, its pages are
+        replaced by anonymous zero pages at the same address instead: the map
+        is released all the same and those objects never fault.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            mmap.mmap.close(self)
+            return
+        except BufferError:
+            pass  # exported: something still points in; swap in a placeholder
+        self._placeholder()
+
+    def __enter__(self) -> "Memory":
+        return self
+
+    def __exit__(self, *exc: Optional[object]) -> None:
+        self.close()
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Memory mapping cannot be pickled")

@@ -1,0 +1,178 @@
+"""Reading a BPF object file safely, for the generator and ``inspect``.
+
+libbpf's ELF and BTF parsers are C code; a corrupted object can crash them.
+So the object is first checked as an ELF file here (magic, 64-bit,
+little-endian, ``EM_BPF``), which turns the common mistakes into clear errors,
+and is then opened by libbpf in a *forked child process*.  The child sends back
+plain data (BTF types, maps, programs) through a pipe; if it dies from a
+signal, the parent reports a corrupted object instead of dying itself.  The
+cost is one fork, a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import signal
+import struct
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from . import _libbpf, btf as btf_mod
+from .errors import Error
+from .names import identifier, section_ident
+
+__all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "read_object",
+           "map_ident"]
+
+EM_BPF = 247
+_EM_NAMES = {3: "i386", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V", 21: "PowerPC64"}
+
+
+class InputError(Error, ValueError):
+    """The input is not a usable BPF object; the message says why."""
+
+
+@dataclass(frozen=True)
+class MapDesc:
+    name: str
+    ident: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    internal: bool
+    key_type_id: int
+    value_type_id: int
+    section: str  # DATASEC name for internal (global data) maps, else ""
+
+
+@dataclass(frozen=True)
+class ProgDesc:
+    name: str
+    ident: str
+    section: str
+
+
+@dataclass
+class ObjectInfo:
+    name: str
+    btf: btf_mod.Btf
+    maps: List[MapDesc]
+    progs: List[ProgDesc]
+
+
+def check_elf(data: bytes, source: str) -> None:
+    """Reject what is plainly not a BPF object, with a message naming why."""
+    if not data:
+        raise InputError(f"{source}: empty file")
+    if data[:4] != b"\x7fELF":
+        raise InputError(f"{source}: not an ELF file")
+    if len(data) < 64:
+        raise InputError(f"{source}: truncated ELF header")
+    if data[4] != 2 or data[5] != 1:
+        raise InputError(f"{source}: not a 64-bit little-endian ELF file")
+    (machine,) = struct.unpack_from("<H", data, 18)
+    if machine != EM_BPF:
+        arch = _EM_NAMES.get(machine, f"machine {machine}")
+        raise InputError(f"{source}: a host ELF file ({arch}), not a BPF object "
+                         "(compile with clang -target bpf)")
+    (shoff,) = struct.unpack_from("<Q", data, 40)
+    shentsize, shnum = struct.unpack_from("<HH", data, 58)
+    if shoff == 0 or shoff + shentsize * shnum > len(data):
+        raise InputError(f"{source}: truncated or corrupted (section headers past the end)")
+
+
+def map_ident(name: str, internal: bool, section: str) -> str:
+    """bpftool's identifier for a map; global data maps use their section's."""
+    if internal and section:
+        return section_ident(section)
+    return identifier(name)
+
+
+def describe(obj_ptr: int) -> ObjectInfo:
+    """Collect BTF, maps and programs of an opened ``struct bpf_object *``."""
+    lib = _libbpf.lib()
+    cstr = _libbpf.cstr
+    btf_ptr = lib.bpf_object__btf(obj_ptr)
+    if not btf_ptr:
+        raise InputError("the object has no BTF (compile it with clang -g)")
+    btf = btf_mod.from_pointer(btf_ptr)
+    maps = []
+    m = lib.bpf_object__next_map(obj_ptr, None)
+    while m:
+        name = cstr(lib.bpf_map__name(m))
+        internal = bool(lib.bpf_map__is_internal(m))
+        vt = lib.bpf_map__btf_value_type_id(m)
+        section = btf[vt].name if internal and 0 < vt < len(btf) and \
+            btf[vt].kind == btf_mod.Kind.DATASEC else ""
+        maps.append(MapDesc(name, map_ident(name, internal, section), lib.bpf_map__type(m),
+                            lib.bpf_map__key_size(m), lib.bpf_map__value_size(m),
+                            lib.bpf_map__max_entries(m), lib.bpf_map__map_flags(m), internal,
+                            lib.bpf_map__btf_key_type_id(m), vt, section))
+        m = lib.bpf_object__next_map(obj_ptr, m)
+    progs = []
+    p = lib.bpf_object__next_program(obj_ptr, None)
+    while p:
+        name = cstr(lib.bpf_program__name(p))
+        progs.append(ProgDesc(name, identifier(name), cstr(lib.bpf_program__section_name(p))))
+        p = lib.bpf_object__next_program(obj_ptr, p)
+    return ObjectInfo(cstr(lib.bpf_object__name(obj_ptr)), btf, maps, progs)
+
+
+def _open_and_describe(data: bytes, name: str) -> ObjectInfo:
+    lib = _libbpf.lib()
+    buf = ctypes.create_string_buffer(data, len(data))
+    o = _libbpf.opts(_libbpf.ObjectOpenOpts, object_name=name.encode())
+    obj = _libbpf.call_ptr(lib.bpf_object__open_mem, f"opening BPF object {name!r}",
+                           buf, len(data), ctypes.byref(o))
+    try:
+        return describe(obj)
+    finally:
+        lib.bpf_object__close(obj)
+
+
+def read_object(data: bytes, source: str, name: str) -> ObjectInfo:
+    """Validate and parse an object; never lets a libbpf crash kill us."""
+    check_elf(data, source)
+    _libbpf.lib()  # load (and fail cleanly) in the parent
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: parse, send (ok, payload), exit without cleanup
+        code = 0
+        try:
+            os.close(rfd)
+            try:
+                payload: Tuple[bool, object] = (True, _open_and_describe(data, name))
+            except Error as e:
+                payload = (False, str(e))
+            except Exception as e:  # noqa: BLE001 - reported, never raised in the child
+                payload = (False, f"{type(e).__name__}: {e}")
+            blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(wfd, "wb") as f:
+                f.write(blob)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as f:
+        blob = f.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = signal.Signals(os.WTERMSIG(status)).name
+        raise InputError(f"{source}: corrupted object: libbpf crashed ({sig}) while parsing it")
+    if not blob:
+        raise InputError(f"{source}: could not be parsed (parser exited with status "
+                         f"{os.WEXITSTATUS(status)})")
+    ok, payload = pickle.loads(blob)
+    if not ok:
+        msg = str(payload)
+        first: Optional[str] = msg.splitlines()[0] if msg else "failed"
+        detail = [ln.strip() for ln in msg.splitlines()[1:] if ln.strip()]
+        if detail:
+            first = f"{first} ({detail[-1]})"
+        raise InputError(f"{source}: {first}")
+    assert isinstance(payload, ObjectInfo)
+    return payload

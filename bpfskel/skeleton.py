@@ -1,0 +1,402 @@
+"""The skeleton base class generated modules subclass.
+
+Life of a skeleton: ``open`` (libbpf parses the object; views show the
+initial values and are writable, ``.rodata`` included) -> ``load`` (maps are
+created, programs verified; views go live) -> ``attach`` -> ``destroy``.
+
+How a view stays one object through that life
+    Each data section gets one :class:`~bpfskel.Memory`, private anonymous
+    memory at open holding a copy of libbpf's initial value, and the view is a
+    ctypes structure over it.  Just before load the bytes are copied back into
+    libbpf's initial-value buffer (so the program is configured by whatever the
+    app wrote).  After load, a writable section's Memory is remapped *in place*
+    onto the map (``MAP_FIXED``), as libbpf's C skeleton does, so the same view,
+    and every sub-object taken from it, now reads and writes the live map.  A
+    frozen section (``.rodata``, ``.rodata.X``, ``.kconfig``) cannot be mapped
+    writable; its bytes are refreshed from a read-only mapping of the map and
+    the view's class becomes its read-only twin.  This works the same on libbpf
+    1.1 through 1.4, which never remap the initial-value buffer, and on 1.5+.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import weakref
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
+
+from . import _libbpf
+from .btf import Kind
+from .errors import ClosedError, Error
+from .maps import Map
+from .memory import Memory
+from .programs import Link, Program
+from .views import closed_class, readonly_class
+
+__all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
+
+S = TypeVar("S", bound="Skeleton")
+FROZEN_PREFIXES = (".rodata", ".kconfig")
+
+
+class ObjectMismatchError(Error, ValueError):
+    """An object file's BTF does not match the generated classes."""
+
+
+class Namespace:
+    """Attribute access to named items (``skel.maps.events``), iterable."""
+
+    def __init__(self, kind: str, items: Dict[str, Any]) -> None:
+        self.__dict__.update(items)
+        object.__setattr__(self, "_kind", kind)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([v for k, v in self.__dict__.items() if k != "_kind"])
+
+    def __len__(self) -> int:
+        return len(self.__dict__) - 1
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"no {self._kind} named {name!r}")
+
+    def __repr__(self) -> str:
+        names = ", ".join(k for k in self.__dict__ if k != "_kind")
+        return f"<{self._kind}s: {names}>"
+
+
+class _Resources:
+    """Everything native a skeleton owns; closed by destroy or the finalizer.
+
+    Kept apart from the skeleton so that ``weakref.finalize`` can clean up an
+    object nobody destroyed without keeping it alive.
+    """
+
+    def __init__(self) -> None:
+        self.obj: Optional[int] = None
+        self.buf: Any = None
+        self.links: List[Link] = []
+        self.mems: List[Memory] = []
+
+    def close(self) -> None:
+        for link in self.links:
+            link.destroy()
+        self.links.clear()
+        for mem in self.mems:
+            mem.close()  # before the object: the maps must not stay mapped
+        self.mems.clear()
+        obj, self.obj = self.obj, None
+        if obj:
+            _libbpf.lib().bpf_object__close(obj)
+
+
+class Skeleton:
+    """open -> configure -> load -> attach -> destroy, for one BPF object."""
+
+    _name_: ClassVar[str] = ""
+    _sections_: ClassVar[Tuple[Tuple[str, str, type], ...]] = ()
+    _maps_: ClassVar[Tuple[Tuple[str, str, Any, Any], ...]] = ()
+    _progs_: ClassVar[Tuple[Tuple[str, str, str], ...]] = ()
+
+    maps: Namespace
+    progs: Namespace
+    links: Namespace
+
+    @classmethod
+    def _object_bytes(cls) -> bytes:
+        raise NotImplementedError
+
+    # -- open --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls: Type[S], *, object_path: Optional[str] = None,
+             object_name: Optional[str] = None, btf_custom_path: Optional[str] = None,
+             kconfig: Any = None, pin_root_path: Optional[str] = None) -> S:
+        """Open the embedded object (or ``object_path``) with libbpf.
+
+        ``kconfig`` is extra Kconfig text (``"CONFIG_X=y\\n..."``) or a dict;
+        ``btf_custom_path`` is a BTF file for CO-RE instead of the kernel's.
+        """
+        if object_path is not None:
+            with open(object_path, "rb") as f:
+                data = f.read()
+        else:
+            data = cls._object_bytes()
+        self = cls.__new__(cls)
+        res = self._res = _Resources()
+        self._finalizer = weakref.finalize(self, res.close)
+        self._loaded = False
+        self._kconfig_text = _kconfig_text(kconfig)
+        name = object_name or cls._name_
+        res.buf = ctypes.create_string_buffer(data, len(data))
+        keep = [x.encode() if x else None for x in (name, btf_custom_path, pin_root_path,
+                                                    self._kconfig_text)]
+        o = _libbpf.opts(_libbpf.ObjectOpenOpts, object_name=keep[0], btf_custom_path=keep[1],
+                         pin_root_path=keep[2], kconfig=keep[3])
+        lib = _libbpf.lib()
+        res.obj = _libbpf.call_ptr(lib.bpf_object__open_mem, f"opening BPF object {name!r}",
+                                   res.buf, len(data), ctypes.byref(o))
+        try:
+            self._discover(object_path)
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    @classmethod
+    def open_and_load(cls: Type[S], **opts: Any) -> S:
+        self = cls.open(**opts)
+        try:
+            self.load()
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _discover(self, object_path: Optional[str]) -> None:
+        from . import btf as btf_mod
+        from .objfile import map_ident
+
+        lib = _libbpf.lib()
+        obj = self._res.obj
+        btf_ptr = lib.bpf_object__btf(obj)
+        reader = btf_mod._Reader(btf_ptr) if btf_ptr else None
+        types = {ident: (key, value) for ident, _n, key, value in self._maps_}
+        maps: Dict[str, Map] = {}
+        self._section_maps: Dict[str, int] = {}
+        m = lib.bpf_object__next_map(obj, None)
+        while m:
+            name = _libbpf.cstr(lib.bpf_map__name(m))
+            section = ""
+            if lib.bpf_map__is_internal(m) and reader is not None:
+                vt = lib.bpf_map__btf_value_type_id(m)
+                t = reader.read(vt) if vt else None
+                if t is not None and t.kind == Kind.DATASEC:
+                    section = t.name
+                    self._section_maps[section] = m
+            ident = map_ident(name, bool(section), section)
+            key, value = types.get(ident, (None, None))
+            maps[ident] = Map(self, m, ident, key, value, section)
+            m = lib.bpf_object__next_map(obj, m)
+        progs: Dict[str, Program] = {}
+        p = lib.bpf_object__next_program(obj, None)
+        while p:
+            from .names import identifier
+            ident = identifier(_libbpf.cstr(lib.bpf_program__name(p)))
+            progs[ident] = Program(self, p, ident)
+            p = lib.bpf_object__next_program(obj, p)
+        self.maps = Namespace("map", maps)
+        self.progs = Namespace("program", progs)
+        self.links = Namespace("link", {})
+        if object_path is not None:
+            self._verify_layout(reader, object_path)
+        self._mems: Dict[str, Memory] = {}
+        self._views: Dict[str, Any] = {}
+        for section, ident, cls in self._sections_:
+            if section.startswith(".kconfig"):
+                self.__dict__[ident] = None
+                continue
+            self._open_view(section, ident, cls)
+
+    def _verify_layout(self, reader: Any, path: str) -> None:
+        """Refuse an object whose sections differ from the generated views."""
+        if reader is None:
+            raise ObjectMismatchError(f"{path}: has no BTF; it does not match this module")
+        lib = _libbpf.lib()
+        for section, _ident, cls in self._sections_:
+            m = self._section_maps.get(section)
+            if m is None:
+                raise ObjectMismatchError(f"{path}: has no {section} section; it does not "
+                                          f"match the generated module {self._name_!r}")
+            sec = reader.read(lib.bpf_map__btf_value_type_id(m))
+            if sec.size != ctypes.sizeof(cls):
+                raise ObjectMismatchError(f"{path}: {section} is {sec.size} bytes, the "
+                                          f"generated view expects {ctypes.sizeof(cls)}")
+            for vs in sec.vars:
+                var = reader.read(vs.type_id)
+                if var.kind != Kind.VAR or var.linkage == 0:
+                    continue
+                from .names import identifier
+                field = getattr(cls, identifier(var.name), None)
+                if field is None or getattr(field, "offset", vs.offset) != vs.offset:
+                    raise ObjectMismatchError(
+                        f"{path}: variable {identifier(var.name)} of {section} does not "
+                        f"match the generated view (offset {vs.offset})")
+
+    def _open_view(self, section: str, ident: str, cls: type) -> None:
+        m = self._section_maps.get(section)
+        if m is None:
+            raise ObjectMismatchError(f"libbpf created no map for section {section!r}")
+        size = ctypes.c_size_t()
+        ptr = _libbpf.lib().bpf_map__initial_value(m, ctypes.byref(size))
+        if not ptr or size.value < ctypes.sizeof(cls):
+            raise ObjectMismatchError(f"section {section!r}: {size.value} bytes of initial "
+                                      f"value, the view needs {ctypes.sizeof(cls)}")
+        mem = Memory.anonymous(size.value)
+        ctypes.memmove(mem.address, ptr, size.value)
+        self._res.mems.append(mem)
+        self._mems[section] = mem
+        view = cls.from_buffer(mem)
+        self._views[section] = view
+        self.__dict__[ident] = view
+
+    def _section_resized(self, section: str) -> None:
+        for sec, ident, cls in self._sections_:
+            if sec == section:
+                old = self._views.pop(section)
+                object.__setattr__(old, "__class__", closed_class(type(old)))
+                self._res.mems.remove(self._mems.pop(section))
+                self._open_view(section, ident, _resized_class(cls, self._section_size(sec)))
+
+    def _section_size(self, section: str) -> int:
+        return int(_libbpf.lib().bpf_map__value_size(self._section_maps[section]))
+
+    # -- load ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Create maps, load programs (errors carry the verifier log), and turn
+        every view live."""
+        obj = self._require_open("load")
+        if self._loaded:
+            raise Error("the skeleton is already loaded")
+        lib = _libbpf.lib()
+        for section, mem in self._mems.items():
+            size = ctypes.c_size_t()
+            ptr = lib.bpf_map__initial_value(self._section_maps[section], ctypes.byref(size))
+            ctypes.memmove(ptr, mem.address, min(size.value, mem.size))
+        _libbpf.call(lib.bpf_object__load, f"loading BPF object {self._name_!r}", obj)
+        self._loaded = True
+        for section, ident, cls in self._sections_:
+            m = self._section_maps[section]
+            fd = lib.bpf_map__fd(m)
+            if section.startswith(FROZEN_PREFIXES):
+                self._freeze_view(section, ident, cls, fd)
+            else:
+                self._mems[section].remap(fd)
+
+    def _freeze_view(self, section: str, ident: str, cls: type, fd: int) -> None:
+        size = self._section_size(section)
+        with Memory(fd, size) as live:
+            mem = self._mems.get(section)
+            if mem is None:  # .kconfig: no view before load
+                mem = self._mems[section] = Memory.anonymous(size)
+                self._res.mems.append(mem)
+                view = cls.from_buffer(mem)
+                self._views[section] = view
+                self.__dict__[ident] = view
+            mem.write_at(0, live.read_at(0, min(size, mem.size)))
+        view = self._views[section]
+        object.__setattr__(view, "__class__", readonly_class(type(view)))
+
+    # -- attach ----------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Auto-attach every program libbpf can attach from its section name."""
+        self._check_loaded("attach")
+        for ident, prog in self.progs.__dict__.items():
+            if ident == "_kind" or not prog.autoload or ident in self.links.__dict__:
+                continue
+            link = _attach_auto(prog)
+            if link is not None:
+                self._res.links.append(link)
+                self.links.__dict__[ident] = link
+
+    def detach(self) -> None:
+        """Destroy the links ``attach`` made."""
+        for ident in [k for k in self.links.__dict__ if k != "_kind"]:
+            self.links.__dict__.pop(ident).destroy()
+        self._res.links.clear()
+
+    # -- destroy -------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Detach, unmap and close everything.  Idempotent.  Views the app
+        kept raise ClosedError afterwards; sub-objects read zeros."""
+        views = getattr(self, "_views", {})
+        for view in views.values():
+            if not type(view).__name__.startswith("closed_"):
+                object.__setattr__(view, "__class__", closed_class(type(view)))
+        self._res.close()
+        self._finalizer.detach()
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _require_open(self, what: str) -> int:
+        obj = self._res.obj
+        if not obj:
+            raise ClosedError(f"cannot {what}: the skeleton was destroyed")
+        return obj
+
+    def _check_loaded(self, what: str) -> None:
+        self._require_open(what)
+        if not self._loaded:
+            raise Error(f"cannot {what} before load()")
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def destroyed(self) -> bool:
+        return not self._res.obj
+
+    def section_bytes(self, ident: str) -> bytes:
+        view = self.__dict__.get(ident)
+        if view is None:
+            raise KeyError(ident)
+        return bytes(view)
+
+
+def _attach_auto(prog: Program) -> Optional[Link]:
+    """libbpf's auto-attach; a section libbpf cannot auto-attach is skipped."""
+    lib = _libbpf.lib()
+    with _libbpf.capture() as lines:
+        ctypes.set_errno(0)
+        ptr = lib.bpf_program__attach(prog._ptr)
+    if ptr:
+        return Link(ptr, f"{prog.name}:{prog.section}")
+    err = ctypes.get_errno()
+    import errno
+    if err in (errno.EOPNOTSUPP, errno.ESRCH) and not prog.section.startswith(
+            ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "uprobe", "uretprobe")):
+        return None  # e.g. SEC("syscall") or "xdp": nothing to auto-attach
+    _libbpf.check_ptr(None, f"attaching program {prog.name!r} ({prog.section})", lines)
+    return None
+
+
+def _kconfig_text(kconfig: Any) -> Optional[str]:
+    if kconfig is None or isinstance(kconfig, str):
+        return kconfig
+    lines = []
+    for key, value in dict(kconfig).items():
+        if isinstance(value, bool):
+            value = "y" if value else "n"
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _resized_class(cls: type, size: int) -> type:
+    """The view class with its final array variable stretched to ``size`` bytes."""
+    fields = list(cls._fields_)  # type: ignore[attr-defined]
+    base = ctypes.sizeof(cls)
+    if size == base:
+        return cls
+    idx = max(i for i, f in enumerate(fields) if not f[0].startswith("_pad_"))
+    name, ftype = fields[idx][0], fields[idx][1]
+    off = getattr(cls, name).offset
+    if not issubclass(ftype, ctypes.Array):
+        raise Error(f"{cls.__name__}: the last variable {name} is not an array; "
+                    "only a final array can follow a resize")
+    elem = ftype._type_
+    length = (size - off) // ctypes.sizeof(elem)
+    new_fields = fields[:idx] + [(name, elem * length)]
+    tail = size - off - length * ctypes.sizeof(elem)
+    if tail:
+        new_fields.append(("_pad_tail", ctypes.c_ubyte * tail))
+    return type(cls.__name__, (cls.__base__,), {  # type: ignore[arg-type]
+        "_fields_": new_fields, "_section_": getattr(cls, "_section_", ""),
+        "__qualname__": cls.__qualname__, "__module__": cls.__module__})

@@ -1,0 +1,203 @@
+"""Base classes and helpers that generated type classes build on.
+
+Generated classes are plain ctypes Structures with ``_pack_ = 1`` and explicit
+padding (see :mod:`.layout`), so that field access stays one ctypes attribute
+read.  Only what ctypes cannot express goes through Python code here:
+bitfields and 128-bit integers (:func:`add_accessors`) and C enums that accept
+any value (:class:`CEnum`).
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import enum
+import zlib
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type
+
+__all__ = ["Struct", "Union", "CEnum", "int128", "uint128", "add_accessors",
+           "check_layouts", "unpack_object", "fields_of", "unmangle"]
+
+AccessorSpec = Tuple[str, int, int, int, int, bool]  # name, offset, nbytes, shift, bits, signed
+
+
+class _Repr:
+    """A readable ``repr`` listing the C-visible members."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for name in fields_of(type(self)):
+            try:
+                value = getattr(self, name)
+            except Exception as e:  # e.g. ClosedError on a destroyed view
+                return f"<{type(self).__name__}: {e}>"
+            if isinstance(value, ctypes.Array):
+                value = list(value)
+            parts.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class Struct(_Repr, ctypes.Structure):
+    """Base of every generated struct: packed, padding explicit."""
+
+    _pack_ = 1
+    _layout_ = "ms"  # with _pack_, explicit for Python 3.14+; no effect before
+
+
+class Union(_Repr, ctypes.Union):
+    """Base of every generated union."""
+
+    _pack_ = 1
+    _layout_ = "ms"
+
+
+def fields_of(cls: type) -> Iterator[str]:
+    """User-visible member names of a generated class, in layout order."""
+    names = getattr(cls, "_member_names_cache", None)
+    if names is None:
+        names = []
+        for f in getattr(cls, "_fields_", ()):
+            name = f[0]
+            if name in getattr(cls, "_anonymous_", ()):
+                names.extend(fields_of(f[1]))
+            elif not (name.startswith(("_pad_", "_bits_", "_int128_", "_size"))):
+                names.append(name)
+        names.extend(a[0] for a in getattr(cls, "_accessors_", ()))
+        cls._member_names_cache = names  # type: ignore[attr-defined]
+    return iter(names)
+
+
+# -- bitfields and 128-bit integers ---------------------------------------------------
+
+_string_at = ctypes.string_at
+_memmove = ctypes.memmove
+_addressof = ctypes.addressof
+
+
+def _getter(offset: int, nbytes: int, shift: int, bits: int, signed: bool) -> Callable[[Any], int]:
+    mask = (1 << bits) - 1
+    sign = 1 << (bits - 1)
+
+    def get(self: Any) -> int:
+        raw = int.from_bytes(_string_at(_addressof(self) + offset, nbytes), "little")
+        value = (raw >> shift) & mask
+        return value - (sign << 1) if signed and value & sign else value
+
+    return get
+
+
+def _setter(offset: int, nbytes: int, shift: int, bits: int) -> Callable[[Any, int], None]:
+    mask = ((1 << bits) - 1) << shift
+
+    def set_(self: Any, value: int) -> None:
+        if not isinstance(value, int):
+            raise TypeError(f"an int is required, not {type(value).__name__}")
+        addr = _addressof(self) + offset
+        raw = int.from_bytes(_string_at(addr, nbytes), "little")
+        raw = (raw & ~mask) | ((value << shift) & mask)  # truncates, like C and ctypes
+        _memmove(addr, raw.to_bytes(nbytes, "little"), nbytes)
+
+    return set_
+
+
+def add_accessors(cls: type, specs: Sequence[AccessorSpec]) -> None:
+    """Install int properties for bitfields and 128-bit members of ``cls``.
+
+    Each spec is ``(name, offset, nbytes, shift, bits, signed)``: the value is
+    ``bits`` bits starting ``shift`` bits into the little-endian storage of
+    ``nbytes`` bytes at ``offset``.  Installed with ``setattr`` so that C names
+    starting with ``__`` are not mangled.
+    """
+    for name, offset, nbytes, shift, bits, signed in specs:
+        prop = property(_getter(offset, nbytes, shift, bits, signed),
+                        _setter(offset, nbytes, shift, bits),
+                        doc=f"{bits}-bit {'signed' if signed else 'unsigned'} integer")
+        setattr(cls, name, prop)
+    cls._accessors_ = tuple(specs)  # type: ignore[attr-defined]
+
+
+class int128(Struct):
+    """A ``__int128`` array element; ``.value`` is a Python int."""
+
+    _fields_ = [("_raw", ctypes.c_ubyte * 16)]
+    value: int
+
+
+class uint128(Struct):
+    """An ``unsigned __int128`` array element; ``.value`` is a Python int."""
+
+    _fields_ = [("_raw", ctypes.c_ubyte * 16)]
+    value: int
+
+
+add_accessors(int128, [("value", 0, 16, 0, 128, True)])
+add_accessors(uint128, [("value", 0, 16, 0, 128, False)])
+
+
+# -- enums ----------------------------------------------------------------------------
+
+
+class CEnum(enum.IntEnum):
+    """A C enum: duplicate values are aliases, and any int converts.
+
+    ``color(7)`` for a value that is not an enumerator returns a pseudo-member
+    whose ``name`` is ``None``, instead of raising, because C lets a variable of
+    enum type hold any value.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Optional["CEnum"]:
+        if not isinstance(value, int):
+            return None
+        pseudo = int.__new__(cls, value)
+        pseudo._name_ = None  # type: ignore[assignment]
+        pseudo._value_ = value
+        return cls._value2member_map_.setdefault(value, pseudo)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        if self._name_ is None:
+            return f"<{type(self).__name__}: {int(self)}>"
+        return f"<{type(self).__name__}.{self._name_}: {int(self)}>"
+
+    def __str__(self) -> str:
+        return repr(self) if self._name_ is None else f"{type(self).__name__}.{self._name_}"
+
+
+# -- import-time checks and the embedded object -------------------------------------------
+
+
+def unmangle(namespace: type, names: Iterable[str]) -> None:
+    """Rebind ``_<ns>__x`` to ``__x``: Python mangled it inside the class body."""
+    prefix = "_" + namespace.__name__.lstrip("_")
+    for name in names:
+        setattr(namespace, name, namespace.__dict__[prefix + name])
+        delattr(namespace, prefix + name)
+
+
+def check_layouts(table: Iterable[Tuple[type, int, Sequence[Tuple[str, int]]]]) -> None:
+    """Verify ``sizeof`` and field offsets against the numbers taken from BTF.
+
+    Cheap (one ``getattr`` per field) and run once at import, so a ctypes that
+    lays a class out differently fails loudly instead of corrupting memory.
+    """
+    sizeof = ctypes.sizeof
+    for cls, size, offsets in table:
+        if sizeof(cls) != size:
+            raise ImportError(f"{cls.__qualname__}: ctypes size {sizeof(cls)} != BTF size {size}")
+        for name, offset in offsets:
+            got = getattr(cls, name).offset
+            if got != offset:
+                raise ImportError(f"{cls.__qualname__}.{name}: ctypes offset {got} "
+                                  f"!= BTF offset {offset}")
+
+
+def unpack_object(text: str) -> bytes:
+    """Decode the embedded object (zlib-compressed, base64)."""
+    return zlib.decompress(base64.b64decode(text))
+
+
+def pack_object(data: bytes) -> str:
+    return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
+
+
+TypeMap = Dict[str, Type[Any]]

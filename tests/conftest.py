@@ -1,0 +1,57 @@
+"""Shared fixtures for the corpus-based layout tests.
+
+Only corpus-related fixtures live here (all prefixed ``corpus_``); root/BPF
+gating fixtures belong elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+_TESTS_DIR = Path(__file__).resolve().parent
+if str(_TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(_TESTS_DIR))
+
+import groundtruth  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """tests/corpus/"""
+    return groundtruth.CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def corpus_headers() -> Dict[str, Path]:
+    """case name -> tests/corpus/<case>.h"""
+    return {case: groundtruth.corpus_header(case) for case in groundtruth.corpus_cases()}
+
+
+@pytest.fixture(scope="session")
+def corpus_objects(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """Compile every tests/corpus/*.bpf.c once per session (in parallel).
+
+    Returns case name -> Path of the compiled <case>.bpf.o.  Skips when
+    clang-19 is unavailable; a compile error fails the requesting test.
+    """
+    if not groundtruth.have_clang():
+        pytest.skip("clang-19 not found: cannot build the BPF corpus (set BPFSKEL_CLANG)")
+    out_dir = tmp_path_factory.mktemp("corpus")
+    cases = groundtruth.corpus_cases()
+    if not cases:
+        pytest.fail("no corpus cases found in %s" % groundtruth.CORPUS_DIR)
+
+    def build(case: str) -> Path:
+        return groundtruth.compile_bpf(groundtruth.CORPUS_DIR / (case + ".bpf.c"),
+                                       out_dir / (case + ".bpf.o"))
+
+    workers = min(len(cases), os.cpu_count() or 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        objs = list(pool.map(build, cases))
+    return dict(zip(cases, objs))
