@@ -338,17 +338,22 @@ class _Planner:
         """Lay out members (name, type id, bit offset, bitfield bits) into ``cp``."""
         scope = Scope(STRUCT_RESERVED)
         # user-visible names first, in member order, so internal names yield to them
+        # names valid as they are keep them; only changed names yield to others
+        exact = {m[0] for m in members if m[0] and identifier(m[0], STRUCT_RESERVED) == m[0]}
+        scope.taken.update(exact)
         plain: List[Tuple[str, int, int, int, str]] = []
-        anon_count = 0
         for m_name, m_type, bit_off, bf in members:
-            if m_name:
-                attr = scope.add(m_name)
-            else:
-                attr = ""
-                anon_count += 1
+            attr = (m_name if m_name in exact else scope.add(m_name)) if m_name else ""
             plain.append((m_name, m_type, bit_off, bf, attr))
-        for promoted in self._promoted_names(members):
-            scope.taken.add(promoted)
+        # ctypes promotes *every* field of an anonymous member, padding included,
+        # so all of those names are taken in this class before we pick ours.
+        anon_index = 0
+        for m_name, m_type, _off, _bf in members:
+            if not m_name:
+                ct = self.expr(m_type, f"{cp.name}__anon{anon_index}")
+                anon_index += 1
+                if isinstance(ct, Ref) and not ct.builtin:
+                    scope.taken.update(self._all_names(self.classes[ct.name]))
 
         cur = 0
         anon_index = 0
@@ -445,17 +450,14 @@ class _Planner:
                 raise LayoutError(f"{cp.decl}: members end at {cur}, past its size {cp.size}")
             pad_to(cp.size)
 
-    def _promoted_names(self, members: List[Tuple[str, int, int, int]]) -> List[str]:
-        out: List[str] = []
-        for m_name, m_type, _off, _bf in members:
-            if not m_name:
-                t = self.btf.resolve(m_type)
-                for sub in t.members:
-                    if sub.name:
-                        out.append(identifier(sub.name, STRUCT_RESERVED))
-                    else:
-                        out.extend(self._promoted_names([(sub.name, sub.type_id, 0, 0)]))
-        return out
+    def _all_names(self, cp: ClassPlan) -> Set[str]:
+        """Every attribute ctypes defines on ``cp``, promoted ones included."""
+        names = {a.name for a in cp.accessors}
+        for f in cp.fields:
+            names.add(f.name)
+            if f.anonymous and isinstance(f.ctype, Ref):
+                names |= self._all_names(self.classes[f.ctype.name])
+        return names
 
     # -- sections -------------------------------------------------------------------
 
