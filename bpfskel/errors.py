@@ -48,7 +48,7 @@ class LibbpfError(Error, OSError):
     log: str
 
     def __init__(self, err: int, operation: str, log: str = "") -> None:
-        message = f"{operation}: {os.strerror(err)} (errno {err})"
+        message = f"{operation}: {strerror(err)} (errno {err})"
         if log:
             message += "\n" + log.rstrip("\n")
         super().__init__(err, message)
@@ -105,6 +105,31 @@ _BUILTIN_FOR_ERRNO: Dict[int, Type[OSError]] = {
     _errno.ECHILD: ChildProcessError,
     _errno.EPIPE: BrokenPipeError,
 }
+
+# libbpf's own error numbers (LIBBPF_ERRNO__*, libbpf.h), which os.strerror
+# does not know.
+_LIBBPF_ERRNOS = {
+    4000: "libelf failed",
+    4001: "invalid BPF object format",
+    4002: "missing or bad 'version' section",
+    4003: "object endianness does not match the host",
+    4004: "internal libbpf error",
+    4005: "relocation failed",
+    4006: "program load failed",
+    4007: "the kernel verifier rejected the program",
+    4008: "program too large",
+    4009: "wrong kernel version",
+    4010: "program type not supported by the kernel",
+    4011: "wrong pid in netlink message",
+    4012: "invalid netlink sequence",
+    4013: "netlink parse error",
+}
+
+
+def strerror(err: int) -> str:
+    """Text for an errno, libbpf's private ones (4000+) included."""
+    return _LIBBPF_ERRNOS.get(err) or os.strerror(err)
+
 
 _SUBCLASSES: Dict[Type[OSError], Type[LibbpfError]] = {}
 

@@ -218,6 +218,15 @@ def test_bad_mapping_size_is_refused(make_map, size):
         Memory(fd, size)
 
 
+def _mapping_at(address: int) -> str:
+    """The /proc/self/maps line of the mapping starting at ``address`` ("" if none)."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if int(line.split("-", 1)[0], 16) == address:
+                return line.strip()
+    return ""
+
+
 # -- lifetime -----------------------------------------------------------------------
 
 
@@ -261,9 +270,12 @@ def test_close_with_live_ctypes_view_unmaps_without_crashing(make_map):
     c.value = 0x1122334455667788
     assert lookup(fd, 0, 16)[:8] == (0x1122334455667788).to_bytes(8, "little")
     assert freeze(fd) == -errno.EBUSY
+    address = mem.address
+    assert "bpf-map" in _mapping_at(address)
     mem.close()
     assert mem.closed
     assert freeze(fd) == 0  # the map is no longer mapped writable
+    assert "bpf-map" not in _mapping_at(address)  # an anonymous placeholder now
     assert c.value == 0  # placeholder zero page, no SIGSEGV
     c.value = 7  # writes land in the placeholder, not in the (frozen) map
     assert lookup(fd, 0, 16)[:8] == (0x1122334455667788).to_bytes(8, "little")
@@ -271,15 +283,36 @@ def test_close_with_live_ctypes_view_unmaps_without_crashing(make_map):
     gc.collect()
 
 
+def test_close_readonly_with_live_memoryview(make_map):
+    fd = make_map(16, MMAP | BPF_F_RDONLY_PROG)
+    update(fd, 0, b"\x09" * 16)
+    mem = Memory(fd, 16)
+    assert mem.readonly
+    address = mem.address
+    mv = memoryview(mem)
+    assert mv[0] == 9
+    mem.close()
+    assert "bpf-map" not in _mapping_at(address)
+    assert mv[0] == 0 and mv.readonly  # still readable, now zeros
+    with pytest.raises(ClosedError):
+        mem.read_at(0, 1)
+    mv.release()
+    del mem
+    gc.collect()
+    assert _mapping_at(address) == "" or "bpf-map" not in _mapping_at(address)
+
+
 def test_gc_unmaps_without_close(make_map):
     fd = make_map(16)
     mem = Memory(fd, 16)
     mem.write_at(0, b"gc")
+    address = mem.address
     assert freeze(fd) == -errno.EBUSY
     del mem
     gc.collect()
     assert freeze(fd) == 0
     assert lookup(fd, 0, 16)[:2] == b"gc"
+    assert "bpf-map" not in _mapping_at(address)
 
 
 # -- buffer protocol --------------------------------------------------------------------
