@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import _libbpf
 from .errors import NotSupportedError
@@ -77,6 +77,3 @@ class Map:
     def __repr__(self) -> str:
         return f"<Map {self.ident} type={self.type} fd={self.fd}>"
 
-
-def find_key(maps: dict, name: str) -> Optional[Map]:  # type: ignore[type-arg]
-    return maps.get(name)

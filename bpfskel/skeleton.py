@@ -21,14 +21,18 @@ How a view stays one object through that life
 from __future__ import annotations
 
 import ctypes
+import errno
 import weakref
 from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
 from . import _libbpf
+from . import btf as btf_mod
 from .btf import Kind
 from .errors import ClosedError, Error
 from .maps import Map
 from .memory import Memory
+from .names import identifier
+from .objfile import map_ident
 from .programs import Link, Program
 from .views import closed_class, readonly_class
 
@@ -152,9 +156,6 @@ class Skeleton:
         return self
 
     def _discover(self, object_path: Optional[str]) -> None:
-        from . import btf as btf_mod
-        from .objfile import map_ident
-
         lib = _libbpf.lib()
         obj = self._res.obj
         btf_ptr = lib.bpf_object__btf(obj)
@@ -179,7 +180,6 @@ class Skeleton:
         progs: Dict[str, Program] = {}
         p = lib.bpf_object__next_program(obj, None)
         while p:
-            from .names import identifier
             ident = identifier(_libbpf.cstr(lib.bpf_program__name(p)))
             progs[ident] = Program(self, p, ident)
             p = lib.bpf_object__next_program(obj, p)
@@ -214,7 +214,6 @@ class Skeleton:
                 var = reader.read(vs.type_id)
                 if var.kind != Kind.VAR or var.linkage == 0:
                     continue
-                from .names import identifier
                 field = getattr(cls, identifier(var.name), None)
                 if field is None or getattr(field, "offset", vs.offset) != vs.offset:
                     raise ObjectMismatchError(
@@ -360,7 +359,6 @@ def _attach_auto(prog: Program) -> Optional[Link]:
     if ptr:
         return Link(ptr, f"{prog.name}:{prog.section}")
     err = ctypes.get_errno()
-    import errno
     if err in (errno.EOPNOTSUPP, errno.ESRCH) and not prog.section.startswith(
             ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "uprobe", "uretprobe")):
         return None  # e.g. SEC("syscall") or "xdp": nothing to auto-attach

@@ -13,7 +13,7 @@ import base64
 import ctypes
 import enum
 import zlib
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
 __all__ = ["Struct", "Union", "CEnum", "int128", "uint128", "add_accessors",
            "check_layouts", "unpack_object", "fields_of", "unmangle"]
@@ -199,5 +199,3 @@ def unpack_object(text: str) -> bytes:
 def pack_object(data: bytes) -> str:
     return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
 
-
-TypeMap = Dict[str, Type[Any]]
