@@ -11,6 +11,8 @@ from .errors import ClosedError
 
 __all__ = ["Program", "Link", "TestRunResult"]
 
+BPF_PROG_TYPE_SYSCALL = 31
+
 
 class Link:
     """An attachment (``struct bpf_link``).  ``destroy()`` detaches; idempotent."""
@@ -148,6 +150,8 @@ class Program:
         """Run the program once (or ``repeat`` times) in the kernel on the given
         input, with ``bpf_prog_test_run_opts``."""
         self._skel._check_loaded(f"test-running {self.name!r}")
+        if self.type == BPF_PROG_TYPE_SYSCALL and repeat == 1:
+            repeat = 0  # the kernel refuses repeat for SEC("syscall"); 0 means once
         din = ctypes.create_string_buffer(bytes(data_in), len(data_in)) if data_in else None
         out_sz = data_size_out if data_size_out is not None else (
             max(len(data_in) + 256, 4096) if data_in else 0)

@@ -107,3 +107,25 @@ def test_maps_and_programs_attributes(minimal: Any) -> None:
         assert m.fd >= 0 and m.type == 1  # BPF_MAP_TYPE_HASH
         p = skel.progs.count_getpid
         assert p.section == "tp/syscalls/sys_enter_getpid" and p.fd >= 0
+
+
+def test_kconfig_after_load_matches_what_bpf_saw(tmp_path_factory: pytest.TempPathFactory
+                                                 ) -> None:
+    obj = build_obj("kconfig")
+    path = tmp_path_factory.mktemp("kc") / "kconfig_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), "kconfig"))
+    spec = importlib.util.spec_from_file_location("kconfig_skel", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with mod.open() as skel:
+        assert skel.kconfig is None  # before load
+        skel.load()
+        assert skel.progs.read_kconfig.test_run().retval == 0
+        release = os.uname().release.split("-")[0].split(".")
+        major, minor = int(release[0]), int(release[1])
+        assert skel.kconfig.LINUX_KERNEL_VERSION >> 8 == (major << 8) | minor
+        assert skel.bss.seen_version == skel.kconfig.LINUX_KERNEL_VERSION
+        assert skel.bss.seen_hz == skel.kconfig.CONFIG_HZ
+        with pytest.raises(bpfskel.ReadOnlyError):
+            skel.kconfig.CONFIG_HZ = 1
