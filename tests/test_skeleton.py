@@ -19,16 +19,21 @@ pytestmark = requires_bpf
 TRACEFS = "/sys/kernel/tracing/events/syscalls"
 
 
-@pytest.fixture(scope="module")
-def minimal(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    obj = build_obj("minimal")
-    path = tmp_path_factory.mktemp("skel") / "minimal_skel.py"
-    path.write_text(generate(obj.read_bytes(), str(obj), "minimal"))
-    spec = importlib.util.spec_from_file_location("minimal_skel", path)
+def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Build bpf/<name>.bpf.c, generate its module and import it."""
+    obj = build_obj(name)
+    path = tmp_path_factory.mktemp(name) / f"{name}_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), name))
+    spec = importlib.util.spec_from_file_location(f"{name}_skel", path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def minimal(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return generated_module("minimal", tmp_path_factory)
 
 
 needs_tracefs = pytest.mark.skipif(not os.path.isdir(TRACEFS),
@@ -111,13 +116,7 @@ def test_maps_and_programs_attributes(minimal: Any) -> None:
 
 def test_kconfig_after_load_matches_what_bpf_saw(tmp_path_factory: pytest.TempPathFactory
                                                  ) -> None:
-    obj = build_obj("kconfig")
-    path = tmp_path_factory.mktemp("kc") / "kconfig_skel.py"
-    path.write_text(generate(obj.read_bytes(), str(obj), "kconfig"))
-    spec = importlib.util.spec_from_file_location("kconfig_skel", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = generated_module("kconfig", tmp_path_factory)
     with mod.open() as skel:
         assert skel.kconfig is None  # before load
         skel.load()
