@@ -1,0 +1,102 @@
+"""Shared pieces of the benchmarks: timing, result rows, compiling C helpers.
+
+Every figure a benchmark reports is a *ratio measured side by side in one
+process*: the machines are shared and noisy, so absolute times mean little.
+Each side is timed as the best of several repetitions (the minimum is the
+figure least disturbed by other load), and the two sides alternate so that a
+burst of noise hits both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build"
+BENCH_BUILD = BUILD_DIR / "bench"
+
+
+@dataclass
+class Row:
+    """One line of the table: ``value`` in ``unit`` against ``goal``.
+
+    ``met`` is None when the row has no goal (context figures) or could not
+    be measured (then ``note`` says why).
+    """
+
+    group: str
+    name: str
+    value: Optional[float]
+    unit: str
+    goal: str = ""
+    met: Optional[bool] = None
+    note: str = ""
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def best_time(fn: Callable[[], Any], *, number: int, repeat: int = 7) -> float:
+    """Seconds per call of ``fn``: the best of ``repeat`` runs of ``number`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, time.perf_counter() - t0)
+    return best / number
+
+
+def best_times(fns: Sequence[Callable[[], Any]], *, number: int,
+               repeat: int = 7) -> List[float]:
+    """Like :func:`best_time` for several functions, interleaved per repetition."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return [b / number for b in best]
+
+
+def ratio_row(group: str, name: str, ours: float, baseline: float, *,
+              goal_max: Optional[float] = None, goal_min: Optional[float] = None,
+              note: str = "") -> Row:
+    """A row for ``ours / baseline`` (a time ratio: lower is faster).
+
+    ``goal_max``: ours must be at most this many times the baseline.
+    ``goal_min``: the baseline must be at least this many times slower than
+    ours (reported as a speed-up, ``baseline / ours``).
+    """
+    if goal_min is not None:
+        value = baseline / ours
+        return Row(group, name, value, "x faster", f">= {goal_min:g}x",
+                   value >= goal_min, note,
+                   {"ours_s": ours, "baseline_s": baseline})
+    value = ours / baseline
+    goal = f"<= {goal_max:g}x" if goal_max is not None else ""
+    met = value <= goal_max if goal_max is not None else None
+    return Row(group, name, value, "x baseline", goal, met, note,
+               {"ours_s": ours, "baseline_s": baseline})
+
+
+def compile_c(source: str, name: str, *, libs: Sequence[str] = (),
+              cflags: Sequence[str] = ("-O2",)) -> Path:
+    """Compile a small C helper with gcc into build/bench/; returns the binary."""
+    cc = shutil.which(os.environ.get("CC", "gcc"))
+    if cc is None:
+        raise RuntimeError("gcc is not installed (make sysdeps installs it)")
+    BENCH_BUILD.mkdir(parents=True, exist_ok=True)
+    src = BENCH_BUILD / f"{name}.c"
+    out = BENCH_BUILD / name
+    src.write_text(source)
+    subprocess.run([cc, *cflags, "-o", str(out), str(src), *libs], check=True)
+    return out
