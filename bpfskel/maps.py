@@ -1,17 +1,80 @@
-"""Maps of an opened object: the libbpf ``struct bpf_map`` and its fd."""
+"""Maps of an opened object: the libbpf ``struct bpf_map``, its fd, and a typed
+dict-like API over the ``bpf()`` map commands.
+
+Semantics follow the kernel's, spelled the way Python spells them:
+
+* ``m[k]`` is ``BPF_MAP_LOOKUP_ELEM`` and raises ``KeyError`` for an absent
+  key; ``m[k] = v`` is an update with ``BPF_ANY``; ``del m[k]`` a delete;
+  ``m.set(k, v, BPF_NOEXIST)`` gives the other flags.
+* Array maps have every index from 0 to ``max_entries - 1``; an index outside
+  raises ``IndexError`` before any syscall, and ``clear()`` zeroes them
+  (their elements cannot be deleted).
+* Per-CPU maps take and return one value per *possible* CPU, as a list
+  (``libbpf_num_possible_cpus``), each slot ``round_up(value_size, 8)`` bytes
+  in the kernel's buffer.
+* Iteration, ``items()``, ``values()``, ``update()`` and ``clear()`` use the
+  batch commands when the map type has them (see :mod:`bpfskel.batch`) and
+  fall back to ``get_next_key`` otherwise.  Like any walk of a live map, an
+  iteration is not a snapshot: entries BPF adds or removes meanwhile may or
+  may not be seen.
+
+Keys and values are converted by :class:`~bpfskel.codec.Codec`; returned
+values are always copies.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import ctypes
+import errno
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
-from . import _libbpf
-from .errors import NotSupportedError
+from . import _libbpf, batch
+from .codec import Codec
+from .errors import Error, NotSupportedError
 
-__all__ = ["Map"]
+__all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
+           "QueueEmptyError"]
+
+BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK = 0, 1, 2, 4
+
+
+class MapType:
+    """``enum bpf_map_type`` values this module treats specially."""
+
+    HASH = 1
+    ARRAY = 2
+    PERF_EVENT_ARRAY = 4
+    PERCPU_HASH = 5
+    PERCPU_ARRAY = 6
+    LRU_HASH = 9
+    LRU_PERCPU_HASH = 10
+    LPM_TRIE = 11
+    QUEUE = 22
+    STACK = 23
+    RINGBUF = 27
+    ARENA = 33
+
+
+_PERCPU = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH})
+_ARRAYS = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})
+_QUEUES = frozenset({MapType.QUEUE, MapType.STACK})
+_NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA}
+_MISSING: Any = object()
+
+
+class QueueEmptyError(Error, IndexError, KeyError):
+    """``pop``/``peek`` on an empty queue or stack map (both an IndexError, as
+    for ``list.pop``, and a KeyError, as BCC raises)."""
+
+
+def possible_cpus() -> int:
+    """Possible CPUs as libbpf counts them (``/sys/devices/system/cpu/possible``)."""
+    return int(_libbpf.check(_libbpf.lib().libbpf_num_possible_cpus(),
+                             "counting possible CPUs"))
 
 
 class Map:
-    """One map of a skeleton: ``name``, ``fd``, ``type`` and sizes.
+    """One map of a skeleton: metadata, and a mapping of keys to values.
 
     ``key_type``/``value_type`` are the generated classes from the map's BTF
     (or ctypes integer types), ``None`` without BTF.
@@ -25,6 +88,10 @@ class Map:
         self.key_type = key_type
         self.value_type = value_type
         self.section = section  # the global data section for .data/.bss/..., else ""
+        self._codecs: Optional[Tuple[Codec, Codec, int, int]] = None
+        self._batch_ok = True
+
+    # -- metadata ----------------------------------------------------------------
 
     @property
     def name(self) -> str:
@@ -58,6 +125,7 @@ class Map:
                 f"(running {_libbpf.version_string()})")
         _libbpf.call(lib.bpf_map__set_value_size, f"resizing map {self.name!r}",
                      self._ptr, size)
+        self._codecs = None
         if self.section:
             self._skel._section_resized(self.section)
 
@@ -74,6 +142,321 @@ class Map:
     def map_flags(self) -> int:
         return int(_libbpf.lib().bpf_map__map_flags(self._ptr))
 
+    @property
+    def percpu(self) -> bool:
+        return self.type in _PERCPU
+
     def __repr__(self) -> str:
         return f"<Map {self.ident} type={self.type} fd={self.fd}>"
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _what(self) -> str:
+        return f"map {self.name!r}"
+
+    def _live_fd(self, op: str) -> int:
+        fd = self.fd
+        if fd < 0:
+            self._skel._check_loaded(op)
+            raise Error(f"cannot {op}: {self._what()} has no fd")
+        return fd
+
+    def _setup(self) -> Tuple[Codec, Codec, int, int]:
+        """(key codec, value codec, per-entry value bytes, CPUs or 0)."""
+        if self._codecs is None:
+            vsize = self.value_size
+            ncpu = possible_cpus() if self.percpu else 0
+            per_entry = ((vsize + 7) & ~7) * ncpu if ncpu else vsize
+            self._codecs = (Codec(self.key_type, self.key_size, f"key of {self._what()}"),
+                            Codec(self.value_type, vsize, f"value of {self._what()}"),
+                            per_entry, ncpu)
+        return self._codecs
+
+    def _dict_op(self, op: str) -> Tuple[int, Codec, Codec, int, int]:
+        if self.type in _NOT_DICTS:
+            raise TypeError(f"{self._what()} (type {self.type}) has no keys: {op} is "
+                            "for hash, array and LPM trie maps")
+        fd = self._live_fd(op)
+        return (fd, *self._setup())
+
+    def _key(self, codec: Codec, key: Any) -> bytes:
+        if self.type in _ARRAYS and isinstance(key, int):
+            n = self.max_entries
+            if not 0 <= key < n:
+                raise IndexError(f"index {key} out of range for array {self._what()} "
+                                 f"of {n} entries")
+        return codec.encode(key)
+
+    def _decode_value(self, vcodec: Codec, buf: Any, ncpu: int) -> Any:
+        if ncpu:
+            return vcodec.decode_many(buf, ncpu, (vcodec.size + 7) & ~7)
+        return vcodec.decode(buf.raw)
+
+    def _encode_value(self, vcodec: Codec, value: Any, ncpu: int, per_entry: int) -> Any:
+        if not ncpu:
+            return vcodec.encode(value)
+        if isinstance(value, (bytes, str)) or not hasattr(value, "__len__"):
+            raise TypeError(f"value of per-CPU {self._what()}: expected a sequence of "
+                            f"{ncpu} values (one per possible CPU)")
+        if len(value) != ncpu:
+            raise TypeError(f"value of per-CPU {self._what()}: expected {ncpu} values "
+                            f"(one per possible CPU), got {len(value)}")
+        buf = ctypes.create_string_buffer(per_entry)
+        stride = per_entry // ncpu
+        for i, v in enumerate(value):
+            vcodec.encode_into(v, buf, i * stride)
+        return buf
+
+    # -- single elements -----------------------------------------------------------
+
+    def __getitem__(self, key: Any) -> Any:
+        fd, kc, vc, per_entry, ncpu = self._dict_op("lookup")
+        raw = self._key(kc, key)
+        buf = ctypes.create_string_buffer(per_entry)
+        ret = _libbpf.lib().bpf_map_lookup_elem(fd, raw, buf)
+        if ret == -errno.ENOENT:
+            raise KeyError(key)
+        _libbpf.check(ret, f"looking up a key in {self._what()}")
+        return self._decode_value(vc, buf, ncpu)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            self[key]
+        except (KeyError, IndexError):
+            return False
+        return True
+
+    def set(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+        """``bpf_map_update_elem`` with ``flags`` (BPF_ANY, BPF_NOEXIST, BPF_EXIST,
+        BPF_F_LOCK).  BPF_NOEXIST on a present key raises FileExistsError."""
+        fd, kc, vc, per_entry, ncpu = self._dict_op("update")
+        raw = self._key(kc, key)
+        data = self._encode_value(vc, value, ncpu, per_entry)
+        _libbpf.check(_libbpf.lib().bpf_map_update_elem(fd, raw, data, flags),
+                      f"updating a key in {self._what()}")
+
+    __setitem__ = set
+
+    def __delitem__(self, key: Any) -> None:
+        fd, kc, _vc, _pe, _n = self._dict_op("delete")
+        if self.type in _ARRAYS:
+            raise TypeError(f"array {self._what()}: elements cannot be deleted "
+                            "(assign zero, or use clear())")
+        ret = _libbpf.lib().bpf_map_delete_elem(fd, self._key(kc, key))
+        if ret == -errno.ENOENT:
+            raise KeyError(key)
+        _libbpf.check(ret, f"deleting a key from {self._what()}")
+
+    def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> Any:
+        """Lookup-and-delete (``bpf_map_lookup_and_delete_elem``).
+
+        On a hash: ``pop(key[, default])`` like ``dict.pop``.  On a queue or
+        stack map: ``pop()`` takes the next value, QueueEmptyError when empty.
+        """
+        if self.type in _QUEUES:
+            if key is not _MISSING:
+                raise TypeError(f"{self._what()} is a queue/stack: pop() takes no key")
+            return self._queue_take(_libbpf.lib().bpf_map_lookup_and_delete_elem, "pop")
+        if key is _MISSING:
+            raise TypeError("pop() needs a key on a hash map")
+        fd, kc, vc, per_entry, ncpu = self._dict_op("pop")
+        buf = ctypes.create_string_buffer(per_entry)
+        ret = _libbpf.lib().bpf_map_lookup_and_delete_elem(fd, self._key(kc, key), buf)
+        if ret == -errno.ENOENT:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        _libbpf.check(ret, f"lookup-and-delete in {self._what()}")
+        return self._decode_value(vc, buf, ncpu)
+
+    # -- queue and stack maps --------------------------------------------------------
+
+    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+        """Add to a queue/stack map; BPF_EXIST overwrites the oldest when full."""
+        if self.type not in _QUEUES:
+            raise TypeError(f"{self._what()} is not a queue or stack map")
+        _kc, vc, _pe, _n = self._setup()
+        fd = self._live_fd("push")
+        _libbpf.check(_libbpf.lib().bpf_map_update_elem(fd, None, vc.encode(value), flags),
+                      f"pushing to {self._what()}")
+
+    def peek(self) -> Any:
+        """The value ``pop()`` would return, left in place."""
+        if self.type not in _QUEUES:
+            raise TypeError(f"{self._what()} is not a queue or stack map")
+        return self._queue_take(_libbpf.lib().bpf_map_lookup_elem, "peek")
+
+    def _queue_take(self, fn: Callable[..., int], op: str) -> Any:
+        _kc, vc, _pe, _n = self._setup()
+        fd = self._live_fd(op)
+        buf = ctypes.create_string_buffer(vc.size)
+        ret = fn(fd, None, buf)
+        if ret == -errno.ENOENT:
+            raise QueueEmptyError(f"{op} from empty {self._what()}")
+        _libbpf.check(ret, f"{op} from {self._what()}")
+        return vc.decode(buf.raw)
+
+    # -- whole map -------------------------------------------------------------------
+
+    def _walk(self, want_values: bool) -> Iterator[Tuple[List[Any], List[Any]]]:
+        """Chunks of (keys, values): batch lookup, else get_next_key + lookup."""
+        fd, kc, vc, per_entry, ncpu = self._dict_op("iterate")
+        if self._batch_ok:
+            try:
+                for keys, values, n in batch.lookup_batches(fd, kc.size, per_entry,
+                                                            self._what()):
+                    ks = kc.decode_many(keys, n, kc.size)
+                    if not want_values:
+                        yield ks, []
+                    elif ncpu:
+                        yield ks, [vc.decode_many(values[i * per_entry:(i + 1) * per_entry],
+                                                  ncpu, per_entry // ncpu)
+                                   for i in range(n)]
+                    else:
+                        yield ks, vc.decode_many(values, n, per_entry)
+                return
+            except batch.BatchUnsupported:
+                self._batch_ok = False
+        yield from self._walk_keys(fd, kc, vc, per_entry, ncpu, want_values)
+
+    def _walk_keys(self, fd: int, kc: Codec, vc: Codec, per_entry: int, ncpu: int,
+                   want_values: bool) -> Iterator[Tuple[List[Any], List[Any]]]:
+        lib = _libbpf.lib()
+        prev: Optional[Any] = None
+        key = ctypes.create_string_buffer(kc.size)
+        value = ctypes.create_string_buffer(per_entry)
+        while True:
+            ret = lib.bpf_map_get_next_key(fd, prev, key)
+            if ret == -errno.ENOENT:
+                return
+            _libbpf.check(ret, f"walking the keys of {self._what()}")
+            raw = key.raw
+            prev = ctypes.create_string_buffer(raw, kc.size)
+            if not want_values:
+                yield [kc.decode(raw)], []
+                continue
+            ret = lib.bpf_map_lookup_elem(fd, raw, value)
+            if ret == -errno.ENOENT:
+                continue  # deleted between the two syscalls
+            _libbpf.check(ret, f"looking up a key in {self._what()}")
+            yield [kc.decode(raw)], [self._decode_value(vc, value, ncpu)]
+
+    def __iter__(self) -> Iterator[Any]:
+        for keys, _ in self._walk(False):
+            yield from keys
+
+    def keys(self) -> List[Any]:
+        return [k for keys, _ in self._walk(False) for k in keys]
+
+    def values(self) -> List[Any]:
+        return [v for _, values in self._walk(True) for v in values]
+
+    def items(self) -> List[Tuple[Any, Any]]:
+        """Every (key, value), read in batches of hundreds per syscall."""
+        out: List[Tuple[Any, Any]] = []
+        for keys, values in self._walk(True):
+            out.extend(zip(keys, values))
+        return out
+
+    def __len__(self) -> int:
+        if self.type in _ARRAYS:
+            return self.max_entries
+        return sum(len(keys) for keys, _ in self._walk(False))
+
+    def update(self, entries: Any = (), flags: int = BPF_ANY) -> None:
+        """Write many entries (a mapping or (key, value) pairs) in batches."""
+        pairs = list(entries.items() if hasattr(entries, "items") else entries)
+        if not pairs:
+            return
+        fd, kc, vc, per_entry, ncpu = self._dict_op("update")
+        keys = b"".join(self._key(kc, k) for k, _ in pairs)
+        values = b"".join(bytes(self._encode_value(vc, v, ncpu, per_entry)) for _, v in pairs)
+        if self._batch_ok:
+            try:
+                batch.update_batch(fd, keys, values, len(pairs), self._what(), flags)
+                return
+            except batch.BatchUnsupported:
+                self._batch_ok = False
+        for i in range(len(pairs)):
+            _libbpf.check(_libbpf.lib().bpf_map_update_elem(
+                fd, keys[i * kc.size:(i + 1) * kc.size],
+                values[i * per_entry:(i + 1) * per_entry], flags),
+                f"updating a key in {self._what()}")
+
+    def delete_keys(self, keys: Iterable[Any]) -> int:
+        """Delete many keys in batches; absent keys are skipped.  Returns the
+        number deleted."""
+        fd, kc, _vc, _pe, _n = self._dict_op("delete")
+        if self.type in _ARRAYS:
+            raise TypeError(f"array {self._what()}: elements cannot be deleted")
+        raws = [self._key(kc, k) for k in keys]
+        deleted = 0
+        while raws and self._batch_ok:
+            try:
+                n = batch.delete_batch(fd, b"".join(raws), len(raws), self._what())
+            except batch.BatchUnsupported:
+                self._batch_ok = False
+                break
+            deleted += n
+            if n == len(raws):
+                return deleted
+            raws = raws[n + 1:]  # raws[n] was absent: ENOENT stopped the kernel there
+        lib = _libbpf.lib()
+        for raw in raws:
+            ret = lib.bpf_map_delete_elem(fd, raw)
+            if ret != -errno.ENOENT:
+                _libbpf.check(ret, f"deleting a key from {self._what()}")
+                deleted += 1
+        return deleted
+
+    def clear(self) -> None:
+        """Remove every entry (arrays: zero every element)."""
+        fd, kc, vc, per_entry, ncpu = self._dict_op("clear")
+        if self.type in _ARRAYS:
+            n = self.max_entries
+            zero = bytes(vc.size)
+            self.update([(i, [zero] * ncpu if ncpu else zero) for i in range(n)])
+            return
+        self.delete_keys(self.keys())
+
+    # -- pinning -----------------------------------------------------------------------
+
+    def pin(self, path: str) -> None:
+        """Pin the map at ``path`` on a bpffs (``bpf_map__pin``)."""
+        _libbpf.call(_libbpf.lib().bpf_map__pin, f"pinning {self._what()} at {path!r}",
+                     self._ptr, path.encode())
+
+    def unpin(self, path: Optional[str] = None) -> None:
+        """Remove the pin at ``path`` (default: where the map was pinned)."""
+        _libbpf.call(_libbpf.lib().bpf_map__unpin, f"unpinning {self._what()}",
+                     self._ptr, path.encode() if path else None)
+
+    # -- event readers -------------------------------------------------------------------
+
+    def ring_buffer(self, callback: Optional[Callable[[Any], Any]] = None,
+                    event_type: Any = None) -> Any:
+        """A reader for this ``BPF_MAP_TYPE_RINGBUF`` map (see :mod:`bpfskel.ringbuf`)."""
+        from .ringbuf import RingBuffer
+
+        if self.type != MapType.RINGBUF:
+            raise TypeError(f"{self._what()} is not a ring buffer (type {self.type})")
+        return RingBuffer(self._live_fd("read a ring buffer"), self.max_entries,
+                          callback, event_type, self.name)
+
+    def perf_buffer(self, callback: Optional[Callable[[int, Any], Any]] = None,
+                    event_type: Any = None, lost: Optional[Callable[[int, int], Any]] = None,
+                    page_count: int = 64) -> Any:
+        """A reader for this ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` (see :mod:`bpfskel.perfbuf`)."""
+        from .perfbuf import PerfBuffer
+
+        if self.type != MapType.PERF_EVENT_ARRAY:
+            raise TypeError(f"{self._what()} is not a perf event array (type {self.type})")
+        return PerfBuffer(self._live_fd("read a perf buffer"), callback, event_type, lost,
+                          page_count, self.name)
 

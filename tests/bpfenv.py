@@ -13,11 +13,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 
@@ -35,6 +36,7 @@ __all__ = [
     "REPO_ROOT", "BUILD_DIR", "CLANG", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",
     "BPF_F_MMAPABLE", "requires_root", "requires_bpf", "bpf_unavailable_reason",
     "create_array", "lookup", "update", "freeze", "close_fd", "build_obj", "compile_bpf",
+    "generated_module",
 ]
 
 
@@ -143,3 +145,17 @@ def compile_bpf(src: Path, out: Path, *, debug: bool = True) -> Path:
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     return out
+
+
+def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Build bpf/<name>.bpf.c, generate its module with bpfskel and import it."""
+    from bpfskel.generate import generate
+
+    obj = build_obj(name)
+    path = tmp_path_factory.mktemp(name) / f"{name}_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), name))
+    spec = importlib.util.spec_from_file_location(f"{name}_skel", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -3,7 +3,6 @@ read-only after load, destroy.  (bpf/minimal.bpf.c)"""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,23 +11,10 @@ from typing import Any
 import pytest
 
 import bpfskel
-from bpfenv import build_obj, lookup, requires_bpf
-from bpfskel.generate import generate
+from bpfenv import build_obj, generated_module, lookup, requires_bpf
 
 pytestmark = requires_bpf
 TRACEFS = "/sys/kernel/tracing/events/syscalls"
-
-
-def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Build bpf/<name>.bpf.c, generate its module and import it."""
-    obj = build_obj(name)
-    path = tmp_path_factory.mktemp(name) / f"{name}_skel.py"
-    path.write_text(generate(obj.read_bytes(), str(obj), name))
-    spec = importlib.util.spec_from_file_location(f"{name}_skel", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")

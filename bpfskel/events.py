@@ -1,0 +1,155 @@
+"""What the ring buffer and perf buffer readers share: waiting, typing, asyncio.
+
+A reader owns an epoll instance over the kernel fds that become readable
+when events are pending (``fileno()`` returns it, for ``selectors``).  Both
+readers consume records by reading the shared memory the kernel writes, in
+Python, with no C callback per event; ``poll()`` drains what is pending,
+waits on epoll if nothing was, and drains again.
+
+Typing: with ``event_type`` (a generated class), each record is copied into a
+fresh instance (``from_buffer_copy``); without, the callback gets ``bytes``.
+A record shorter than ``event_type`` raises :class:`EventSizeError` rather
+than being padded: it means the BPF side and the type disagree.
+
+Exceptions: an exception raised by the callback stops the drain at that
+record (which counts as consumed, as in libbpf) and propagates out of
+``poll()``/``consume()``; nothing is printed or swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import select
+from typing import Any, AsyncIterator, Callable, List, Optional, Sequence
+
+from .errors import ClosedError, Error
+
+__all__ = ["EventReader", "EventSizeError", "event_decoder"]
+
+
+class EventSizeError(Error, ValueError):
+    """A record is smaller than the ``event_type`` it should be read as."""
+
+
+def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any]:
+    """``decode(buffer, offset, length)`` for records of ``event_type`` (or bytes)."""
+    if event_type is None:
+        return lambda buf, off, n: bytes(buf[off:off + n])
+    size = ctypes.sizeof(event_type)
+    copy = event_type.from_buffer_copy
+    name = getattr(event_type, "__qualname__", repr(event_type))
+
+    def decode(buf: Any, off: int, n: int) -> Any:
+        if n < size:
+            raise EventSizeError(f"{source}: a {n}-byte record is smaller than "
+                                 f"{name} ({size} bytes)")
+        return copy(buf, off)
+
+    return decode
+
+
+class EventReader:
+    """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio."""
+
+    _fds: Sequence[int] = ()
+
+    def __init__(self, source: str, fds: Sequence[int]) -> None:
+        self.source = source
+        self._closed = False
+        self._epoll = select.epoll()
+        self._fds = list(fds)
+        for fd in self._fds:
+            self._epoll.register(fd, select.EPOLLIN)
+
+    # subclasses: deliver up to ``limit`` events to ``sink``; return how many
+    def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+        raise NotImplementedError
+
+    def _callback_sink(self) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{self.source}: the reader is closed")
+
+    def consume(self) -> int:
+        """Deliver every pending event to the callback without waiting."""
+        self._check_open()
+        return self._drain(self._callback_sink(), None)
+
+    def poll(self, timeout_ms: int = -1) -> int:
+        """Deliver pending events; if none, wait up to ``timeout_ms`` (-1: forever)
+        for some and deliver those.  Returns the number of events delivered."""
+        self._check_open()
+        sink = self._callback_sink()
+        n = self._drain(sink, None)
+        if n:
+            return n
+        self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000.0)
+        return self._drain(sink, None)
+
+    def read(self, max_events: Optional[int] = None) -> List[Any]:
+        """The batch path: every pending event (up to ``max_events``) as a list,
+        without waiting and without calling the callback."""
+        self._check_open()
+        out: List[Any] = []
+        self._drain(self._list_sink(out), max_events)
+        return out
+
+    def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
+        return out.append
+
+    def fileno(self) -> int:
+        """The epoll fd: readable when events are pending."""
+        self._check_open()
+        return self._epoll.fileno()
+
+    async def events(self) -> AsyncIterator[Any]:
+        """``async for event in reader.events()`` (or ``async for ... in reader``)."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        fd = self._epoll.fileno()
+        loop.add_reader(fd, ready.set)
+        try:
+            while not self._closed:
+                ready.clear()
+                batch = self.read()
+                if not batch:
+                    await ready.wait()
+                    continue
+                for event in batch:
+                    yield event
+        finally:
+            loop.remove_reader(fd)  # the selector ignores an fd closed meanwhile
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self.events()
+
+    def _close_maps(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Unmap the buffers and close the epoll fd.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._epoll.close()
+        self._close_maps()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "EventReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

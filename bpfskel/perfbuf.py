@@ -1,0 +1,193 @@
+"""Reading a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY``: one perf ring per CPU.
+
+For each online CPU the reader opens a ``PERF_COUNT_SW_BPF_OUTPUT`` software
+event (``perf_event_open``), maps its ring (one metadata page plus
+``page_count`` data pages, a power of two), and stores the event's fd in the
+map at the CPU's index; ``bpf_perf_event_output(ctx, &map, BPF_F_CURRENT_CPU,
+...)`` in BPF then writes into that CPU's ring.
+
+A ring is read like libbpf's ``perf_buffer__poll`` does it: ``data_head``
+(metadata offset 1024) is where the kernel has written up to, ``data_tail``
+(offset 1032) where user space has read up to.  Records are a
+``perf_event_header`` (u32 type, u16 misc, u16 size) and may wrap around the
+end of the data area, so they are copied out (two slices) when they do.
+``PERF_RECORD_SAMPLE`` carries a u32 size and the raw bytes BPF wrote (padded
+by the kernel to keep 8-byte alignment); ``PERF_RECORD_LOST`` counts events
+dropped because the ring was full.  Ordering is as in
+:mod:`bpfskel.ringbuf`: plain loads and stores, correct on x86-64.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import mmap
+import os
+import struct
+from typing import Any, Callable, List, Optional, Tuple
+
+from . import _libbpf
+from .errors import libbpf_error
+from .events import EventReader, event_decoder
+
+__all__ = ["PerfBuffer", "online_cpus"]
+
+SYS_perf_event_open = 298  # x86-64
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_SW_BPF_OUTPUT = 10
+PERF_SAMPLE_RAW = 1 << 10
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+PERF_EVENT_IOC_ENABLE = 0x2400
+PERF_RECORD_LOST = 2
+PERF_RECORD_SAMPLE = 9
+_ATTR_SIZE = 128  # PERF_ATTR_SIZE_VER7; the kernel accepts any known version
+_HEAD_OFF, _TAIL_OFF = 1024, 1032
+_HDR = struct.Struct("<IHH")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_LOST = struct.Struct("<QQ")
+
+
+def online_cpus() -> List[int]:
+    """CPUs listed in /sys/devices/system/cpu/online (``0-3,5``)."""
+    with open("/sys/devices/system/cpu/online") as f:
+        text = f.read().strip()
+    cpus: List[int] = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def _open_bpf_output(cpu: int) -> int:
+    attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    struct.pack_into("<IIQQQ", attr, 0, PERF_TYPE_SOFTWARE, _ATTR_SIZE,
+                     PERF_COUNT_SW_BPF_OUTPUT, 1, PERF_SAMPLE_RAW)
+    struct.pack_into("<I", attr, 48, 1)  # wakeup_events: wake the reader every event
+    libc = _libbpf.libc()
+    ctypes.set_errno(0)
+    fd = libc.syscall(ctypes.c_long(SYS_perf_event_open), attr, ctypes.c_long(-1),
+                      ctypes.c_long(cpu), ctypes.c_long(-1),
+                      ctypes.c_long(PERF_FLAG_FD_CLOEXEC))
+    if fd < 0:
+        raise libbpf_error(ctypes.get_errno(), f"perf_event_open(BPF output, cpu {cpu})")
+    return int(fd)
+
+
+class _CpuRing:
+    """One CPU's perf event fd and its mapped ring."""
+
+    def __init__(self, cpu: int, page_count: int) -> None:
+        self.cpu = cpu
+        self.fd = _open_bpf_output(cpu)
+        try:
+            page = mmap.PAGESIZE
+            self.mem = mmap.mmap(self.fd, page * (page_count + 1), mmap.MAP_SHARED,
+                                 mmap.PROT_READ | mmap.PROT_WRITE)
+            self.data_off = page
+            self.data_size = page * page_count
+            fcntl.ioctl(self.fd, PERF_EVENT_IOC_ENABLE, 0)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def read(self, start: int, n: int) -> bytes:
+        """A copy of the ``n`` bytes at ring position ``start``, unwrapped."""
+        off = start % self.data_size
+        base = self.data_off
+        if off + n <= self.data_size:
+            return self.mem[base + off:base + off + n]
+        first = self.data_size - off
+        return self.mem[base + off:base + self.data_size] + self.mem[base:base + n - first]
+
+    def close(self) -> None:
+        self.mem.close()
+        os.close(self.fd)
+
+
+class PerfBuffer(EventReader):
+    """Events from a perf event array; ``callback(cpu, event)``,
+    ``lost(cpu, count)``.  See :class:`~bpfskel.events.EventReader`."""
+
+    def __init__(self, map_fd: int, callback: Optional[Callable[[int, Any], Any]],
+                 event_type: Any = None, lost: Optional[Callable[[int, int], Any]] = None,
+                 page_count: int = 64, name: str = "") -> None:
+        if page_count <= 0 or page_count & (page_count - 1):
+            raise ValueError(f"page_count {page_count} is not a power of 2")
+        self._rings: List[_CpuRing] = []
+        self._map_fd = map_fd
+        source = f"perf buffer {name!r}"
+        lib = _libbpf.lib()
+        try:
+            for cpu in online_cpus():
+                ring = _CpuRing(cpu, page_count)
+                self._rings.append(ring)
+                key, value = ctypes.c_uint32(cpu), ctypes.c_uint32(ring.fd)
+                ret = lib.bpf_map_update_elem(map_fd, ctypes.byref(key), ctypes.byref(value), 0)
+                _libbpf.check(ret, f"{source}: storing the cpu {cpu} event fd")
+        except BaseException:
+            self._close_maps()
+            raise
+        super().__init__(source, [r.fd for r in self._rings])
+        self._callback = callback
+        self._lost = lost
+        self.event_type = event_type
+        self._decode = event_decoder(event_type, source)
+        self.lost_events = 0
+
+    def _callback_sink(self) -> Callable[..., Any]:
+        if self._callback is None:
+            raise TypeError(f"{self.source}: no callback was given; use read() or "
+                            "async iteration")
+        return self._callback
+
+    def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
+        return lambda cpu, event: out.append(event)
+
+    def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+        count = 0
+        for ring in self._rings:
+            count += self._drain_ring(ring, sink, None if limit is None else limit - count)
+            if count == limit:
+                break
+        return count
+
+    def _drain_ring(self, ring: _CpuRing, sink: Callable[..., Any],
+                    limit: Optional[int]) -> int:
+        mem, decode = ring.mem, self._decode
+        head = _U64.unpack_from(mem, _HEAD_OFF)[0]
+        tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
+        count = 0
+        try:
+            while tail < head and count != limit:
+                rtype, _misc, size = _HDR.unpack_from(ring.read(tail, _HDR.size))
+                if size < _HDR.size:
+                    tail = head  # a corrupt ring: drop what is in it rather than loop
+                    break
+                record = ring.read(tail, size)
+                tail += size
+                if rtype == PERF_RECORD_SAMPLE:
+                    raw_size = _U32.unpack_from(record, _HDR.size)[0]
+                    count += 1
+                    sink(ring.cpu, decode(record, _HDR.size + 4, raw_size))
+                elif rtype == PERF_RECORD_LOST:
+                    lost = _LOST.unpack_from(record, _HDR.size)[1]
+                    self.lost_events += lost
+                    if self._lost is not None:
+                        self._lost(ring.cpu, lost)
+        finally:
+            _U64.pack_into(mem, _TAIL_OFF, tail)
+        return count
+
+    def _close_maps(self) -> None:
+        """Take the fds out of the map (as libbpf does), then unmap and close."""
+        lib = _libbpf.lib()
+        for ring in self._rings:
+            key = ctypes.c_uint32(ring.cpu)
+            lib.bpf_map_delete_elem(self._map_fd, ctypes.byref(key))
+            ring.close()
+        self._rings = []
+
+    @property
+    def cpus(self) -> Tuple[int, ...]:
+        return tuple(r.cpu for r in self._rings)
