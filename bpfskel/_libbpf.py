@@ -221,6 +221,14 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_uint64], None),
     "bpf_map_delete_elem": (c_int, [c_int, c_void_p], None),
     "bpf_map_get_next_key": (c_int, [c_int, c_void_p, c_void_p], None),
+    "bpf_map_lookup_and_delete_elem": (c_int, [c_int, c_void_p, c_void_p], None),
+    "bpf_map_lookup_batch": (c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+                                     POINTER(c_uint32), c_void_p], None),
+    "bpf_map_lookup_and_delete_batch": (c_int, [c_int, c_void_p, c_void_p, c_void_p,
+                                                c_void_p, POINTER(c_uint32), c_void_p], None),
+    "bpf_map_update_batch": (c_int, [c_int, c_void_p, c_void_p, POINTER(c_uint32),
+                                     c_void_p], None),
+    "bpf_map_delete_batch": (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p], None),
     "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)], None),
 }
 
@@ -289,7 +297,7 @@ def lib() -> _Lib:
 
 
 def libc() -> ctypes.CDLL:
-    """The C library, for ``mmap``/``munmap``/``vsnprintf``."""
+    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``."""
     global _libc
     if _libc is None:
         c = ctypes.CDLL(None, use_errno=True)
@@ -299,6 +307,7 @@ def libc() -> ctypes.CDLL:
         c.munmap.argtypes = [c_void_p, c_size_t]
         c.vsnprintf.restype = c_int
         c.vsnprintf.argtypes = [c_void_p, c_size_t, c_char_p, c_void_p]
+        c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
         _libc = c
     return _libc
 
