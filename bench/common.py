@@ -100,3 +100,29 @@ def compile_c(source: str, name: str, *, libs: Sequence[str] = (),
     src.write_text(source)
     subprocess.run([cc, *cflags, "-o", str(out), str(src), *libs], check=True)
     return out
+
+
+def compile_bpf(source: Path) -> Path:
+    """Compile a BPF C file with clang into build/bench/ (like the Makefile does)."""
+    clang = os.environ.get("CLANG", "clang-19")
+    arch = os.uname().machine
+    BENCH_BUILD.mkdir(parents=True, exist_ok=True)
+    out = BENCH_BUILD / (source.name[:-2] + ".o")
+    subprocess.run([clang, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{arch}-linux-gnu",
+                    f"-I{BUILD_DIR}", "-c", str(source), "-o", str(out)], check=True)
+    return out
+
+
+def skeleton_module(obj: Path, name: str) -> Any:
+    """Generate the bpfskel module for ``obj`` into build/bench/ and import it."""
+    import importlib.util
+
+    from bpfskel.generate import generate
+
+    path = BENCH_BUILD / f"{name}_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), name))
+    spec = importlib.util.spec_from_file_location(f"{name}_skel", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

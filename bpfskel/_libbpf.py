@@ -153,6 +153,9 @@ def opts(cls: Any, **values: Any) -> Any:
 
 _p = c_void_p  # opaque libbpf pointers: bpf_object*, bpf_map*, bpf_program*, btf*, ...
 PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
+# ring_buffer_sample_fn: (ctx, data, size).  bpfskel reads ring buffers itself
+# (bpfskel.ringbuf); libbpf's C reader is bound for comparison in bench/.
+RINGBUF_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 
 # name: (restype, argtypes, first libbpf version exporting it or None for 1.1)
 _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
@@ -230,6 +233,11 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
                                      c_void_p], None),
     "bpf_map_delete_batch": (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p], None),
     "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)], None),
+    # libbpf's ring buffer reader
+    "ring_buffer__new": (_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p], None),
+    "ring_buffer__poll": (c_int, [_p, c_int], None),
+    "ring_buffer__consume": (c_int, [_p], None),
+    "ring_buffer__free": (None, [_p], None),
 }
 
 

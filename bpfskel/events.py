@@ -23,6 +23,7 @@ import ctypes
 import select
 from typing import Any, AsyncIterator, Callable, List, Optional, Sequence
 
+from .codec import gc_paused
 from .errors import ClosedError, Error
 
 __all__ = ["EventReader", "EventSizeError", "event_decoder"]
@@ -94,7 +95,8 @@ class EventReader:
         without waiting and without calling the callback."""
         self._check_open()
         out: List[Any] = []
-        self._drain(self._list_sink(out), max_events)
+        with gc_paused():
+            self._drain(self._list_sink(out), max_events)
         return out
 
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:

@@ -29,7 +29,7 @@ import errno
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
-from .codec import Codec
+from .codec import Codec, gc_paused
 from .errors import Error, NotSupportedError
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
@@ -123,6 +123,8 @@ class Map:
             raise NotSupportedError(
                 f"resizing the {self.section} section needs libbpf >= 1.3 "
                 f"(running {_libbpf.version_string()})")
+        if self.section:
+            self._skel._check_resize(self.section, size)
         _libbpf.call(lib.bpf_map__set_value_size, f"resizing map {self.name!r}",
                      self._ptr, size)
         self._codecs = None
@@ -352,16 +354,19 @@ class Map:
             yield from keys
 
     def keys(self) -> List[Any]:
-        return [k for keys, _ in self._walk(False) for k in keys]
+        with gc_paused():
+            return [k for keys, _ in self._walk(False) for k in keys]
 
     def values(self) -> List[Any]:
-        return [v for _, values in self._walk(True) for v in values]
+        with gc_paused():
+            return [v for _, values in self._walk(True) for v in values]
 
     def items(self) -> List[Tuple[Any, Any]]:
         """Every (key, value), read in batches of hundreds per syscall."""
         out: List[Tuple[Any, Any]] = []
-        for keys, values in self._walk(True):
-            out.extend(zip(keys, values))
+        with gc_paused():
+            for keys, values in self._walk(True):
+                out.extend(zip(keys, values))
         return out
 
     def __len__(self) -> int:
