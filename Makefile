@@ -53,9 +53,15 @@ test: deps mounts
 	$(MAKE) --no-print-directory bpf
 	$(PYTHON) -m pytest -q
 
+# A generated module from its object (the pattern the README recommends).
+$(BUILD)/%_skel.py: $(BUILD)/%.bpf.o
+	$(PYTHON) -m bpfskel gen $< -o $@
+
+# The demo: syslat for a few seconds on a built-in workload.
 demo: deps mounts
-	$(MAKE) --no-print-directory bpf
-	$(PYTHON) examples/demo.py
+	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py
+	$(PYTHON) examples/syslat.py --workload --duration 4 --pause-demo --slow-us 20000 \
+	  --max-events 5
 
 clean:
 	rm -rf $(BUILD)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The smallest real bpfskel program: count this process's getpid() calls.
 
-`make demo` builds bpf/minimal.bpf.c, generates build/minimal_skel.py with
-`bpfskel gen`, and runs this.  It configures the program through .rodata
+`make build/minimal_skel.py` builds bpf/minimal.bpf.c and generates the module with
+`bpfskel gen`; run this with python3.  It configures the program through .rodata
 before load, attaches a tracepoint, makes a few syscalls, and reads the
 live .bss counter straight from the mapped map memory (no syscall).
 """
