@@ -12,7 +12,7 @@ APT_PKGS   := clang-19 libbpf-dev bpftool gcc make
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 
-.PHONY: all deps sysdeps pydeps bpf test demo bench mounts clean
+.PHONY: all deps sysdeps pydeps bpf test demo bench lint mounts clean
 all: bpf
 
 # Idempotent: installs the Debian packages only when one is missing.
@@ -62,6 +62,12 @@ demo: deps mounts
 	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py
 	$(PYTHON) examples/syslat.py --workload --duration 4 --pause-demo --slow-us 20000 \
 	  --max-events 5
+
+# Lint and type-check the package, the examples and the generated demo modules.
+lint: deps
+	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
+	ruff check bpfskel examples bench tests
+	$(PYTHON) -m mypy --strict bpfskel examples $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
 
 # Benchmarks: a table of measured ratios, also written to build/bench.json.
 bench: deps mounts
