@@ -12,16 +12,20 @@ The generated module is laid out for a reader:
 5. import-time layout checks and the embedded object.
 
 Only identifiers that passed :mod:`.names` appear as code; every other string
-from the object is written with ``repr()``, and comments are built from
-sanitized names only.  Output depends on nothing but the inputs, so identical
-objects give byte-identical modules.
+from the object is written with ``ascii()`` (``repr()`` with every non-ASCII
+character escaped, so the module is pure ASCII and no look-alike or bidi
+character from the object shows up in it), and comments and docstrings are
+built from sanitized names only.  Output depends on nothing but the inputs, so
+identical objects give byte-identical modules.
 """
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+import re
+from typing import Dict, List, Match, Sequence, Set, Tuple
 
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref
+from .names import ARENA_SECTION, c_text
 from .structs import pack_object
 
 __all__ = ["MapInfo", "ProgInfo", "render"]
@@ -29,7 +33,55 @@ __all__ = ["MapInfo", "ProgInfo", "render"]
 MapInfo = Tuple[str, str, str, str]   # (ident, exact map name, key expr, value expr)
 ProgInfo = Tuple[str, str, str]       # (ident, exact program name, section name)
 
-_WRAP = 76
+_WRAP = 76      # characters of the embedded object per line
+_WIDTH = 99     # the longest line we wrap to (long C names can still exceed it)
+
+# Module-level names of a generated module (an annotation alias must avoid them).
+MODULE_NAMES = frozenset({"annotations", "_c", "_Any", "_rt", "NAME", "OBJECT_SHA256", "types",
+                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT"})
+# The names an annotation starts with: its head and every subscript's head.
+_HEAD = re.compile(r"(?:^|(?<=\[))([A-Za-z_]\w*)")
+
+
+def _size(n: int) -> str:
+    return f"{n} byte" if n == 1 else f"{n} bytes"
+
+
+class Aliases:
+    """Module-level aliases for annotations that a class's own members shadow.
+
+    Type checkers and ``typing.get_type_hints`` look a name in a class body's
+    annotations up in the class first.  So in a struct with members ``bytes``
+    and ``char name[8]``, ``name: bytes`` would mean the member; the same goes
+    for a global named ``types`` in a view.  Such an annotation is written with
+    an alias instead (``name: _bytes`` with ``_bytes = bytes`` at module level).
+    """
+
+    def __init__(self) -> None:
+        self.defs: Dict[str, str] = {}  # alias -> the name it stands for
+
+    def rewrite(self, cp: ClassPlan) -> List[Tuple[str, str]]:
+        members = {name for name, _ in cp.annotations}
+
+        def sub(m: Match[str]) -> str:
+            head = m.group(1)
+            return self._alias(head, members) if head in members else head
+
+        return [(name, _HEAD.sub(sub, ann)) for name, ann in cp.annotations]
+
+    def _alias(self, head: str, members: Set[str]) -> str:
+        alias = head + "_" if head.startswith("_") else "_" + head
+        while alias in members or alias in MODULE_NAMES or self.defs.get(alias, head) != head:
+            alias += "_"
+        self.defs[alias] = head
+        return alias
+
+    def lines(self) -> List[str]:
+        if not self.defs:
+            return []
+        return ["", "# Some C members share a name with a type that annotations in their class",
+                "# use; there the annotation names the type through one of these aliases."] + \
+            [f"{alias} = {head}" for alias, head in sorted(self.defs.items())]
 
 
 def ctype_expr(t: CType, scope: str) -> str:
@@ -46,25 +98,31 @@ def ctype_expr(t: CType, scope: str) -> str:
     return f"_c.c_ubyte * {t.size}"
 
 
-def _class_head(cp: ClassPlan, indent: str) -> List[str]:
+def _class_head(cp: ClassPlan, indent: str, aliases: Aliases) -> List[str]:
     base = {"struct": "_rt.Struct", "union": "_rt.Union", "section": "_rt.SectionView"}[cp.kind]
-    doc = f"{cp.decl}: {cp.size} bytes" if cp.kind != "section" else \
-        f"The {cp.decl} section: {cp.size} bytes"
+    doc = f"{cp.decl}: {_size(cp.size)}" if cp.kind != "section" else \
+        f"The {cp.decl} section: {_size(cp.size)}"
     lines = [f"{indent}class {cp.name}({base}):", f'{indent}    """{doc}."""']
-    for name, annotation in cp.annotations:
+    for name, annotation in aliases.rewrite(cp):
         lines.append(f"{indent}    {name}: {annotation}")
     lines.append("")
     return lines
 
 
-def _fields(cp: ClassPlan, owner: str, scope: str, indent: str) -> List[str]:
+def _fields(cp: ClassPlan, owner: str, scope: str, indent: str,
+            decls: Dict[str, str]) -> List[str]:
+    """``_fields_`` (and accessors) of ``cp``; ``decls`` gives the C text of
+    each generated class, for the comment on an anonymous member."""
     lines = []
     if cp.anonymous:
         lines.append(f"{indent}{owner}._anonymous_ = {tuple(cp.anonymous)!r}")
+    if not cp.fields:
+        return lines + [f"{indent}{owner}._fields_ = []"]
     lines.append(f"{indent}{owner}._fields_ = [")
     for f in cp.fields:
         entry = f"({f.name!r}, {ctype_expr(f.ctype, scope)}),"
-        what = f.decl or ("anonymous member" if f.anonymous else
+        anon = decls.get(f.ctype.name, "") if isinstance(f.ctype, Ref) else ""
+        what = f.decl or (f"{anon} (anonymous member)".lstrip() if f.anonymous else
                           "bitfield storage" if f.name.startswith("_bits_") else
                           "__int128 storage" if f.name.startswith("_int128_") else
                           "union size" if cp.kind == "union" and f.name.startswith("_size")
@@ -72,10 +130,11 @@ def _fields(cp: ClassPlan, owner: str, scope: str, indent: str) -> List[str]:
         lines.append(f"{indent}    {entry:<44} # {f.offset:>5}: {what}")
     lines.append(f"{indent}]")
     if cp.accessors:
-        lines.append(f"{indent}_rt.add_accessors({owner}, [")
+        lines.append(f"{indent}_rt.add_accessors({owner}, [  "
+                     "# (name, offset, bytes, bit shift, bits, signed)")
         for a in cp.accessors:
-            lines.append(f"{indent}    ({a.name!r}, {a.offset}, {a.nbytes}, {a.shift}, {a.bits}, "
-                         f"{a.signed}),  # {a.decl}")
+            entry = f"({a.name!r}, {a.offset}, {a.nbytes}, {a.shift}, {a.bits}, {a.signed}),"
+            lines.append(f"{indent}    {entry:<44} # {a.decl}")
         lines.append(f"{indent}])")
     return lines
 
@@ -83,7 +142,7 @@ def _fields(cp: ClassPlan, owner: str, scope: str, indent: str) -> List[str]:
 def _enum(e: EnumPlan, indent: str) -> List[str]:
     sign = "signed" if e.signed else "unsigned"
     lines = [f"{indent}class {e.name}(_rt.CEnum):",
-             f'{indent}    """{e.decl}: {e.size} bytes, {sign}."""']
+             f'{indent}    """{e.decl}: {_size(e.size)}, {sign}."""']
     for name, value in e.values:
         lines.append(f"{indent}    {name} = {value}")
     lines.append("")
@@ -96,9 +155,29 @@ def _layout_table(plan: Plan) -> List[str]:
     lines = ["_rt.check_layouts(("]
     for owner, cp in rows:
         offsets = tuple((f.name, f.offset) for f in cp.fields if not f.anonymous)
-        lines.append(f"    ({owner}, {cp.size}, {offsets!r}),")
+        line = f"    ({owner}, {cp.size}, {offsets!r}),"
+        if len(line) <= _WIDTH:
+            lines.append(line)
+            continue
+        lines.append(f"    ({owner}, {cp.size}, (")
+        items = [f"({name!r}, {offset})," for name, offset in offsets]
+        row = ""
+        for item in items:
+            if row and len(row) + 1 + len(item) > _WIDTH:
+                lines.append(row)
+                row = ""
+            row = f"{row} {item}" if row else f"        {item}"
+        lines.append(row)
+        lines.append("    )),")
     lines.append("))")
     return lines
+
+
+def _tuple(attr: str, rows: List[str]) -> List[str]:
+    """A class attribute holding a tuple, one row a line."""
+    if not rows:
+        return [f"    {attr} = ()"]
+    return [f"    {attr} = ("] + [f"        {row}," for row in rows] + ["    )"]
 
 
 def _wrapped(text: str) -> List[str]:
@@ -109,10 +188,12 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
            obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo]) -> str:
     out: List[str] = []
     emit = out.extend
+    aliases = Aliases()
+    doc_name = repr(c_text(name))  # docstrings are code: no quote may get in
     emit([
-        f"# Generated by bpfskel {version} from {source!r}. DO NOT EDIT.",
+        f"# Generated by bpfskel {version} from {source!a}. DO NOT EDIT.",
         f"# sha256: {sha256}",
-        f'"""Python skeleton for the BPF object {name!r} (generated by bpfskel).',
+        f'"""Python skeleton for the BPF object {doc_name} (generated by bpfskel).',
         "",
         "    with open() as skel:          # or open_and_load()",
         "        skel.load()",
@@ -126,7 +207,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         "",
         "from bpfskel import runtime as _rt",
         "",
-        f"NAME = {name!r}",
+        f"NAME = {name!a}",
         f"OBJECT_SHA256 = {sha256!r}",
         "",
         "",
@@ -135,48 +216,48 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         "",
     ])
     for cp in plan.classes:
-        emit(_class_head(cp, "    "))
+        emit(_class_head(cp, "    ", aliases))
     for e in plan.enums:
         emit(_enum(e, "    "))
     for a in plan.aliases:
         emit([f"    {a.name} = {ctype_expr(a.target, '')}  # {a.decl}"])
-    if not (plan.classes or plan.enums or plan.aliases):
-        emit(["    pass", ""])
+    if plan.aliases:
+        emit([""])
     emit(["", "class sections:", '    """One view class per global data section."""', ""])
     for s in plan.sections:
-        emit(_class_head(s.view, "    "))
-    if not plan.sections:
-        emit(["    pass", ""])
+        emit(_class_head(s.view, "    ", aliases))
+    emit(aliases.lines())
     mangled = [n for n in [c.name for c in plan.classes] + [e.name for e in plan.enums]
                + [a.name for a in plan.aliases] if n.startswith("__")]
     if mangled:
         emit(["", "# Python mangles '__name' inside a class body: expose the C names as written.",
               f"_rt.unmangle(types, {tuple(sorted(mangled))!r})"])
     emit([""])
+    decls = {cp.name: cp.decl for cp in plan.classes}
     for cp in plan.classes:
-        emit(_fields(cp, f"types.{cp.name}", "types.", ""))
+        emit(_fields(cp, f"types.{cp.name}", "types.", "", decls))
         emit([""])
     for s in plan.sections:
-        emit([f"sections.{s.ident}._section_ = {s.section!r}"])
-        emit(_fields(s.view, f"sections.{s.ident}", "types.", ""))
+        emit([f"sections.{s.ident}._section_ = {s.section!a}"])
+        emit(_fields(s.view, f"sections.{s.ident}", "types.", "", decls))
         emit([""])
     emit(["", "class Skeleton(_rt.Skeleton):",
-          f'    """Skeleton of {name!r}: maps, programs, links and one view per section."""',
+          f'    """Skeleton of {doc_name}: maps, programs, links and one view per section."""',
           ""])
     for s in plan.sections:
         emit([f"    {s.ident}: sections.{s.ident}"])
+    if plan.sections:
+        emit([""])
+    emit([f"    _name_ = {name!a}"])
+    emit(_tuple("_sections_", [f"({s.section!a}, {s.ident!r}, sections.{s.ident})"
+                               for s in plan.sections if s.section != ARENA_SECTION]))
+    emit([f"    _arena_ = ({s.section!a}, {s.ident!r}, sections.{s.ident})"  # bpfskel.arena
+          for s in plan.sections if s.section == ARENA_SECTION])
+    emit(_tuple("_maps_", [f"({ident!r}, {map_name!a}, {key}, {value})"
+                           for ident, map_name, key, value in maps]))
+    emit(_tuple("_progs_", [f"({ident!r}, {prog_name!a}, {section!a})"
+                            for ident, prog_name, section in progs]))
     emit(["",
-          f"    _name_ = {name!r}",
-          "    _sections_ = ("])
-    for s in plan.sections:
-        emit([f"        ({s.section!r}, {s.ident!r}, sections.{s.ident}),"])
-    emit(["    )", "    _maps_ = ("])
-    for ident, map_name, key, value in maps:
-        emit([f"        ({ident!r}, {map_name!r}, {key}, {value}),"])
-    emit(["    )", "    _progs_ = ("])
-    for ident, prog_name, section in progs:
-        emit([f"        ({ident!r}, {prog_name!r}, {section!r}),"])
-    emit(["    )", "",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",
           "        return _rt.unpack_object(_OBJECT)",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import List, Tuple
+from typing import List, Set, Tuple
 
 from . import __version__, codegen, layout
-from .names import identifier
+from .names import ARENA_SECTION, identifier
 from .objfile import ObjectInfo, read_object
 
-__all__ = ["default_name", "generate", "generate_from_info"]
+__all__ = ["default_name", "generate", "generate_from_info", "mapped_sections"]
+
+BPF_F_MMAPABLE = 0x400
+BPF_MAP_TYPE_ARENA = 33
 
 
 def default_name(path: str) -> str:
@@ -22,9 +25,22 @@ def default_name(path: str) -> str:
     return identifier(base or "bpf")
 
 
+def mapped_sections(info: ObjectInfo) -> Set[str]:
+    """Data sections the running libbpf turned into an mmapable global data map.
+
+    Only these can have a view: a section libbpf does not support (``.bss.X``
+    in bpftool 7.1's embedded libbpf snapshot, for one) never becomes a map.
+    """
+    mapped = {m.section for m in info.maps
+              if m.internal and m.section and m.flags & BPF_F_MMAPABLE}
+    if any(m.type == BPF_MAP_TYPE_ARENA for m in info.maps):
+        mapped.add(ARENA_SECTION)  # __arena globals live in the arena map (bpfskel.arena)
+    return mapped
+
+
 def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) -> str:
     map_types = {m.ident: (m.key_type_id, m.value_type_id) for m in info.maps if not m.internal}
-    plan = layout.plan(info.btf, map_types)
+    plan = layout.plan(info.btf, map_types, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
     for m in sorted(info.maps, key=lambda m: m.ident):
         key, value = codegen.map_exprs(plan, m.key_type_id, m.value_type_id) \

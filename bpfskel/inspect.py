@@ -11,6 +11,7 @@ from typing import List
 
 from . import layout
 from .btf import VAR_EXTERN_NAME, Kind
+from .generate import mapped_sections
 from .names import c_text
 from .objfile import ObjectInfo
 
@@ -21,8 +22,9 @@ def render(info: ObjectInfo) -> str:
     btf = info.btf
     planner = layout._Planner(btf)
     out: List[str] = [f"object {c_text(info.name)!s}: {len(btf) - 1} BTF types", ""]
+    mapped = mapped_sections(info)
     for sec in sorted(btf.datasecs(), key=lambda t: t.name):
-        view = "" if layout.view_section(sec.name) else "  (no view)"
+        view = "" if layout.view_section(sec.name) and sec.name in mapped else "  (no view)"
         out.append(f"section {sec.name!r} size={sec.size}{view}")
         for vs in sorted(sec.vars, key=lambda v: v.offset):
             var = btf[vs.type_id]

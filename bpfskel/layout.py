@@ -23,11 +23,11 @@ Naming
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple, Union
+from typing import AbstractSet, Dict, List, Optional, Set, Tuple, Union
 
+from .btf import INT_BOOL, INT_CHAR, INT_SIGNED, VAR_STATIC, Btf, Kind, Type
 from .errors import Error
-from .btf import INT_BOOL, INT_CHAR, INT_SIGNED, Btf, Kind, Type, VAR_STATIC
-from .names import CTYPES_RESERVED, Scope, c_text, identifier, section_ident
+from .names import ARENA_SECTION, CTYPES_RESERVED, Scope, c_text, identifier, section_ident
 
 __all__ = ["Prim", "Ref", "Arr", "Opaque", "Field", "Accessor", "ClassPlan", "EnumPlan",
            "AliasPlan", "SectionPlan", "Plan", "LayoutError", "plan", "view_section"]
@@ -71,14 +71,15 @@ class Arr:
 
     @property
     def annotation(self) -> str:
+        # ctypes reads a char[N] member as bytes; any other array stays an Array
         if isinstance(self.elem, Prim) and self.elem.name == "c_char":
             return "bytes"
-        return f"_c.Array[{_elem_annotation(self.elem)}]"
+        return _elem_annotation(self)
 
 
 @dataclass(frozen=True)
 class Opaque:
-    """Raw bytes: padding and accessor storage."""
+    """Raw bytes: padding, accessor storage, floats ctypes has no type for."""
     size: int
     annotation: str = "_c.Array[_c.c_ubyte]"
 
@@ -87,13 +88,15 @@ CType = Union[Prim, Ref, Arr, Opaque]
 
 
 def _elem_annotation(t: CType) -> str:
+    """The annotation of ``t`` as an array element: what indexing returns is
+    a ctypes object for nested arrays (``char[4][16]`` gives char arrays)."""
     if isinstance(t, Prim):
         return f"_c.{t.name}"
     if isinstance(t, Ref):
         return t.annotation
     if isinstance(t, Arr):
-        return t.annotation if t.annotation == "bytes" else "_c.Array[_c.c_ubyte]"
-    return "_c.c_ubyte"
+        return f"_c.Array[{_elem_annotation(t.elem)}]"
+    return "_c.Array[_c.c_ubyte]"
 
 
 _INTS = {(1, True): "c_int8", (1, False): "c_uint8", (2, True): "c_int16",
@@ -200,7 +203,7 @@ TYPES_RESERVED = frozenset({"_c", "_rt", "types", "sections"})
 def view_section(name: str) -> bool:
     """Does this DATASEC get a view?  Global data maps libbpf creates, minus
     the string/constant pools clang emits for literals."""
-    if name in (".data", ".rodata", ".bss", ".kconfig"):
+    if name in (".data", ".rodata", ".bss", ".kconfig", ARENA_SECTION):
         return True
     if name.startswith((".rodata.str", ".rodata.cst")):
         return False
@@ -257,7 +260,7 @@ class _Planner:
                 return Prim("c_float", 4, "float")
             if t.size == 8:
                 return Prim("c_double", 8, "float")
-            return Opaque(t.size, "bytes")
+            return Opaque(t.size)  # long double: raw bytes
         if t.kind in (Kind.ENUM, Kind.ENUM64):
             self.plan_enum(t, hint)
             return int_prim(t.size, t.signed)
@@ -507,11 +510,16 @@ def _order(classes: Dict[str, ClassPlan]) -> List[ClassPlan]:
     return out
 
 
-def plan(btf: Btf, map_types: Optional[Dict[str, Tuple[int, int]]] = None) -> Plan:
+def plan(btf: Btf, map_types: Optional[Dict[str, Tuple[int, int]]] = None,
+         mapped: Optional[AbstractSet[str]] = None) -> Plan:
     """Plan every class the module needs.
 
     ``map_types`` maps a map identifier to its BTF key and value type ids (0 when
     absent); anonymous key/value types are named ``<map>__key``/``<map>__value``.
+    ``mapped`` is the set of DATASEC names the running libbpf made an mmapable
+    global data map for: only those get a view (``None``: every one that
+    :func:`view_section` accepts).  That is how ``.bss.X`` gets a view exactly
+    where libbpf accepts it.
     """
     p = _Planner(btf)
     p.name_named_types()
@@ -522,8 +530,8 @@ def plan(btf: Btf, map_types: Optional[Dict[str, Tuple[int, int]]] = None) -> Pl
             p.plan_enum(t, t.name)
     sections = []
     sec_scope = Scope()
-    for sec in sorted((t for t in btf.datasecs() if view_section(t.name)),
-                      key=lambda t: t.name):
+    for sec in sorted((t for t in btf.datasecs() if view_section(t.name)
+                       and (mapped is None or t.name in mapped)), key=lambda t: t.name):
         sections.append(p.plan_section(sec, sec_scope))
     for ident, (key_id, value_id) in sorted((map_types or {}).items()):
         for type_id, what in ((key_id, "key"), (value_id, "value")):

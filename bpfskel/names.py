@@ -49,17 +49,24 @@ def identifier(name: str, reserved: Iterable[str] = ()) -> str:
     return ident
 
 
+ARENA_SECTION = ".addr_space.1"  # where clang puts __arena globals
+
+
 def section_ident(section: str) -> str:
-    """bpftool's identifier for a data section: ``.data.has-dash`` -> ``data_has_dash``."""
+    """bpftool's identifier for a data section: ``.data.has-dash`` -> ``data_has_dash``;
+    the arena globals' section is ``arena``, as in bpftool's C skeleton."""
+    if section == ARENA_SECTION:
+        return "arena"
     return identifier(section[1:] if section.startswith(".") else section)
 
 
-_BAD_TEXT = re.compile(r"[^A-Za-z0-9_ .-]")
+_BAD_TEXT = re.compile(r"[^A-Za-z0-9_$ .-]")
 
 
 def c_text(name: str) -> str:
-    """A C name made safe for a comment or docstring: identifier characters,
-    space, dot and dash only (no quote, backslash or newline can get through)."""
+    """A C name made safe for a comment or docstring: identifier characters
+    (``$`` included, as clang allows it), space, dot and dash only, so no quote,
+    backslash or newline can get through."""
     return _BAD_TEXT.sub("_", name.encode("ascii", "replace").decode("ascii"))
 
 
