@@ -16,11 +16,12 @@ from .errors import (
     NotSupportedError,
     ReadOnlyError,
 )
-from .memory import Memory
+from .memory import BorrowedMemory, Memory
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BorrowedMemory",
     "BoundsError",
     "ClosedError",
     "Error",

@@ -43,14 +43,16 @@ Lifetime
 from __future__ import annotations
 
 import ctypes
-import mmap
 import errno as _errno
-from typing import Any, Optional
+import logging
+import mmap
+import weakref
+from typing import Any, List, Optional, Tuple
 
 from . import _libbpf
 from .errors import BoundsError, ClosedError, ReadOnlyError, libbpf_error
 
-__all__ = ["Memory", "buffer_address"]
+__all__ = ["Memory", "BorrowedMemory", "buffer_address"]
 
 PAGE_SIZE = mmap.PAGESIZE
 _MAP_FIXED = 0x10
@@ -99,7 +101,58 @@ def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
-class Memory(mmap.mmap):
+def _check_bounds(offset: int, size: int, total: int) -> None:
+    # The seed computes ``off+size < len`` and so rejects an access that
+    # ends exactly on the last byte; the correct test is ``<=``.
+    if not isinstance(offset, int) or not isinstance(size, int):
+        raise TypeError("offset and size must be ints")
+    if offset < 0 or size < 0 or offset + size > total:
+        raise BoundsError(f"access of {size} bytes at offset {offset} is outside 0..{total}")
+
+
+class _Region:
+    """What Memory and BorrowedMemory share: attributes and the access rules."""
+
+    _size: int
+    _readonly: bool
+    _closed: bool
+    _address: int
+
+    @property
+    def size(self) -> int:
+        """Size of the mapped region in bytes."""
+        return self._size
+
+    @property
+    def readonly(self) -> bool:
+        """True if the region is read-only (for Memory: the kernel only allowed that)."""
+        return self._readonly
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def address(self) -> int:
+        """Address of the first byte (stable for the object's lifetime)."""
+        self._check_open()
+        return self._address
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _state(self) -> str:
+        return "closed" if self._closed else ("read-only" if self._readonly else "read-write")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("memory-mapped region is closed")
+
+    def _bounds(self, offset: int, size: int) -> None:
+        _check_bounds(offset, size, self._size)
+
+
+class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed: properties
     """The memory of one ``BPF_F_MMAPABLE`` map, mapped into this process.
 
     ``Memory(fd, size)`` maps ``size`` bytes of the map behind ``fd``
@@ -107,11 +160,6 @@ class Memory(mmap.mmap):
     exposes the buffer protocol (read-only when the mapping is), which is what
     generated section views overlay.
     """
-
-    _size: int
-    _readonly: bool
-    _closed: bool
-    _address: int
 
     def __new__(cls, fd: int, size: int) -> "Memory":
         if not isinstance(size, int) or size <= 0:
@@ -180,49 +228,12 @@ class Memory(mmap.mmap):
         if got in (None, _MAP_FAILED) or got != self._address:  # pragma: no cover
             raise libbpf_error(ctypes.get_errno(), "mmap placeholder over closed Memory")
 
-    # -- attributes ----------------------------------------------------------
-
-    @property  # type: ignore[override]
-    def size(self) -> int:
-        """Size of the mapped region in bytes."""
-        return self._size
-
-    @property
-    def readonly(self) -> bool:
-        """True if the kernel only allowed a read-only mapping."""
-        return self._readonly
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def address(self) -> int:
-        """Address of the first byte (stable for the object's lifetime)."""
-        self._check_open()
-        return self._address
-
-    def __len__(self) -> int:
-        return self._size
+    # -- attributes (size, readonly, closed, address: see _Region) -------------
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("read-only" if self._readonly else "read-write")
-        return f"<bpfskel.Memory {self._size} bytes, {state}>"
+        return f"<bpfskel.Memory {self._size} bytes, {self._state()}>"
 
     # -- access ----------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("memory-mapped region is closed")
-
-    def _bounds(self, offset: int, size: int) -> None:
-        # The seed computes ``off+size < len`` and so rejects an access that
-        # ends exactly on the last byte; the correct test is ``<=``.
-        if not isinstance(offset, int) or not isinstance(size, int):
-            raise TypeError("offset and size must be ints")
-        if offset < 0 or size < 0 or offset + size > self._size:
-            raise BoundsError(
-                f"access of {size} bytes at offset {offset} is outside 0..{self._size}")
 
     def read_at(self, offset: int, size: int) -> bytes:
         """Copy ``size`` bytes starting at ``offset``."""
@@ -276,3 +287,136 @@ class Memory(mmap.mmap):
 
     def __reduce__(self) -> Any:
         raise TypeError("a Memory mapping cannot be pickled")
+
+
+_MAP_FIXED_NOREPLACE = 0x100000
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
+log = logging.getLogger("bpfskel")
+
+
+class BorrowedMemory(_Region):
+    """``size`` bytes that someone else mapped at ``address``, used in place.
+
+    The form of :class:`Memory` for a mapping that must stay where its owner
+    put it, such as the BPF arena libbpf maps at load (the kernel refuses a
+    second mapping elsewhere).  It never unmaps: the owner does.  Sizes are
+    plain ints, so a 4 GiB arena is no special case.
+
+    The rules are Memory's: :meth:`read_at`/:meth:`write_at` are bounds-checked
+    (:class:`BoundsError`), a read-only region refuses writes
+    (:class:`ReadOnlyError`) and after :meth:`close` every access raises
+    :class:`ClosedError`.  Typed views come from :meth:`view`: a ctypes object
+    of a generated class at an offset, bounds-checked (and its read-only twin
+    on a read-only region).  ``close`` turns every view still alive into its
+    closed twin.  Once the owner has unmapped the range, :meth:`cover` puts
+    anonymous zero pages under those views, so that they and any sub-object
+    taken from them read zeros instead of faulting, as after Memory's close.
+    The pages are released when the last such object is gone.
+    """
+
+    def __init__(self, address: int, size: int, *, readonly: bool = False) -> None:
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError(f"size must be a positive int, not {size!r}")
+        if not isinstance(address, int) or address <= 0 or address + size > 1 << 64:
+            raise ValueError(f"{size} bytes at address {address!r} is not a valid range")
+        self._address = address
+        self._size = size
+        self._readonly = bool(readonly)
+        self._closed = False
+        self._views: List["weakref.ref[Any]"] = []
+
+    def __repr__(self) -> str:
+        return f"<bpfskel.BorrowedMemory {self._size} bytes at {self._address:#x}, {self._state()}>"
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Copy ``size`` bytes starting at ``offset``."""
+        self._check_open()
+        self._bounds(offset, size)
+        return ctypes.string_at(self._address + offset, size)
+
+    def write_at(self, offset: int, data: Any) -> None:
+        """Write ``data`` (any bytes-like object) at ``offset``."""
+        self._check_open()
+        if self._readonly:
+            raise ReadOnlyError("memory-mapped region")
+        raw = bytes(memoryview(data).cast("B"))
+        self._bounds(offset, len(raw))
+        ctypes.memmove(self._address + offset, raw, len(raw))
+
+    def view(self, cls: Any, offset: int = 0) -> Any:
+        """An instance of the ctypes type ``cls`` over the bytes at ``offset``."""
+        self._check_open()
+        self._bounds(offset, ctypes.sizeof(cls))
+        if self._readonly:
+            from .views import readonly_class
+            cls = readonly_class(cls)
+        obj = cls.from_address(self._address + offset)
+        self._views = [r for r in self._views if r() is not None]
+        self._views.append(weakref.ref(obj))
+        return obj
+
+    def close(self) -> None:
+        """Refuse every further access, through this object or its views.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        from .views import closed_class
+        for obj in self._live():
+            if not type(obj).__name__.startswith("closed_"):
+                object.__setattr__(obj, "__class__", closed_class(type(obj)))
+
+    def cover(self) -> None:
+        """After the owner unmapped the range: zero pages under the views still
+        alive.  Pages something else has mapped meanwhile are left alone."""
+        if not self._closed:
+            raise ValueError("cover() is for after close(), once the owner unmapped it")
+        spans: List[List[int]] = []
+        for obj in self._live():
+            start = ctypes.addressof(obj) // PAGE_SIZE * PAGE_SIZE
+            end = _round_up(ctypes.addressof(obj) + max(ctypes.sizeof(obj), 1), PAGE_SIZE)
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        holder = _Cover(spans)
+        for obj in self._live():
+            object.__setattr__(obj, "_b_cover", holder)
+        self._views.clear()
+
+    def _live(self) -> List[Any]:
+        objs = [obj for obj in (r() for r in self._views) if obj is not None]
+        return sorted(objs, key=ctypes.addressof)
+
+    def __enter__(self) -> "BorrowedMemory":
+        return self
+
+    def __exit__(self, *exc: Optional[object]) -> None:
+        self.close()
+
+
+class _Cover:
+    """Anonymous zero pages at fixed spans, unmapped when this object dies."""
+
+    def __init__(self, spans: List[List[int]]) -> None:
+        self.spans: List[Tuple[int, int]] = []
+        libc = _libbpf.libc()
+        for start, end in spans:
+            got = libc.mmap(start, end - start, mmap.PROT_READ | mmap.PROT_WRITE,
+                            mmap.MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_NORESERVE
+                            | _MAP_FIXED_NOREPLACE, -1, 0)
+            if got == start:
+                self.spans.append((start, end - start))
+                continue
+            if got not in (None, _MAP_FAILED):  # a kernel without NOREPLACE put it elsewhere
+                libc.munmap(got, end - start)
+            log.warning("cannot put zero pages at %#x..%#x (something else is mapped "
+                        "there): objects kept from a closed view there must not be used",
+                        start, end)
+
+    def __del__(self) -> None:
+        spans, self.spans = self.spans, []
+        try:
+            for start, length in spans:
+                _libbpf.libc().munmap(start, length)
+        except Exception:  # never raise from a finalizer (e.g. at interpreter exit)
+            pass

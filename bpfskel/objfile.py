@@ -17,14 +17,15 @@ import pickle
 import signal
 import struct
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
-from . import _libbpf, btf as btf_mod
+from . import _libbpf, arena
+from . import btf as btf_mod
 from .errors import Error
 from .names import identifier, section_ident
 
-__all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "read_object",
-           "map_ident"]
+__all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "check_btf",
+           "read_object", "map_ident"]
 
 EM_BPF = 247
 _EM_NAMES = {3: "i386", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V", 21: "PowerPC64"}
@@ -104,6 +105,91 @@ def _section_names(data: bytes, shoff: int, shentsize: int, shnum: int) -> List[
     return names
 
 
+# Kinds whose ``ref`` is another type id, and the subset a declaration or a
+# layout follows *by value* (a pointer ends that walk).
+_REF_KINDS = frozenset({btf_mod.Kind.PTR, btf_mod.Kind.TYPEDEF, btf_mod.Kind.VOLATILE,
+                        btf_mod.Kind.CONST, btf_mod.Kind.RESTRICT, btf_mod.Kind.TYPE_TAG,
+                        btf_mod.Kind.ARRAY, btf_mod.Kind.FUNC, btf_mod.Kind.FUNC_PROTO,
+                        btf_mod.Kind.VAR, btf_mod.Kind.DECL_TAG})
+_CHAIN_KINDS = frozenset({btf_mod.Kind.PTR, btf_mod.Kind.TYPEDEF, btf_mod.Kind.VOLATILE,
+                          btf_mod.Kind.CONST, btf_mod.Kind.RESTRICT, btf_mod.Kind.TYPE_TAG,
+                          btf_mod.Kind.ARRAY})
+
+
+def _refs(t: btf_mod.Type) -> List[int]:
+    """Every type id ``t`` names."""
+    out = [t.ref] if t.kind in _REF_KINDS else []
+    out.extend(m.type_id for m in t.members)
+    out.extend(v.type_id for v in t.vars)
+    out.extend(p[1] for p in t.params)
+    return out
+
+
+def _by_value(btf: btf_mod.Btf, type_id: int) -> List[int]:
+    """The types whose bytes ``type_id`` contains (a pointer contains none)."""
+    t = btf[type_id]
+    if t.kind == btf_mod.Kind.PTR:
+        return []
+    if t.kind in (btf_mod.Kind.STRUCT, btf_mod.Kind.UNION):
+        return [m.type_id for m in t.members]
+    if t.kind == btf_mod.Kind.DATASEC:
+        return [v.type_id for v in t.vars]
+    return [t.ref] if t.kind in _CHAIN_KINDS or t.kind == btf_mod.Kind.VAR else []
+
+
+def _ref_chain(btf: btf_mod.Btf, type_id: int) -> List[int]:
+    """The next type of a modifier/typedef/pointer/array chain, if any."""
+    t = btf[type_id]
+    return [t.ref] if t.kind in _CHAIN_KINDS else []
+
+
+def _cycle(btf: btf_mod.Btf, edges: Callable[[btf_mod.Btf, int], List[int]]) -> Optional[int]:
+    """A type id on a cycle of ``edges``, or None (iterative depth-first search)."""
+    state = bytearray(len(btf))  # 0: unseen, 1: on the current path, 2: done
+    for root in range(1, len(btf)):
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, iter(edges(btf, root)))]
+        while stack:
+            node, it = stack[-1]
+            for nxt in it:
+                if state[nxt] == 1:
+                    return nxt
+                if state[nxt] == 0:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(edges(btf, nxt))))
+                    break
+            else:
+                state[node] = 2
+                stack.pop()
+    return None
+
+
+def check_btf(btf: btf_mod.Btf, source: str) -> None:
+    """Refuse a BTF graph the generator could not walk safely.
+
+    libbpf before 1.3 accepts type ids past the last type; no release rejects
+    reference loops.  Either would send a naive walk out of range or round in
+    circles, so both are reported here as a corrupted object: every referenced
+    id must exist, a chain of modifiers, typedefs, pointers and arrays must
+    end, and no type may contain itself by value.
+    """
+    count = len(btf)
+    for t in btf:
+        if t.kind not in btf_mod.Kind.NAMES:
+            raise InputError(f"{source}: corrupted BTF: type [{t.id}] has unknown kind {t.kind}")
+        for ref in _refs(t):
+            if not 0 <= ref < count:
+                raise InputError(f"{source}: corrupted BTF: type [{t.id}] refers to type "
+                                 f"[{ref}], past the last one [{count - 1}]")
+    for edges, what in ((_ref_chain, "a chain of references loops"),
+                        (_by_value, "a type contains itself")):
+        looped = _cycle(btf, edges)
+        if looped is not None:
+            raise InputError(f"{source}: corrupted BTF: {what} (through type [{looped}])")
+
+
 def map_ident(name: str, internal: bool, section: str) -> str:
     """bpftool's identifier for a map; global data maps use their section's."""
     if internal and section:
@@ -143,12 +229,16 @@ def describe(obj_ptr: int) -> ObjectInfo:
 
 def _open_and_describe(data: bytes, name: str) -> ObjectInfo:
     lib = _libbpf.lib()
+    legacy = arena.legacy_object(data)  # __arena globals, libbpf < 1.4: see bpfskel.arena
+    if legacy:
+        data = legacy[0]
     buf = ctypes.create_string_buffer(data, len(data))
     o = _libbpf.opts(_libbpf.ObjectOpenOpts, object_name=name.encode())
     obj = _libbpf.call_ptr(lib.bpf_object__open_mem, f"opening BPF object {name!r}",
                            buf, len(data), ctypes.byref(o))
     try:
-        return describe(obj)
+        info = describe(obj)
+        return arena.legacy_restore(info, legacy[1]) if legacy else info
     finally:
         lib.bpf_object__close(obj)
 
@@ -194,4 +284,5 @@ def read_object(data: bytes, source: str, name: str) -> ObjectInfo:
             first = f"{first} ({detail[-1]})"
         raise InputError(f"{source}: {first}")
     assert isinstance(payload, ObjectInfo)
+    check_btf(payload.btf, source)
     return payload

@@ -13,9 +13,11 @@ How a view stays one object through that life
     onto the map (``MAP_FIXED``), as libbpf's C skeleton does, so the same view,
     and every sub-object taken from it, now reads and writes the live map.  A
     frozen section (``.rodata``, ``.rodata.X``, ``.kconfig``) cannot be mapped
-    writable; its bytes are refreshed from a read-only mapping of the map and
-    the view's class becomes its read-only twin.  This works the same on libbpf
-    1.1 through 1.4, which never remap the initial-value buffer, and on 1.5+.
+    writable; its bytes are refreshed from a read-only mapping of the map, and
+    the :class:`~bpfskel.views.Freeze` its view (of a read-only class from open
+    on) shares with every sub-object taken from it is switched on.  This works
+    the same on libbpf 1.1 through 1.4, which never remap the initial-value
+    buffer, and on 1.5+.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, T
 
 from . import _libbpf
 from . import btf as btf_mod
+from .arena import ArenaSupport
 from .btf import Kind
-from .errors import ClosedError, Error
+from .errors import ClosedError, Error, LibbpfError
+from .errors import tail as join_log
 from .maps import Map
 from .memory import Memory
 from .names import identifier
 from .objfile import map_ident
 from .programs import Link, Program
-from .views import closed_class, readonly_class
+from .views import Freeze, closed_class, readonly_class, set_freeze
 
 __all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
 
@@ -79,6 +83,7 @@ class _Resources:
         self.buf: Any = None
         self.links: List[Link] = []
         self.mems: List[Memory] = []
+        self.arena: Any = None  # the ArenaMemory, from load on
 
     def close(self) -> None:
         for link in self.links:
@@ -88,11 +93,16 @@ class _Resources:
             mem.close()  # before the object: the maps must not stay mapped
         self.mems.clear()
         obj, self.obj = self.obj, None
+        arena, self.arena = self.arena, None
+        if arena is not None:
+            arena.close()  # its views raise ClosedError; libbpf unmaps the arena
         if obj:
             _libbpf.lib().bpf_object__close(obj)
+        if arena is not None:
+            arena.cover()  # zero pages where objects kept from its views point
 
 
-class Skeleton:
+class Skeleton(ArenaSupport):
     """open -> configure -> load -> attach -> destroy, for one BPF object."""
 
     _name_: ClassVar[str] = ""
@@ -125,6 +135,10 @@ class Skeleton:
         else:
             data = cls._object_bytes()
         self = cls.__new__(cls)
+        # An ordinary dict from the start: ``skel.bss`` is on every hot path, and
+        # CPython 3.11 cannot specialise attribute reads from the split dict an
+        # instance gets once its __dict__ is touched (3x slower).
+        self.__dict__ = {}
         res = self._res = _Resources()
         self._finalizer = weakref.finalize(self, res.close)
         self._loaded = False
@@ -136,6 +150,7 @@ class Skeleton:
         o = _libbpf.opts(_libbpf.ObjectOpenOpts, object_name=keep[0], btf_custom_path=keep[1],
                          pin_root_path=keep[2], kconfig=keep[3])
         lib = _libbpf.lib()
+        cls._arena_require(data, name)
         res.obj = _libbpf.call_ptr(lib.bpf_object__open_mem, f"opening BPF object {name!r}",
                                    res.buf, len(data), ctypes.byref(o))
         try:
@@ -190,11 +205,13 @@ class Skeleton:
             self._verify_layout(reader, object_path)
         self._mems: Dict[str, Memory] = {}
         self._views: Dict[str, Any] = {}
+        self._freezes: Dict[str, Freeze] = {}
         for section, ident, cls in self._sections_:
             if section.startswith(".kconfig"):
                 self.__dict__[ident] = None
                 continue
             self._open_view(section, ident, cls)
+        self._arena_opened()
 
     def _verify_layout(self, reader: Any, path: str) -> None:
         """Refuse an object whose sections differ from the generated views."""
@@ -233,17 +250,40 @@ class Skeleton:
         ctypes.memmove(mem.address, ptr, size.value)
         self._res.mems.append(mem)
         self._mems[section] = mem
-        view = cls.from_buffer(mem)
+        self._install_view(section, ident, cls, mem)
+
+    def _install_view(self, section: str, ident: str, cls: type, mem: Memory) -> None:
+        if section.startswith(FROZEN_PREFIXES):  # read-only class, switched on at load
+            view = readonly_class(cls).from_buffer(mem)
+            switch = self._freezes.setdefault(section, Freeze())
+            set_freeze(view, switch)
+        else:
+            view = cls.from_buffer(mem)
         self._views[section] = view
         self.__dict__[ident] = view
 
-    def _section_resized(self, section: str) -> None:
-        for sec, ident, cls in self._sections_:
+    def _check_resize(self, section: str, size: int) -> None:
+        """Refuse, before libbpf is asked, a size the section's view cannot take."""
+        if self._loaded:
+            raise Error(f"cannot resize {section} after load")
+        for sec, _ident, cls in self._sections_:
             if sec == section:
-                old = self._views.pop(section)
-                object.__setattr__(old, "__class__", closed_class(type(old)))
-                self._res.mems.remove(self._mems.pop(section))
+                _resized_class(cls, size)
+
+    def _section_resized(self, section: str) -> None:
+        """libbpf resized the section: rebuild its view over new memory.  The
+        old view is closed; what was written to it is kept, up to the new size."""
+        for sec, ident, cls in self._sections_:
+            if sec == section and section in self._views:
+                old_view = self._views.pop(section)
+                object.__setattr__(old_view, "__class__", closed_class(type(old_view)))
+                old = self._mems.pop(section)
+                keep = old.read_at(0, old.size)
+                self._res.mems.remove(old)
+                old.close()
                 self._open_view(section, ident, _resized_class(cls, self._section_size(sec)))
+                new = self._mems[section]
+                new.write_at(0, keep[:new.size])
 
     def _section_size(self, section: str) -> int:
         return int(_libbpf.lib().bpf_map__value_size(self._section_maps[section]))
@@ -261,7 +301,13 @@ class Skeleton:
             size = ctypes.c_size_t()
             ptr = lib.bpf_map__initial_value(self._section_maps[section], ctypes.byref(size))
             ctypes.memmove(ptr, mem.address, min(size.value, mem.size))
-        _libbpf.call(lib.bpf_object__load, f"loading BPF object {self._name_!r}", obj)
+        with _libbpf.capture() as lines:
+            ret = lib.bpf_object__load(obj)
+        try:
+            _libbpf.check(ret, f"loading BPF object {self._name_!r}", lines)
+        except LibbpfError as e:
+            e.log = join_log(lines)  # the message quotes the end; .log keeps every line
+            raise
         self._loaded = True
         for section, ident, cls in self._sections_:
             m = self._section_maps[section]
@@ -270,6 +316,7 @@ class Skeleton:
                 self._freeze_view(section, ident, cls, fd)
             else:
                 self._mems[section].remap(fd)
+        self._arena_loaded()
 
     def _freeze_view(self, section: str, ident: str, cls: type, fd: int) -> None:
         size = self._section_size(section)
@@ -278,12 +325,9 @@ class Skeleton:
             if mem is None:  # .kconfig: no view before load
                 mem = self._mems[section] = Memory.anonymous(size)
                 self._res.mems.append(mem)
-                view = cls.from_buffer(mem)
-                self._views[section] = view
-                self.__dict__[ident] = view
+                self._install_view(section, ident, cls, mem)
             mem.write_at(0, live.read_at(0, min(size, mem.size)))
-        view = self._views[section]
-        object.__setattr__(view, "__class__", readonly_class(type(view)))
+        self._freezes[section].frozen = True
 
     # -- attach ----------------------------------------------------------------------
 
@@ -359,11 +403,16 @@ def _attach_auto(prog: Program) -> Optional[Link]:
     if ptr:
         return Link(ptr, f"{prog.name}:{prog.section}")
     err = ctypes.get_errno()
-    if err in (errno.EOPNOTSUPP, errno.ESRCH) and not prog.section.startswith(
-            ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "uprobe", "uretprobe")):
-        return None  # e.g. SEC("syscall") or "xdp": nothing to auto-attach
+    if err in (errno.EOPNOTSUPP, errno.ESRCH) and not prog.section.startswith(_TARGETED):
+        return None  # e.g. SEC("syscall"), "xdp" or a bare "uprobe": nothing to auto-attach
     _libbpf.check_ptr(None, f"attaching program {prog.name!r} ({prog.section})", lines)
     return None
+
+
+# Sections naming their target: failing to auto-attach one of these is an error.
+_TARGETED = ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "tp_btf/", "uprobe/",
+             "uretprobe/", "uprobe.s/", "uretprobe.s/", "usdt/", "kprobe/", "kretprobe/",
+             "ksyscall/", "kretsyscall/", "fentry/", "fexit/", "fmod_ret/")
 
 
 def _kconfig_text(kconfig: Any) -> Optional[str]:
@@ -391,6 +440,10 @@ def _resized_class(cls: type, size: int) -> type:
                     "only a final array can follow a resize")
     elem = ftype._type_
     length = (size - off) // ctypes.sizeof(elem)
+    if length < 1:
+        raise Error(f"{cls.__name__}: {size} bytes leave no room for {name}, which starts "
+                    f"at offset {off}; the section needs at least "
+                    f"{off + ctypes.sizeof(elem)} bytes")
     new_fields = fields[:idx] + [(name, elem * length)]
     tail = size - off - length * ctypes.sizeof(elem)
     if tail:
