@@ -38,7 +38,8 @@ _WIDTH = 99     # the longest line we wrap to (long C names can still exceed it)
 
 # Module-level names of a generated module (an annotation alias must avoid them).
 MODULE_NAMES = frozenset({"annotations", "_c", "_Any", "_rt", "NAME", "OBJECT_SHA256", "types",
-                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT"})
+                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT",
+                          "Maps", "Programs", "Links"})
 # The names an annotation starts with: its head and every subscript's head.
 _HEAD = re.compile(r"(?:^|(?<=\[))([A-Za-z_]\w*)")
 
@@ -228,7 +229,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_class_head(s.view, "    ", aliases))
     emit(aliases.lines())
     mangled = [n for n in [c.name for c in plan.classes] + [e.name for e in plan.enums]
-               + [a.name for a in plan.aliases] if n.startswith("__")]
+               + [a.name for a in plan.aliases] if _mangled(n)]
     if mangled:
         emit(["", "# Python mangles '__name' inside a class body: expose the C names as written.",
               f"_rt.unmangle(types, {tuple(sorted(mangled))!r})"])
@@ -241,14 +242,19 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit([f"sections.{s.ident}._section_ = {s.section!a}"])
         emit(_fields(s.view, f"sections.{s.ident}", "types.", "", decls))
         emit([""])
+    emit(_namespace("Maps", "The object's maps (``skel.maps``), by bpftool's identifiers.",
+                    "Map", [m[0] for m in maps]))
+    emit(_namespace("Programs", "The object's programs (``skel.progs``).", "Program",
+                    [p[0] for p in progs]))
+    emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program.",
+                    "Link", [p[0] for p in progs]))
     emit(["", "class Skeleton(_rt.Skeleton):",
           f'    """Skeleton of {doc_name}: maps, programs, links and one view per section."""',
           ""])
     for s in plan.sections:
         emit([f"    {s.ident}: sections.{s.ident}"])
-    if plan.sections:
-        emit([""])
-    emit([f"    _name_ = {name!a}"])
+    emit(["    maps: Maps", "    progs: Programs", "    links: Links", ""])
+    emit([f"    _name_ = {name!a}", "    _namespaces_ = (Maps, Programs, Links)"])
     emit(_tuple("_sections_", [f"({s.section!a}, {s.ident!r}, sections.{s.ident})"
                                for s in plan.sections if s.section != ARENA_SECTION]))
     emit([f"    _arena_ = ({s.section!a}, {s.ident!r}, sections.{s.ident})"  # bpfskel.arena
@@ -280,9 +286,30 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     return "\n".join(out)
 
 
+def _namespace(cls: str, doc: str, item: str, idents: Sequence[str]) -> List[str]:
+    """A ``_rt.Namespace`` subclass annotating each item, so IDEs and mypy know
+    ``skel.maps.<name>`` is a ``Map`` (a mangled ``__x`` is left to ``__getattr__``)."""
+    lines = ["", f"class {cls}(_rt.Namespace):", f'    """{doc}"""', ""]
+    lines += [f"    {ident}: _rt.{item}" for ident in sorted(idents) if not _mangled(ident)]
+    return lines + [""]
+
+
+def _mangled(name: str) -> bool:
+    """Would Python mangle ``name`` inside a class body?"""
+    return name.startswith("__") and not name.endswith("__")
+
+
+_TYPES_REF = re.compile(r"\btypes\.(\w+)")
+
+
 def map_exprs(plan: Plan, key_id: int, value_id: int) -> Tuple[str, str]:
-    """Expressions for a map's key/value types (``None`` when it has no BTF)."""
+    """Expressions for a map's key/value types (``None`` when it has no BTF).
+    They are written inside ``class Skeleton``, where ``types.__x`` would be
+    mangled, so such a class is named through ``getattr``."""
     def one(type_id: int) -> str:
         t = plan.type_refs.get(type_id) if type_id else None
-        return "None" if t is None else ctype_expr(t, "types.")
+        if t is None:
+            return "None"
+        return _TYPES_REF.sub(lambda m: f"getattr(types, {m.group(1)!r})"
+                              if _mangled(m.group(1)) else m.group(0), ctype_expr(t, "types."))
     return one(key_id), one(value_id)

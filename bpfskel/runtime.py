@@ -6,7 +6,9 @@ package can move things around without regenerating every module.
 
 from __future__ import annotations
 
-from .skeleton import Skeleton
+from .maps import Map
+from .programs import Link, Program
+from .skeleton import Namespace, Skeleton
 from .structs import (
     CEnum,
     Struct,
@@ -20,5 +22,6 @@ from .structs import (
 )
 from .views import SectionView
 
-__all__ = ["CEnum", "SectionView", "Skeleton", "Struct", "Union", "add_accessors",
-           "check_layouts", "int128", "uint128", "unmangle", "unpack_object"]
+__all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
+           "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
+           "unpack_object"]

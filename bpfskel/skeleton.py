@@ -109,6 +109,9 @@ class Skeleton(ArenaSupport):
     _sections_: ClassVar[Tuple[Tuple[str, str, type], ...]] = ()
     _maps_: ClassVar[Tuple[Tuple[str, str, Any, Any], ...]] = ()
     _progs_: ClassVar[Tuple[Tuple[str, str, str], ...]] = ()
+    # The generated module's Namespace subclasses, which annotate every item.
+    _namespaces_: ClassVar[Tuple[Type[Namespace], Type[Namespace], Type[Namespace]]] = (
+        Namespace, Namespace, Namespace)
 
     maps: Namespace
     progs: Namespace
@@ -198,9 +201,10 @@ class Skeleton(ArenaSupport):
             ident = identifier(_libbpf.cstr(lib.bpf_program__name(p)))
             progs[ident] = Program(self, p, ident)
             p = lib.bpf_object__next_program(obj, p)
-        self.maps = Namespace("map", maps)
-        self.progs = Namespace("program", progs)
-        self.links = Namespace("link", {})
+        maps_ns, progs_ns, links_ns = self._namespaces_
+        self.maps = maps_ns("map", maps)
+        self.progs = progs_ns("program", progs)
+        self.links = links_ns("link", {})
         if object_path is not None:
             self._verify_layout(reader, object_path)
         self._mems: Dict[str, Memory] = {}

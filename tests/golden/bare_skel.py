@@ -33,10 +33,33 @@ class sections:
 _rt.unmangle(types, ('__u32', '__u64'))
 
 
+class Maps(_rt.Namespace):
+    """The object's maps (``skel.maps``), by bpftool's identifiers."""
+
+    hits: _rt.Map
+
+
+class Programs(_rt.Namespace):
+    """The object's programs (``skel.progs``)."""
+
+    count_xdp: _rt.Program
+
+
+class Links(_rt.Namespace):
+    """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
+
+    count_xdp: _rt.Link
+
+
 class Skeleton(_rt.Skeleton):
     """Skeleton of 'bare': maps, programs, links and one view per section."""
 
+    maps: Maps
+    progs: Programs
+    links: Links
+
     _name_ = 'bare'
+    _namespaces_ = (Maps, Programs, Links)
     _sections_ = ()
     _maps_ = (
         ('hits', 'hits', _c.c_uint32, _c.c_uint64),

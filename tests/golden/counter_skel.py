@@ -95,14 +95,39 @@ sections.rodata._fields_ = [
 ]
 
 
+class Maps(_rt.Namespace):
+    """The object's maps (``skel.maps``), by bpftool's identifiers."""
+
+    bss: _rt.Map
+    data: _rt.Map
+    per_pid: _rt.Map
+    rodata: _rt.Map
+
+
+class Programs(_rt.Namespace):
+    """The object's programs (``skel.progs``)."""
+
+    count_getpid: _rt.Program
+
+
+class Links(_rt.Namespace):
+    """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
+
+    count_getpid: _rt.Link
+
+
 class Skeleton(_rt.Skeleton):
     """Skeleton of 'counter': maps, programs, links and one view per section."""
 
     bss: sections.bss
     data: sections.data
     rodata: sections.rodata
+    maps: Maps
+    progs: Programs
+    links: Links
 
     _name_ = 'counter'
+    _namespaces_ = (Maps, Programs, Links)
     _sections_ = (
         ('.bss', 'bss', sections.bss),
         ('.data', 'data', sections.data),

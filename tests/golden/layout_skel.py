@@ -215,14 +215,38 @@ sections.rodata._fields_ = [
 ]
 
 
+class Maps(_rt.Namespace):
+    """The object's maps (``skel.maps``), by bpftool's identifiers."""
+
+    bss: _rt.Map
+    data: _rt.Map
+    rodata: _rt.Map
+
+
+class Programs(_rt.Namespace):
+    """The object's programs (``skel.progs``)."""
+
+    touch: _rt.Program
+
+
+class Links(_rt.Namespace):
+    """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
+
+    touch: _rt.Link
+
+
 class Skeleton(_rt.Skeleton):
     """Skeleton of 'layout': maps, programs, links and one view per section."""
 
     bss: sections.bss
     data: sections.data
     rodata: sections.rodata
+    maps: Maps
+    progs: Programs
+    links: Links
 
     _name_ = 'layout'
+    _namespaces_ = (Maps, Programs, Links)
     _sections_ = (
         ('.bss', 'bss', sections.bss),
         ('.data', 'data', sections.data),

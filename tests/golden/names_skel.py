@@ -147,6 +147,29 @@ sections.rodata_cfg._fields_ = [
 ]
 
 
+class Maps(_rt.Namespace):
+    """The object's maps (``skel.maps``), by bpftool's identifiers."""
+
+    bss: _rt.Map
+    bss_extra: _rt.Map
+    data: _rt.Map
+    data_has_dash: _rt.Map
+    in_: _rt.Map
+    rodata_cfg: _rt.Map
+
+
+class Programs(_rt.Namespace):
+    """The object's programs (``skel.progs``)."""
+
+    pass_: _rt.Program
+
+
+class Links(_rt.Namespace):
+    """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
+
+    pass_: _rt.Link
+
+
 class Skeleton(_rt.Skeleton):
     """Skeleton of 'names': maps, programs, links and one view per section."""
 
@@ -155,8 +178,12 @@ class Skeleton(_rt.Skeleton):
     data: sections.data
     data_has_dash: sections.data_has_dash
     rodata_cfg: sections.rodata_cfg
+    maps: Maps
+    progs: Programs
+    links: Links
 
     _name_ = 'names'
+    _namespaces_ = (Maps, Programs, Links)
     _sections_ = (
         ('.bss', 'bss', sections.bss),
         ('.bss.extra', 'bss_extra', sections.bss_extra),
