@@ -36,8 +36,13 @@ __all__ = [
     "REPO_ROOT", "BUILD_DIR", "CLANG", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",
     "BPF_F_MMAPABLE", "requires_root", "requires_bpf", "bpf_unavailable_reason",
     "create_array", "lookup", "update", "freeze", "close_fd", "build_obj", "compile_bpf",
-    "generated_module",
+    "generated_module", "needs_tracefs", "TRACEFS",
 ]
+
+
+TRACEFS = "/sys/kernel/tracing/events/syscalls"
+needs_tracefs = pytest.mark.skipif(not os.path.isdir(TRACEFS),
+                                   reason="tracefs not mounted at /sys/kernel/tracing")
 
 
 def _libbpf_or_reason() -> Optional[str]:

@@ -14,13 +14,10 @@ from typing import Any, Iterator, List
 import pytest
 
 import bpfskel
-from bpfenv import generated_module, requires_bpf
 from bpfskel.events import EventSizeError
 from bpfskel.perfbuf import online_cpus
 
-pytestmark = [requires_bpf, pytest.mark.skipif(
-    not os.path.isdir("/sys/kernel/tracing/events/syscalls"),
-    reason="tracefs not mounted at /sys/kernel/tracing")]
+from mapsenv import comm, maps_module, pytestmark, traced  # noqa: F401
 
 COOKIE = 0x1122334455667788
 EVENT = struct.Struct("<IIQ16s")  # struct event as the C source declares it
@@ -28,22 +25,14 @@ EVENT = struct.Struct("<IIQ16s")  # struct event as the C source declares it
 
 @pytest.fixture(scope="module")
 def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return generated_module("maps", tmp_path_factory)
+    return maps_module(tmp_path_factory)
 
 
 @pytest.fixture
 def skel(mod: Any) -> Iterator[Any]:
-    with mod.open() as s:
-        s.rodata.target_tgid = os.getpid()
-        s.load()
-        s.attach()
+    with traced(mod) as s:
         s.bss.cookie = COOKIE
         yield s
-
-
-def comm() -> bytes:
-    with open("/proc/self/comm", "rb") as f:
-        return f.read().strip()[:15]
 
 
 def fire(n: int) -> None:

@@ -12,26 +12,20 @@ from typing import Any, Iterator, List, Tuple
 import pytest
 
 import bpfskel
-from bpfenv import generated_module, requires_bpf
 from bpfskel import _libbpf
 from bpfskel.maps import QueueEmptyError
 
-pytestmark = [requires_bpf, pytest.mark.skipif(
-    not os.path.isdir("/sys/kernel/tracing/events/syscalls"),
-    reason="tracefs not mounted at /sys/kernel/tracing")]
+from mapsenv import comm, maps_module, pytestmark, traced  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return generated_module("maps", tmp_path_factory)
+    return maps_module(tmp_path_factory)
 
 
 @pytest.fixture
 def skel(mod: Any) -> Iterator[Any]:
-    with mod.open() as s:
-        s.rodata.target_tgid = os.getpid()
-        s.load()
-        s.attach()
+    with traced(mod) as s:
         yield s
 
 
@@ -40,11 +34,6 @@ def possible_cpus_from_sysfs() -> int:
     with open("/sys/devices/system/cpu/possible") as f:
         last = f.read().strip().split(",")[-1]
     return int(last.split("-")[-1]) + 1
-
-
-def comm() -> bytes:
-    with open("/proc/self/comm", "rb") as f:
-        return f.read().strip()[:15]
 
 
 def raw_walk(fd: int, key_size: int, value_size: int) -> List[Tuple[bytes, bytes]]:
@@ -70,11 +59,7 @@ def test_types_come_from_btf(mod: Any, skel: Any) -> None:
 
 
 def test_bpf_fills_hash_array_and_percpu(mod: Any) -> None:
-    with mod.open() as skel:
-        skel.rodata.target_tgid = os.getpid()
-        skel.rodata.slots = 4
-        skel.load()
-        skel.attach()
+    with traced(mod, slots=4) as skel:
         for _ in range(30):
             os.getppid()
         stats = skel.maps.stats.items()

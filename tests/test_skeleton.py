@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 import bpfskel
-from bpfenv import build_obj, generated_module, lookup, requires_bpf
+
+from bpfenv import build_obj, generated_module, lookup, needs_tracefs, requires_bpf
 
 pytestmark = requires_bpf
-TRACEFS = "/sys/kernel/tracing/events/syscalls"
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,6 @@ def minimal(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return generated_module("minimal", tmp_path_factory)
 
 
-needs_tracefs = pytest.mark.skipif(not os.path.isdir(TRACEFS),
-                                   reason="tracefs not mounted at /sys/kernel/tracing")
 
 
 @needs_tracefs
