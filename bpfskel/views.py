@@ -17,6 +17,18 @@ Three states, one instance
       copy is exact, and no ctypes object ever points into memory that could go
       away.  Every write raises :class:`~bpfskel.ReadOnlyError`, at every depth
       (field, nested struct, array element, bitfield), instead of faulting.
+
+      A frozen section's view has its read-only class from open on, switched
+      off by a :class:`Freeze` that the view and every struct or array taken
+      from it share; load switches it on.  So a sub-object captured before load
+      (``origin = skel.rodata.cfg.origin``) configures the program until load
+      and refuses writes afterwards, like the view itself.
+
+      What no class can catch: writes through raw addresses (``addressof``,
+      ``from_buffer``, ``memoryview``, ``memmove`` into an array).  CPython
+      3.11 gives ctypes objects no read-only buffer, so these land in the
+      process's private copy: they never fault and never reach the kernel,
+      whose frozen map (what BPF reads) stays as loaded.
     * **closed** (:func:`closed_class`): after destroy, any attribute access
       raises :class:`~bpfskel.ClosedError`.  Sub-objects captured earlier keep
       pointing at memory that stays mapped (the Memory replaces the map's pages
@@ -31,7 +43,7 @@ from typing import Any, ClassVar, Dict, Type
 from .errors import ClosedError, ReadOnlyError
 from .structs import Struct
 
-__all__ = ["SectionView", "readonly_class", "closed_class"]
+__all__ = ["SectionView", "Freeze", "readonly_class", "set_freeze", "closed_class"]
 
 
 class SectionView(Struct):
@@ -42,77 +54,148 @@ class SectionView(Struct):
 
 _RO_CACHE: Dict[type, type] = {}
 _CLOSED_CACHE: Dict[type, type] = {}
+_addressof = ctypes.addressof
+
+
+class Freeze:
+    """The switch shared by a frozen section's view and its sub-objects.
+
+    ``frozen`` is False from open to load (the view configures the program)
+    and True from load on.  An instance of a read-only class carries the
+    switch of the object it was taken from; one without a switch is frozen.
+    """
+
+    __slots__ = ("frozen",)
+
+    def __init__(self, frozen: bool = False) -> None:
+        self.frozen = frozen
+
+    def __repr__(self) -> str:
+        return f"<Freeze {'on' if self.frozen else 'off'}>"
 
 
 def _refuse(what: str) -> ReadOnlyError:
     return ReadOnlyError(f"{what} (the map is frozen after load)")
 
 
-def _ro_field(name: str, offset: int, ftype: type) -> property:
-    twin = readonly_class(ftype)
+def _is_frozen(obj: Any) -> bool:
+    switch = obj.__dict__.get("_freeze_")
+    return switch is None or switch.frozen
 
-    def get(self: Any) -> Any:
-        return twin.from_address(ctypes.addressof(self) + offset)._keep(self)
 
-    return property(get, doc=f"read-only {name}")
+def _adopt(sub: Any, owner: Any) -> Any:
+    # A sub-object shares the owner's bytes: keep the owner (and so the memory
+    # under it) alive, and share its switch.
+    d = sub.__dict__
+    d["_b_owner"] = owner
+    d["_freeze_"] = owner.__dict__.get("_freeze_")
+    return sub
+
+
+def set_freeze(view: Any, switch: Freeze) -> None:
+    """Give a read-only view (made with ``readonly_class(cls).from_buffer``)
+    the switch that decides when it stops taking writes."""
+    view.__dict__["_freeze_"] = switch
+
+
+def _wrapped(ftype: Any) -> bool:
+    # Aggregates get read-only twins; char[N] fields read as bytes already.
+    return issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array)) and not (
+        issubclass(ftype, ctypes.Array) and ftype._type_ is ctypes.c_char)
+
+
+class _ReadOnlyMember:
+    """A struct, union or array member of a read-only class.
+
+    A non-data descriptor: the first read builds the read-only sub-object and
+    stores it in the instance's ``__dict__``, which answers every later read
+    (the memory under a view never moves).  So ``rodata.cfg.origin.x`` costs a
+    dict hit per level, less than ctypes' own sub-object per level.  Writes go
+    through the class's ``__setattr__``, which refuses or forwards them.
+    """
+
+    __slots__ = ("name", "offset", "size", "twin")
+
+    def __init__(self, name: str, offset: int, ftype: type) -> None:
+        self.name = name
+        self.offset = offset
+        self.size = ctypes.sizeof(ftype)
+        self.twin = readonly_class(ftype)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        sub = _adopt(self.twin.from_address(_addressof(obj) + self.offset), obj)
+        obj.__dict__[self.name] = sub
+        return sub
+
+
+def _ro_field(name: str, offset: int, ftype: type) -> _ReadOnlyMember:
+    return _ReadOnlyMember(name, offset, ftype)
 
 
 def _ro_array(cls: Type[ctypes.Array]) -> type:  # type: ignore[type-arg]
     elem = cls._type_
     size = ctypes.sizeof(elem)
-    wrap = issubclass(elem, (ctypes.Structure, ctypes.Union, ctypes.Array))
-    etwin = readonly_class(elem) if wrap else None
+    etwin = readonly_class(elem) if issubclass(
+        elem, (ctypes.Structure, ctypes.Union, ctypes.Array)) else None
     length = cls._length_
+    base_get, base_set = cls.__getitem__, cls.__setitem__
 
     def getitem(self: Any, index: Any) -> Any:
         if isinstance(index, slice):
             return [getitem(self, i) for i in range(*index.indices(length))]
         if etwin is None:
-            return cls.__getitem__(self, index)
+            return base_get(self, index)
         if index < 0:
             index += length
         if not 0 <= index < length:
             raise IndexError("invalid index")
-        return etwin.from_address(ctypes.addressof(self) + index * size)._keep(self)
+        return _adopt(etwin.from_address(_addressof(self) + index * size), self)
 
     def setitem(self: Any, index: Any, value: Any) -> None:
-        raise _refuse(f"element of {cls.__name__}")
+        if _is_frozen(self):
+            raise _refuse(f"element of {cls.__name__}")
+        base_set(self, index, value)
 
     return type(f"readonly_{cls.__name__}", (cls,), {
-        "__getitem__": getitem, "__setitem__": setitem,
-        "_keep": _keep})
-
-
-def _keep(self: Any, owner: Any) -> Any:
-    # A sub-object shares the owner's bytes; keep the owner alive with it.
-    self._b_owner = owner
-    return self
+        "__getitem__": getitem, "__setitem__": setitem, "_readonly_twin_": True})
 
 
 def readonly_class(cls: type) -> type:
-    """The read-only twin of a generated class or ctypes array type."""
+    """The read-only twin of a generated class or ctypes array type.
+
+    A subclass, so ``isinstance`` still holds, whose writes at any depth raise
+    :class:`~bpfskel.ReadOnlyError` once the instance's :class:`Freeze` is on.
+    Struct, union and array members are returned as read-only twins too;
+    scalars are the inherited ctypes descriptors, read at plain ctypes speed.
+    """
+    if cls.__dict__.get("_readonly_twin_"):
+        return cls
     got = _RO_CACHE.get(cls)
     if got is not None:
         return got
     if issubclass(cls, ctypes.Array):
         got = _ro_array(cls)
     elif issubclass(cls, (ctypes.Structure, ctypes.Union)):
-        ns: Dict[str, Any] = {"_keep": _keep}
+        ns: Dict[str, Any] = {"_readonly_twin_": True}
+        shadowed: Dict[str, Any] = {}
         for f in cls.__dict__.get("_fields_", ()):
             name, ftype = f[0], f[1]
-            if issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array)) and not (
-                    issubclass(ftype, ctypes.Array) and ftype._type_ is ctypes.c_char):
+            if _wrapped(ftype):
                 ns[name] = _ro_field(name, getattr(cls, name).offset, ftype)
-        _promote_anonymous(cls, ns)
-        for spec in getattr(cls, "_accessors_", ()):
-            base_prop = getattr(cls, spec[0])
-            ns[spec[0]] = property(base_prop.fget, doc=base_prop.__doc__)
+                shadowed[name] = getattr(cls, name)
+        _promote_anonymous(cls, cls, 0, ns, shadowed)
+        base_setattr = cls.__setattr__
 
         def setattr_(self: Any, name: str, value: Any) -> None:
-            if name == "_b_owner":
-                object.__setattr__(self, name, value)
-                return
-            raise _refuse(f"{cls.__name__}.{name}")
+            if _is_frozen(self):
+                raise _refuse(f"{cls.__name__}.{name}")
+            desc = shadowed.get(name)
+            if desc is not None:  # an aggregate member: the ctypes field writes it
+                desc.__set__(self, value)
+            else:
+                base_setattr(self, name, value)
 
         ns["__setattr__"] = setattr_
         got = type(cls.__name__, (cls,), ns)
@@ -124,19 +207,22 @@ def readonly_class(cls: type) -> type:
     return got
 
 
-def _promote_anonymous(cls: type, ns: Dict[str, Any]) -> None:
-    """Struct-valued members reached through anonymous members need read-only
-    twins too (ctypes promotes them as plain writable descriptors)."""
+def _promote_anonymous(top: type, cls: type, base: int, ns: Dict[str, Any],
+                       shadowed: Dict[str, Any]) -> None:
+    """Aggregate members reached through anonymous members, at any nesting,
+    need read-only twins too (ctypes promotes them as writable descriptors)."""
+    fields = dict((f[0], f[1]) for f in cls.__dict__.get("_fields_", ()))
     for anon in cls.__dict__.get("_anonymous_", ()):
-        atype = dict((f[0], f[1]) for f in cls._fields_)[anon]  # type: ignore[attr-defined]
-        base = getattr(cls, anon).offset
+        atype = fields[anon]
+        off = base + getattr(cls, anon).offset
         for f in atype._fields_:
             name, ftype = f[0], f[1]
             if name in getattr(atype, "_anonymous_", ()):
                 continue
-            if issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array)) and not (
-                    issubclass(ftype, ctypes.Array) and ftype._type_ is ctypes.c_char):
-                ns.setdefault(name, _ro_field(name, base + getattr(atype, name).offset, ftype))
+            if _wrapped(ftype) and name not in ns:
+                ns[name] = _ro_field(name, off + getattr(atype, name).offset, ftype)
+                shadowed[name] = getattr(top, name)
+        _promote_anonymous(top, atype, off, ns, shadowed)
 
 
 def closed_class(cls: type) -> type:
@@ -154,7 +240,11 @@ def closed_class(cls: type) -> type:
         def repr_(self: Any) -> str:
             return f"<closed {cls.__name__} view>"
 
+        def bytes_(self: Any) -> bytes:  # bytes(view) would read the zero pages
+            return getattribute(self, "__bytes__")  # type: ignore[no-any-return]
+
         got = type(f"closed_{cls.__name__}", (cls,), {
-            "__getattribute__": getattribute, "__setattr__": setattr_, "__repr__": repr_})
+            "__getattribute__": getattribute, "__setattr__": setattr_, "__repr__": repr_,
+            "__bytes__": bytes_})
         _CLOSED_CACHE[cls] = got
     return got

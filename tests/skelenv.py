@@ -19,11 +19,7 @@ from typing import Any
 import pytest
 from bpfenv import REPO_ROOT
 
-__all__ = ["run_isolated", "TRACEFS", "needs_tracefs"]
-
-TRACEFS = "/sys/kernel/tracing/events/syscalls"
-needs_tracefs = pytest.mark.skipif(not os.path.isdir(TRACEFS),
-                                   reason="tracefs not mounted at /sys/kernel/tracing")
+__all__ = ["run_isolated"]
 
 
 def run_isolated(mod: Any, code: str, timeout: float = 120) -> str:
