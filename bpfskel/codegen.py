@@ -25,7 +25,7 @@ import re
 from typing import Dict, List, Match, Sequence, Set, Tuple
 
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref
-from .names import ARENA_SECTION, c_text
+from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
 from .structs import pack_object
 
 __all__ = ["MapInfo", "ProgInfo", "render"]
@@ -104,6 +104,8 @@ def _class_head(cp: ClassPlan, indent: str, aliases: Aliases) -> List[str]:
     doc = f"{cp.decl}: {_size(cp.size)}" if cp.kind != "section" else \
         f"The {cp.decl} section: {_size(cp.size)}"
     lines = [f"{indent}class {cp.name}({base}):", f'{indent}    """{doc}."""']
+    if cp.kind == "section" and not cp.decl.startswith(FROZEN_PREFIXES + (ARENA_SECTION,)):
+        lines.append(f"{indent}    __slots__ = ()  # no stray attributes: a typo raises")
     for name, annotation in aliases.rewrite(cp):
         lines.append(f"{indent}    {name}: {annotation}")
     lines.append("")

@@ -50,6 +50,7 @@ def identifier(name: str, reserved: Iterable[str] = ()) -> str:
 
 
 ARENA_SECTION = ".addr_space.1"  # where clang puts __arena globals
+FROZEN_PREFIXES = (".rodata", ".kconfig")  # sections the kernel freezes at load
 
 
 def section_ident(section: str) -> str:

@@ -35,7 +35,7 @@ from .errors import ClosedError, Error, LibbpfError
 from .errors import tail as join_log
 from .maps import Map
 from .memory import Memory
-from .names import identifier
+from .names import FROZEN_PREFIXES, identifier
 from .objfile import map_ident
 from .programs import Link, Program
 from .views import Freeze, closed_class, readonly_class, set_freeze
@@ -43,7 +43,6 @@ from .views import Freeze, closed_class, readonly_class, set_freeze
 __all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
 
 S = TypeVar("S", bound="Skeleton")
-FROZEN_PREFIXES = (".rodata", ".kconfig")
 
 
 class ObjectMismatchError(Error, ValueError):
@@ -452,6 +451,8 @@ def _resized_class(cls: type, size: int) -> type:
     tail = size - off - length * ctypes.sizeof(elem)
     if tail:
         new_fields.append(("_pad_tail", ctypes.c_ubyte * tail))
-    return type(cls.__name__, (cls.__base__,), {  # type: ignore[arg-type]
-        "_fields_": new_fields, "_section_": getattr(cls, "_section_", ""),
-        "__qualname__": cls.__qualname__, "__module__": cls.__module__})
+    ns = {"_fields_": new_fields, "_section_": getattr(cls, "_section_", ""),
+          "__qualname__": cls.__qualname__, "__module__": cls.__module__}
+    if "__slots__" in cls.__dict__:  # a writable section's view has no __dict__
+        ns["__slots__"] = ()
+    return type(cls.__name__, (cls.__base__,), ns)

@@ -25,6 +25,8 @@ AccessorSpec = Tuple[str, int, int, int, int, bool]  # name, offset, nbytes, shi
 class _Repr:
     """A readable ``repr`` listing the C-visible members."""
 
+    __slots__ = ()
+
     def __repr__(self) -> str:
         parts = []
         for name in fields_of(type(self)):
@@ -41,12 +43,16 @@ class _Repr:
 class Struct(_Repr, ctypes.Structure):
     """Base of every generated struct: packed, padding explicit."""
 
+    __slots__ = ()  # subclasses decide: generated ones keep a __dict__ (see views)
+
     _pack_ = 1
     _layout_ = "ms"  # with _pack_, explicit for Python 3.14+; no effect before
 
 
 class Union(_Repr, ctypes.Union):
     """Base of every generated union."""
+
+    __slots__ = ()
 
     _pack_ = 1
     _layout_ = "ms"

@@ -47,7 +47,18 @@ __all__ = ["SectionView", "Freeze", "readonly_class", "set_freeze", "closed_clas
 
 
 class SectionView(Struct):
-    """Base of the generated ``sections.<ident>`` classes."""
+    """Base of the generated ``sections.<ident>`` classes.
+
+    The view of a writable section (``.bss``, ``.data``, ``.data.X``) is
+    generated with ``__slots__ = ()``: it has no instance ``__dict__``, so a
+    misspelt global (``skel.bss.countr = 0``) raises AttributeError instead of
+    silently creating a Python attribute, at no cost on the hot path.  Frozen
+    sections keep a ``__dict__``: their read-only machinery stores the
+    :class:`Freeze` switch and cached sub-objects there.  Twins derived below
+    add no ``__dict__`` of their own, so ``__class__`` swaps stay legal.
+    """
+
+    __slots__ = ()
 
     _section_: ClassVar[str] = ""
 
@@ -159,7 +170,8 @@ def _ro_array(cls: Type[ctypes.Array]) -> type:  # type: ignore[type-arg]
         base_set(self, index, value)
 
     return type(f"readonly_{cls.__name__}", (cls,), {
-        "__getitem__": getitem, "__setitem__": setitem, "_readonly_twin_": True})
+        "__getitem__": getitem, "__setitem__": setitem, "_readonly_twin_": True,
+        "__slots__": ()})
 
 
 def readonly_class(cls: type) -> type:
@@ -178,7 +190,7 @@ def readonly_class(cls: type) -> type:
     if issubclass(cls, ctypes.Array):
         got = _ro_array(cls)
     elif issubclass(cls, (ctypes.Structure, ctypes.Union)):
-        ns: Dict[str, Any] = {"_readonly_twin_": True}
+        ns: Dict[str, Any] = {"_readonly_twin_": True, "__slots__": ()}
         shadowed: Dict[str, Any] = {}
         for f in cls.__dict__.get("_fields_", ()):
             name, ftype = f[0], f[1]
@@ -245,6 +257,6 @@ def closed_class(cls: type) -> type:
 
         got = type(f"closed_{cls.__name__}", (cls,), {
             "__getattribute__": getattribute, "__setattr__": setattr_, "__repr__": repr_,
-            "__bytes__": bytes_})
+            "__bytes__": bytes_, "__slots__": ()})
         _CLOSED_CACHE[cls] = got
     return got

@@ -112,3 +112,15 @@ def test_kconfig_after_load_matches_what_bpf_saw(tmp_path_factory: pytest.TempPa
         assert skel.bss.seen_hz == skel.kconfig.CONFIG_HZ
         with pytest.raises(bpfskel.ReadOnlyError):
             skel.kconfig.CONFIG_HZ = 1
+
+
+def test_misspelt_global_raises(minimal: Any) -> None:
+    """A writable view has no instance __dict__: a typo is an error, not a new attribute."""
+    with minimal.open() as skel:
+        with pytest.raises(AttributeError):
+            skel.bss.callz = 1
+        skel.load()
+        with pytest.raises(AttributeError):
+            skel.bss.callz = 1
+        skel.bss.calls = 5          # the real global still writes
+        assert skel.bss.calls == 5

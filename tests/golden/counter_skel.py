@@ -43,11 +43,13 @@ class sections:
 
     class bss(_rt.SectionView):
         """The .bss section: 12 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         calls: int
         dropped: int
 
     class data(_rt.SectionView):
         """The .data section: 32 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         last_event: types.event
 
     class rodata(_rt.SectionView):

@@ -106,10 +106,12 @@ class sections:
 
     class bss(_rt.SectionView):
         """The .bss section: 144 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         rec: types.record
 
     class data(_rt.SectionView):
         """The .data section: 28 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         hdr: types.packed_hdr
         pair: types.pair_t
         big_value: int

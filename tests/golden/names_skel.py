@@ -56,16 +56,19 @@ class sections:
 
     class bss(_rt.SectionView):
         """The .bss section: 96 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         awk: _types.awkward
         types: int
         nested: _types.data
 
     class bss_extra(_rt.SectionView):
         """The .bss.extra section: 4 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         extra_a: int
 
     class data(_rt.SectionView):
         """The .data section: 24 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         lambda_: int
         __id: int
         data: types.data
@@ -73,6 +76,7 @@ class sections:
 
     class data_has_dash(_rt.SectionView):
         """The .data.has-dash section: 2 bytes."""
+        __slots__ = ()  # no stray attributes: a typo raises
         dash_v: int
 
     class rodata_cfg(_rt.SectionView):
