@@ -45,7 +45,7 @@ from ctypes import (
 )
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-from .errors import Error, LibbpfError, libbpf_error, tail
+from .errors import LOG_TAIL_LINES, Error, LibbpfError, libbpf_error, tail
 
 __all__ = [
     "lib",
@@ -389,17 +389,9 @@ def capture() -> Iterator[List[str]]:
         sinks.pop()
 
 
-LOG_TAIL_LINES = 40
-
-
 def _log_text(lines: Optional[List[str]]) -> str:
-    if not lines:
-        return ""
-    text = tail(lines)
-    parts = text.splitlines(keepends=True)
-    if len(parts) > LOG_TAIL_LINES:
-        text = "".join(["...\n"] + parts[-LOG_TAIL_LINES:])
-    return text
+    """The whole captured log (the error message quotes only its end)."""
+    return tail(lines) if lines else ""
 
 
 def check(ret: int, operation: str, lines: Optional[List[str]] = None) -> int:
@@ -453,4 +445,5 @@ def require(name: str) -> Callable[..., Any]:
 
 
 __all__ += ["call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+            "LOG_TAIL_LINES",
             "LibbpfError"]

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+LOG_TAIL_LINES = 40  # lines of libbpf's log an error message quotes
+
+
 class Error(Exception):
     """Base class of every error bpfskel raises on purpose."""
 
@@ -40,8 +43,9 @@ class LibbpfError(Error, OSError):
     """A libbpf call or a bpf() syscall failed.
 
     ``errno`` holds the error number, ``operation`` names the call and its
-    object, and ``log`` holds the last lines libbpf logged before the failure
-    (for a failed program load that includes the verifier log).
+    object, and ``log`` holds everything libbpf logged during the call (for a
+    failed program load, the whole verifier log).  The message quotes only
+    the last :data:`LOG_TAIL_LINES` lines of it, where the verifier says why.
     """
 
     operation: str
@@ -50,7 +54,11 @@ class LibbpfError(Error, OSError):
     def __init__(self, err: int, operation: str, log: str = "") -> None:
         message = f"{operation}: {strerror(err)} (errno {err})"
         if log:
-            message += "\n" + log.rstrip("\n")
+            lines = log.rstrip("\n").split("\n")
+            if len(lines) > LOG_TAIL_LINES:
+                lines = [f"... ({len(lines) - LOG_TAIL_LINES} earlier lines in .log)"] \
+                    + lines[-LOG_TAIL_LINES:]
+            message += "\n" + "\n".join(lines)
         super().__init__(err, message)
         self.operation = operation
         self.log = log

@@ -31,8 +31,7 @@ from . import _libbpf
 from . import btf as btf_mod
 from .arena import ArenaSupport
 from .btf import Kind
-from .errors import ClosedError, Error, LibbpfError
-from .errors import tail as join_log
+from .errors import ClosedError, Error
 from .maps import Map
 from .memory import Memory
 from .names import FROZEN_PREFIXES, identifier
@@ -304,13 +303,7 @@ class Skeleton(ArenaSupport):
             size = ctypes.c_size_t()
             ptr = lib.bpf_map__initial_value(self._section_maps[section], ctypes.byref(size))
             ctypes.memmove(ptr, mem.address, min(size.value, mem.size))
-        with _libbpf.capture() as lines:
-            ret = lib.bpf_object__load(obj)
-        try:
-            _libbpf.check(ret, f"loading BPF object {self._name_!r}", lines)
-        except LibbpfError as e:
-            e.log = join_log(lines)  # the message quotes the end; .log keeps every line
-            raise
+        _libbpf.call(lib.bpf_object__load, f"loading BPF object {self._name_!r}", obj)
         self._loaded = True
         for section, ident, cls in self._sections_:
             m = self._section_maps[section]
