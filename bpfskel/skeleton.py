@@ -114,6 +114,10 @@ class Skeleton(ArenaSupport):
     maps: Namespace
     progs: Namespace
     links: Namespace
+    _res: _Resources
+    _finalizer: weakref.finalize  # type: ignore[type-arg]
+    _kconfig_text: Optional[str]
+    _loaded: bool
 
     @classmethod
     def _object_bytes(cls) -> bytes:
@@ -254,9 +258,9 @@ class Skeleton(ArenaSupport):
         self._mems[section] = mem
         self._install_view(section, ident, cls, mem)
 
-    def _install_view(self, section: str, ident: str, cls: type, mem: Memory) -> None:
+    def _install_view(self, section: str, ident: str, cls: Any, mem: Memory) -> None:
         if section.startswith(FROZEN_PREFIXES):  # read-only class, switched on at load
-            view = readonly_class(cls).from_buffer(mem)
+            view: Any = readonly_class(cls).from_buffer(mem)  # type: ignore[attr-defined]
             switch = self._freezes.setdefault(section, Freeze())
             set_freeze(view, switch)
         else:
@@ -368,7 +372,7 @@ class Skeleton(ArenaSupport):
         obj = self._res.obj
         if not obj:
             raise ClosedError(f"cannot {what}: the skeleton was destroyed")
-        return obj
+        return int(obj)
 
     def _check_loaded(self, what: str) -> None:
         self._require_open(what)
@@ -444,8 +448,9 @@ def _resized_class(cls: type, size: int) -> type:
     tail = size - off - length * ctypes.sizeof(elem)
     if tail:
         new_fields.append(("_pad_tail", ctypes.c_ubyte * tail))
-    ns = {"_fields_": new_fields, "_section_": getattr(cls, "_section_", ""),
-          "__qualname__": cls.__qualname__, "__module__": cls.__module__}
+    ns: Dict[str, Any] = {"_fields_": new_fields, "_section_": getattr(cls, "_section_", ""),
+                          "__qualname__": cls.__qualname__, "__module__": cls.__module__}
     if "__slots__" in cls.__dict__:  # a writable section's view has no __dict__
         ns["__slots__"] = ()
-    return type(cls.__name__, (cls.__base__,), ns)
+    parent: Any = cls.__base__
+    return type(cls.__name__, (parent,), ns)

@@ -131,7 +131,7 @@ class _ReadOnlyMember:
         self.name = name
         self.offset = offset
         self.size = ctypes.sizeof(ftype)
-        self.twin = readonly_class(ftype)
+        self.twin: Any = readonly_class(ftype)
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
@@ -145,12 +145,12 @@ def _ro_field(name: str, offset: int, ftype: type) -> _ReadOnlyMember:
     return _ReadOnlyMember(name, offset, ftype)
 
 
-def _ro_array(cls: Type[ctypes.Array]) -> type:  # type: ignore[type-arg]
-    elem = cls._type_
+def _ro_array(cls: Any) -> type:
+    elem: Any = cls._type_
     size = ctypes.sizeof(elem)
-    etwin = readonly_class(elem) if issubclass(
+    etwin: Any = readonly_class(elem) if issubclass(
         elem, (ctypes.Structure, ctypes.Union, ctypes.Array)) else None
-    length = cls._length_
+    length: int = cls._length_
     base_get, base_set = cls.__getitem__, cls.__setitem__
 
     def getitem(self: Any, index: Any) -> Any:
