@@ -38,7 +38,7 @@ Three states, one instance
 from __future__ import annotations
 
 import ctypes
-from typing import Any, ClassVar, Dict, Type
+from typing import Any, ClassVar, Dict
 
 from .errors import ClosedError, ReadOnlyError
 from .structs import Struct
