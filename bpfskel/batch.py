@@ -3,9 +3,10 @@
 Walking a map key by key costs two syscalls per entry (``get_next_key`` then
 ``lookup``).  The batch commands move hundreds of entries per syscall into
 flat key and value arrays, which is what makes ``items()`` on a 10,000-entry
-hash cheap.  The kernel implements them for hash, LRU hash, array and their
-per-CPU variants; other map types (LPM trie, ...) answer ENOTSUPP, and the
-callers then fall back to the key-by-key walk.
+hash cheap.  The kernel implements them for hash, LRU hash, array, their
+per-CPU variants and LPM tries; other map types (device maps,
+prog arrays, ...) answer ENOTSUPP, and the callers then fall back to the
+key-by-key walk.
 
 Batch tokens: the kernel resumes a walk from an opaque ``out_batch`` token
 (a bucket index for hashes, a key for arrays).  It is at most key-sized, so
@@ -27,6 +28,10 @@ ENOTSUPP = 524  # the kernel-internal "not supported" bpf() returns for missing 
 UNSUPPORTED_ERRNOS = frozenset({ENOTSUPP, errno.EOPNOTSUPP, errno.ENOSYS})
 FIRST_CHUNK = 256
 MAX_CHUNK = 1 << 16
+# Chunks grow to at most this many bytes of values (a per-CPU map's entry is
+# value bytes times possible CPUs: 65,536 entries of one on a 256-CPU machine
+# would be gigabytes); only a hash bucket larger than that grows them further.
+MAX_CHUNK_BYTES = 8 << 20
 
 
 class BatchUnsupported(Exception):
@@ -63,6 +68,8 @@ def lookup_batches(fd: int, key_size: int, value_bytes: int, what: str, *,
     opts = _opts()
     count = ctypes.c_uint32()
     first = True
+    cap = max(1, min(MAX_CHUNK, MAX_CHUNK_BYTES // max(value_bytes, 1)))
+    chunk = min(chunk, cap)
     while True:
         keys = ctypes.create_string_buffer(chunk * key_size)
         values = ctypes.create_string_buffer(chunk * value_bytes)
@@ -74,7 +81,7 @@ def lookup_batches(fd: int, key_size: int, value_bytes: int, what: str, *,
         if err in UNSUPPORTED_ERRNOS and first:
             raise BatchUnsupported(what)
         if err == errno.ENOSPC and count.value == 0 and chunk < MAX_CHUNK:
-            chunk *= 4  # one hash bucket holds more entries than the chunk
+            chunk = min(chunk * 4, MAX_CHUNK)  # one hash bucket holds more than the chunk
             continue
         if err not in (0, errno.ENOENT):
             _libbpf.check(ret, f"batch lookup in {what}")
@@ -84,7 +91,7 @@ def lookup_batches(fd: int, key_size: int, value_bytes: int, what: str, *,
             return
         first = False
         ctypes.memmove(tokens[0], tokens[1], token_size)
-        chunk = min(chunk * 2, MAX_CHUNK)
+        chunk = max(chunk, min(chunk * 2, cap))
 
 
 def update_batch(fd: int, keys: bytes, values: bytes, n: int, what: str,

@@ -14,6 +14,15 @@ than being padded: it means the BPF side and the type disagree.
 Exceptions: an exception raised by the callback stops the drain at that
 record (which counts as consumed, as in libbpf) and propagates out of
 ``poll()``/``consume()``; nothing is printed or swallowed.
+
+Threads: a reader is driven from one thread at a time.  ``close()`` may be
+called from a callback (the drain stops after that event, and the buffers are
+unmapped once it returns) or from another thread while ``poll()`` waits (that
+``poll()`` then raises :class:`~bpfskel.ClosedError` when its wait ends; a
+wait with no timeout is not interrupted).  Async iteration reads a batch and
+yields it one event at a time: events read but not yet yielded when the loop
+stops are kept, and the next ``read()``/``poll()``/iteration delivers them
+first.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import select
-from typing import Any, AsyncIterator, Callable, List, Optional, Sequence
+from collections import deque
+from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Sequence, Tuple
 
 from .codec import gc_paused
 from .errors import ClosedError, Error
@@ -58,14 +68,37 @@ class EventReader:
     def __init__(self, source: str, fds: Sequence[int]) -> None:
         self.source = source
         self._closed = False
+        self._draining = 0  # nesting depth of _deliver: close() defers unmapping
+        # sink arguments read from the rings but not delivered yet (async iteration)
+        self._backlog: Deque[Tuple[Any, ...]] = deque()
+        self._wakers: List[Callable[[], None]] = []  # async iterations to wake on close
         self._epoll = select.epoll()
         self._fds = list(fds)
         for fd in self._fds:
             self._epoll.register(fd, select.EPOLLIN)
 
-    # subclasses: deliver up to ``limit`` events to ``sink``; return how many
+    # subclasses: deliver up to ``limit`` events to ``sink``; return how many.
+    # They stop after the event during which the reader was closed.
     def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
         raise NotImplementedError
+
+    def _deliver(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+        """The backlog first, then the rings; at most ``limit`` events (0: none)."""
+        count = 0
+        backlog = self._backlog
+        self._draining += 1
+        try:
+            while backlog and count != limit and not self._closed:
+                args = backlog.popleft()
+                count += 1
+                sink(*args)
+            if count != limit and not self._closed:
+                count += self._drain(sink, None if limit is None else limit - count)
+            return count
+        finally:
+            self._draining -= 1
+            if self._closed and not self._draining:
+                self._close_maps()  # close() was called from a callback
 
     def _callback_sink(self) -> Callable[..., Any]:
         raise NotImplementedError
@@ -77,18 +110,23 @@ class EventReader:
     def consume(self) -> int:
         """Deliver every pending event to the callback without waiting."""
         self._check_open()
-        return self._drain(self._callback_sink(), None)
+        return self._deliver(self._callback_sink(), None)
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Deliver pending events; if none, wait up to ``timeout_ms`` (-1: forever)
         for some and deliver those.  Returns the number of events delivered."""
         self._check_open()
         sink = self._callback_sink()
-        n = self._drain(sink, None)
+        n = self._deliver(sink, None)
         if n:
             return n
-        self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000.0)
-        return self._drain(sink, None)
+        try:
+            self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000.0)
+        except ValueError:  # "closed epoll object": close() from another thread
+            if not self._closed:
+                raise
+        self._check_open()  # closed by another thread before or during the wait
+        return self._deliver(sink, None)
 
     def read(self, max_events: Optional[int] = None) -> List[Any]:
         """The batch path: every pending event (up to ``max_events``) as a list,
@@ -96,7 +134,7 @@ class EventReader:
         self._check_open()
         out: List[Any] = []
         with gc_paused():
-            self._drain(self._list_sink(out), max_events)
+            self._deliver(self._list_sink(out), max_events)
         return out
 
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
@@ -113,17 +151,29 @@ class EventReader:
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
         fd = self._epoll.fileno()
+        backlog = self._backlog
+
+        def keep(*args: Any) -> None:
+            backlog.append(args)
+
+        def wake() -> None:  # from close(), perhaps in another thread
+            loop.call_soon_threadsafe(ready.set)
+
         loop.add_reader(fd, ready.set)
+        self._wakers.append(wake)
         try:
             while not self._closed:
-                ready.clear()
-                batch = self.read()
-                if not batch:
-                    await ready.wait()
-                    continue
-                for event in batch:
-                    yield event
+                if not backlog:
+                    ready.clear()
+                    with gc_paused():
+                        self._drain(keep, None)
+                    if not backlog:
+                        await ready.wait()
+                        continue
+                # taken one at a time: what the loop does not take stays queued
+                yield backlog.popleft()[-1]
         finally:
+            self._wakers.remove(wake)
             loop.remove_reader(fd)  # the selector ignores an fd closed meanwhile
 
     def __aiter__(self) -> AsyncIterator[Any]:
@@ -138,7 +188,14 @@ class EventReader:
             return
         self._closed = True
         self._epoll.close()
-        self._close_maps()
+        self._backlog.clear()
+        for wake in list(self._wakers):
+            try:
+                wake()
+            except RuntimeError:  # its event loop is already closed
+                pass
+        if not self._draining:  # else _deliver unmaps once the callback returns
+            self._close_maps()
 
     @property
     def closed(self) -> bool:

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
-from .errors import Error, NotSupportedError
+from .errors import ClosedError, Error, NotSupportedError
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
@@ -83,13 +83,20 @@ class Map:
     def __init__(self, skel: Any, ptr: int, ident: str, key_type: Any = None,
                  value_type: Any = None, section: str = "") -> None:
         self._skel = skel
-        self._ptr = ptr
+        self._raw_ptr = ptr
         self.ident = ident
         self.key_type = key_type
         self.value_type = value_type
         self.section = section  # the global data section for .data/.bss/..., else ""
         self._codecs: Optional[Tuple[Codec, Codec, int, int]] = None
         self._batch_ok = True
+
+    @property
+    def _ptr(self) -> int:
+        # libbpf frees the struct with its object: never hand it out after destroy()
+        if self._skel.destroyed:
+            raise ClosedError(f"map {self.ident!r}: the skeleton was destroyed")
+        return int(self._raw_ptr)
 
     # -- metadata ----------------------------------------------------------------
 
@@ -149,6 +156,8 @@ class Map:
         return self.type in _PERCPU
 
     def __repr__(self) -> str:
+        if self._skel.destroyed:
+            return f"<Map {self.ident} (destroyed)>"
         return f"<Map {self.ident} type={self.type} fd={self.fd}>"
 
     # -- plumbing ----------------------------------------------------------------
@@ -224,7 +233,7 @@ class Map:
     def get(self, key: Any, default: Any = None) -> Any:
         try:
             return self[key]
-        except KeyError:
+        except (KeyError, IndexError):  # an array index out of range is absent too
             return default
 
     def __contains__(self, key: Any) -> bool:
@@ -268,12 +277,18 @@ class Map:
         if key is _MISSING:
             raise TypeError("pop() needs a key on a hash map")
         fd, kc, vc, per_entry, ncpu = self._dict_op("pop")
+        if self.type in _ARRAYS:
+            raise TypeError(f"array {self._what()}: elements cannot be deleted, so not "
+                            "popped (read it, then assign zero)")
         buf = ctypes.create_string_buffer(per_entry)
         ret = _libbpf.lib().bpf_map_lookup_and_delete_elem(fd, self._key(kc, key), buf)
         if ret == -errno.ENOENT:
             if default is _MISSING:
                 raise KeyError(key)
             return default
+        if ret == -batch.ENOTSUPP:  # e.g. LPM tries: only the hash family has it
+            raise NotSupportedError(f"pop from {self._what()}: the kernel has no "
+                                    f"lookup-and-delete for map type {self.type}")
         _libbpf.check(ret, f"lookup-and-delete in {self._what()}")
         return self._decode_value(vc, buf, ncpu)
 

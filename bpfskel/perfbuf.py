@@ -115,7 +115,10 @@ class PerfBuffer(EventReader):
         if page_count <= 0 or page_count & (page_count - 1):
             raise ValueError(f"page_count {page_count} is not a power of 2")
         self._rings: List[_CpuRing] = []
-        self._map_fd = map_fd
+        # Our own reference to the map: close() deletes the event fds from it,
+        # which must never hit another map that reused the caller's fd number
+        # (the skeleton may be destroyed before the reader is closed).
+        self._map_fd = os.dup(map_fd)
         source = f"perf buffer {name!r}"
         lib = _libbpf.lib()
         try:
@@ -123,12 +126,13 @@ class PerfBuffer(EventReader):
                 ring = _CpuRing(cpu, page_count)
                 self._rings.append(ring)
                 key, value = ctypes.c_uint32(cpu), ctypes.c_uint32(ring.fd)
-                ret = lib.bpf_map_update_elem(map_fd, ctypes.byref(key), ctypes.byref(value), 0)
+                ret = lib.bpf_map_update_elem(self._map_fd, ctypes.byref(key),
+                                              ctypes.byref(value), 0)
                 _libbpf.check(ret, f"{source}: storing the cpu {cpu} event fd")
+            super().__init__(source, [r.fd for r in self._rings])
         except BaseException:
             self._close_maps()
             raise
-        super().__init__(source, [r.fd for r in self._rings])
         self._callback = callback
         self._lost = lost
         self.event_type = event_type
@@ -148,7 +152,7 @@ class PerfBuffer(EventReader):
         count = 0
         for ring in self._rings:
             count += self._drain_ring(ring, sink, None if limit is None else limit - count)
-            if count == limit:
+            if count == limit or self._closed:  # closed by a callback
                 break
         return count
 
@@ -159,7 +163,7 @@ class PerfBuffer(EventReader):
         tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
         count = 0
         try:
-            while tail < head and count != limit:
+            while tail < head and count != limit and not self._closed:
                 rtype, _misc, size = _HDR.unpack_from(ring.read(tail, _HDR.size))
                 if size < _HDR.size:
                     tail = head  # a corrupt ring: drop what is in it rather than loop
@@ -182,11 +186,14 @@ class PerfBuffer(EventReader):
     def _close_maps(self) -> None:
         """Take the fds out of the map (as libbpf does), then unmap and close."""
         lib = _libbpf.lib()
-        for ring in self._rings:
+        rings, self._rings = self._rings, []
+        for ring in rings:
             key = ctypes.c_uint32(ring.cpu)
             lib.bpf_map_delete_elem(self._map_fd, ctypes.byref(key))
             ring.close()
-        self._rings = []
+        if self._map_fd >= 0:
+            os.close(self._map_fd)
+            self._map_fd = -1
 
     @property
     def cpus(self) -> Tuple[int, ...]:

@@ -96,7 +96,7 @@ class RingBuffer(EventReader):
                         continue
                     count += 1
                     sink(decode(data, off + HDR_SIZE, n))
-                    if count == limit:
+                    if count == limit or self._closed:  # closed by the callback
                         return count
         finally:
             _U64.pack_into(cons_page, 0, cons)
