@@ -64,8 +64,7 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } perf_events SEC(".maps");
 
-/* Only Python uses these: queue semantics and the key-by-key fallback (an
- * LPM trie has no batch operations). */
+/* Only Python uses these: queue semantics and longest-prefix matching. */
 struct {
 	__uint(type, BPF_MAP_TYPE_QUEUE);
 	__uint(max_entries, 8);

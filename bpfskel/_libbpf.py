@@ -341,6 +341,18 @@ _fmt_lock = threading.Lock()
 _tls = threading.local()
 
 
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock, or been writing the (shared)
+    # buffer, when this process forked (objfile parses in a forked child):
+    # the child would wait forever on its first libbpf message.
+    global _fmt_lock, _fmt_buf, _fmt_addr, _lock
+    _fmt_lock, _lock = threading.Lock(), threading.Lock()
+    _fmt_buf, _fmt_addr = None, 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _format(fmt: bytes, args: int) -> str:
     """Render a printf format and its ``va_list`` (x86-64: passed by pointer)."""
     global _fmt_buf, _fmt_addr

@@ -103,7 +103,9 @@ def update_batch(fd: int, keys: bytes, values: bytes, n: int, what: str,
                                              ctypes.byref(opts))
     if ret < 0 and -ret in UNSUPPORTED_ERRNOS:
         raise BatchUnsupported(what)
-    _libbpf.check(ret, f"batch update of {n} entries in {what}")
+    # the kernel stops at the first failing entry; the ones before it are written
+    _libbpf.check(ret, f"batch update of {n} entries in {what} (failed after "
+                       f"{count.value} were written)")
 
 
 def delete_batch(fd: int, keys: bytes, n: int, what: str) -> int:

@@ -3,7 +3,8 @@
 Errors are one line, ``bpfskel: error: ...``, with exit status 2 and no
 traceback; an output file is written atomically (temporary file in the same
 directory, then ``rename``), so a failure never leaves a partial file and
-never clobbers an existing one.
+never clobbers an existing one.  A reader of stdout that goes away
+(``bpfskel gen x.bpf.o | head``) ends the command quietly with status 1.
 """
 
 from __future__ import annotations
@@ -132,13 +133,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         _fail("interrupted")
+    except BrokenPipeError:  # stdout's reader left (| head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit-time flush cannot fail
+        return 1
     except Exception as e:  # a bug of ours: still one line, unless debugging
         if os.environ.get("BPFSKEL_DEBUG"):
             raise
         _fail(f"internal error ({type(e).__name__}: {e}); set BPFSKEL_DEBUG=1 for details")
-    except BrokenPipeError:
-        sys.stderr.close()
-        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ __all__ = [
     "BoundsError",
     "NotSupportedError",
     "libbpf_error",
+    "permission_hint",
 ]
 
 
@@ -50,9 +51,13 @@ class LibbpfError(Error, OSError):
 
     operation: str
     log: str
+    hint: str  # what the process lacks, for EPERM/EACCES; "" otherwise
 
     def __init__(self, err: int, operation: str, log: str = "") -> None:
         message = f"{operation}: {strerror(err)} (errno {err})"
+        hint = permission_hint() if err in (_errno.EPERM, _errno.EACCES) else ""
+        if hint:
+            message += f"; {hint}"
         if log:
             lines = log.rstrip("\n").split("\n")
             if len(lines) > LOG_TAIL_LINES:
@@ -62,6 +67,7 @@ class LibbpfError(Error, OSError):
         super().__init__(err, message)
         self.operation = operation
         self.log = log
+        self.hint = hint
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -96,6 +102,42 @@ class NotSupportedError(Error, OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+CAP_SYS_ADMIN = 21
+CAP_PERFMON = 38
+CAP_BPF = 39
+
+
+def effective_capabilities() -> Optional[int]:
+    """This process's effective capability mask, or None if unreadable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def permission_hint() -> str:
+    """Which capabilities bpf() needs and this process lacks ("" if none).
+
+    Since Linux 5.8, CAP_BPF creates maps and loads programs, CAP_PERFMON is
+    needed on top for tracing programs and pointer arithmetic, and
+    CAP_SYS_ADMIN covers both.  libbpf itself only says EPERM, and then
+    blames RLIMIT_MEMLOCK.
+    """
+    caps = effective_capabilities()
+    if caps is None or caps >> CAP_SYS_ADMIN & 1:
+        return ""
+    missing = [name for bit, name in ((CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON"))
+               if not caps >> bit & 1]
+    if not missing:
+        return ""
+    return (f"this process lacks {' and '.join(missing)} (or CAP_SYS_ADMIN): run it as "
+            "root or grant those capabilities")
 
 
 # errno -> the built-in OSError subclass Python itself would raise for it.

@@ -346,7 +346,11 @@ class _Planner:
         scope.taken.update(exact)
         plain: List[Tuple[str, int, int, int, str]] = []
         for m_name, m_type, bit_off, bf in members:
-            attr = (m_name if m_name in exact else scope.add(m_name)) if m_name else ""
+            if m_name in exact:
+                exact.discard(m_name)  # a name given twice (corrupted BTF) keeps it once
+                attr = m_name
+            else:
+                attr = scope.add(m_name) if m_name else ""
             plain.append((m_name, m_type, bit_off, bf, attr))
         # ctypes promotes *every* field of an anonymous member, padding included,
         # so all of those names are taken in this class before we pick ours.
@@ -379,6 +383,8 @@ class _Planner:
                 storage = None
 
         for m_name, m_type, bit_off, bf, attr in plain:
+            if bf and not attr:
+                continue  # an unnamed bitfield is padding, as in C
             rt = self.btf.resolve(m_type)
             is_int = rt.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64)
             if is_int and not bf and rt.kind == Kind.INT and (
@@ -429,7 +435,9 @@ class _Planner:
                 fname = scope.claim(f"_anon{anon_index}")
                 anon_index += 1
                 cp.fields.append(Field(fname, ctype, offset, "", anonymous=True))
-                assert isinstance(ctype, Ref)
+                if not isinstance(ctype, Ref) or ctype.builtin:
+                    raise LayoutError(f"{cp.decl}: a member without a name that is not "
+                                      "a struct or union")
                 inner = self.classes[ctype.name]
                 cp.annotations.extend(inner.annotations)
                 cp.accessors.extend(Accessor(a.name, a.offset + offset, a.nbytes, a.shift,
@@ -447,6 +455,10 @@ class _Planner:
                 cur = max(cur, offset + ctype.size)
         close_storage()
         if union:
+            widest = max((f.ctype.size for f in cp.fields), default=0)
+            if widest > cp.size:
+                raise LayoutError(f"{cp.decl}: a member of {widest} bytes is wider than "
+                                  f"the union ({cp.size})")
             cp.fields.append(Field(scope.claim("_size"), Opaque(cp.size), 0, ""))
         else:
             if cur > cp.size:

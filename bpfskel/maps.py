@@ -300,8 +300,9 @@ class Map:
             raise TypeError(f"{self._what()} is not a queue or stack map")
         _kc, vc, _pe, _n = self._setup()
         fd = self._live_fd("push")
-        _libbpf.check(_libbpf.lib().bpf_map_update_elem(fd, None, vc.encode(value), flags),
-                      f"pushing to {self._what()}")
+        ret = _libbpf.lib().bpf_map_update_elem(fd, None, vc.encode(value), flags)
+        full = " (full: push(value, BPF_EXIST) drops the oldest)" if ret == -errno.E2BIG else ""
+        _libbpf.check(ret, f"pushing to {self._what()}{full}")
 
     def peek(self) -> Any:
         """The value ``pop()`` would return, left in place."""
@@ -478,5 +479,5 @@ class Map:
         if self.type != MapType.PERF_EVENT_ARRAY:
             raise TypeError(f"{self._what()} is not a perf event array (type {self.type})")
         return PerfBuffer(self._live_fd("read a perf buffer"), callback, event_type, lost,
-                          page_count, self.name)
+                          page_count, self.name, self.max_entries)
 

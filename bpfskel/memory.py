@@ -23,7 +23,13 @@ Memory coherence
     see a value that is half old, half new.  Avoid packed layouts in shared
     memory.  Anything larger than one value (a struct, an array, a copy made
     with :meth:`read_at`) needs the usual care: BPF atomics, a sequence counter,
-    or a protocol where only one side writes.
+    or a protocol where only one side writes.  A Python ``+=`` on a global
+    (``skel.bss.n += 1``) is a read, then a write: an increment BPF makes in
+    between is lost, so let one side own each counter.  tests/test_concurrency.py
+    holds these rules under load: four threads against a BPF writer; counters
+    only go up, a value BPF copies never runs ahead of its source, and a pair
+    published under a sequence counter (retry while it is odd or has changed)
+    is always consistent.
 
 Alignment
     The mapping starts on a page boundary, so offsets in the map are offsets

@@ -1,19 +1,40 @@
 """Reading a BPF object file safely, for the generator and ``inspect``.
 
-libbpf's ELF and BTF parsers are C code; a corrupted object can crash them.
-So the object is first checked as an ELF file here (magic, 64-bit,
-little-endian, ``EM_BPF``), which turns the common mistakes into clear errors,
-and is then opened by libbpf in a *forked child process*.  The child sends back
-plain data (BTF types, maps, programs) through a pipe; if it dies from a
-signal, the parent reports a corrupted object instead of dying itself.  The
-cost is one fork, a few milliseconds.
+libbpf's ELF and BTF parsers are C code, and a corrupted object can crash
+them.  So an object goes through three steps:
+
+1. :func:`check_elf` checks it as an ELF file here (magic, 64-bit,
+   little-endian, ``EM_BPF``, section headers inside the file, a ``.BTF``
+   section), which turns the common mistakes into clear errors.
+2. libbpf opens it in a *forked child process*, which sends back plain data
+   (BTF types, maps, programs) through a pipe.  If the child dies from a
+   signal, the parent reports a corrupted object (``libbpf crashed
+   (SIGSEGV)``) instead of dying itself.  The child writes no core file and
+   no faulthandler dump, so the error stays one line.  The cost is one fork,
+   a few milliseconds.  This is not hypothetical: libbpf 1.1.2 (Debian 12)
+   dies in ``strcmp(NULL)`` on an object with an extern whose BTF string
+   section is shorter than the names in it; tests/test_fuzz.py feeds it that
+   object and checks the one-line error.
+3. :func:`check_btf` checks, in Python, what the generator relies on and old
+   libbpf releases do not check: every type id refers to an existing type, no
+   chain of references loops, no type contains itself; and no data section's
+   BTF is larger than the map libbpf made for it.
+
+Why a child rather than only validating before libbpf sees the bytes:
+validation cannot know every path of a C parser of another project, across
+every libbpf release a user may load; process isolation holds whatever the
+bug.  Anything that passes is parsed again, in the app's own process, when a
+generated module opens its embedded object; it is the same bytes and the same
+parser, and the fuzz tests open every module they generate.
 """
 
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import pickle
+import resource
 import signal
 import struct
 from dataclasses import dataclass
@@ -243,6 +264,16 @@ def _open_and_describe(data: bytes, name: str) -> ObjectInfo:
         lib.bpf_object__close(obj)
 
 
+def _die_quietly() -> None:
+    """In the parsing child: should libbpf crash, die without a core file or
+    a faulthandler dump on stderr; the parent reports it in one line."""
+    faulthandler.disable()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (OSError, ValueError):
+        pass
+
+
 def read_object(data: bytes, source: str, name: str) -> ObjectInfo:
     """Validate and parse an object; never lets a libbpf crash kill us."""
     check_elf(data, source)
@@ -253,6 +284,7 @@ def read_object(data: bytes, source: str, name: str) -> ObjectInfo:
         code = 0
         try:
             os.close(rfd)
+            _die_quietly()
             try:
                 payload: Tuple[bool, object] = (True, _open_and_describe(data, name))
             except Error as e:
@@ -285,4 +317,9 @@ def read_object(data: bytes, source: str, name: str) -> ObjectInfo:
         raise InputError(f"{source}: {first}")
     assert isinstance(payload, ObjectInfo)
     check_btf(payload.btf, source)
+    for m in payload.maps:
+        size = payload.btf[m.value_type_id].size if m.section else 0
+        if size > m.value_size:  # the view would reach past the map
+            raise InputError(f"{source}: corrupted object: BTF gives {m.section} {size} "
+                             f"bytes, its ELF section has {m.value_size}")
     return payload

@@ -111,7 +111,7 @@ class PerfBuffer(EventReader):
 
     def __init__(self, map_fd: int, callback: Optional[Callable[[int, Any], Any]],
                  event_type: Any = None, lost: Optional[Callable[[int, int], Any]] = None,
-                 page_count: int = 64, name: str = "") -> None:
+                 page_count: int = 64, name: str = "", max_entries: int = 0) -> None:
         if page_count <= 0 or page_count & (page_count - 1):
             raise ValueError(f"page_count {page_count} is not a power of 2")
         self._rings: List[_CpuRing] = []
@@ -122,7 +122,10 @@ class PerfBuffer(EventReader):
         source = f"perf buffer {name!r}"
         lib = _libbpf.lib()
         try:
+            # As libbpf: a CPU whose index the map cannot hold gets no ring.
             for cpu in online_cpus():
+                if max_entries and cpu >= max_entries:
+                    continue
                 ring = _CpuRing(cpu, page_count)
                 self._rings.append(ring)
                 key, value = ctypes.c_uint32(cpu), ctypes.c_uint32(ring.fd)

@@ -69,8 +69,15 @@ class Program:
 
     def __init__(self, skel: Any, ptr: int, ident: str) -> None:
         self._skel = skel
-        self._ptr = ptr
+        self._raw_ptr = ptr
         self.ident = ident
+
+    @property
+    def _ptr(self) -> int:
+        # libbpf frees the struct with its object: never hand it out after destroy()
+        if self._skel.destroyed:
+            raise ClosedError(f"program {self.ident!r}: the skeleton was destroyed")
+        return int(self._raw_ptr)
 
     @property
     def name(self) -> str:
@@ -179,4 +186,6 @@ class Program:
             duration_ns=int(o.duration))
 
     def __repr__(self) -> str:
+        if self._skel.destroyed:
+            return f"<Program {self.ident} (destroyed)>"
         return f"<Program {self.ident} SEC({self.section!r})>"

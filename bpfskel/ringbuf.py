@@ -80,6 +80,10 @@ class RingBuffer(EventReader):
         u32, u64 = _U32.unpack_from, _U64.unpack_from
         cons = u64(cons_page, 0)[0]
         count = 0
+        # A callback may be slow: publish after each event, as libbpf does, so
+        # producers get the space back at once.  read() publishes once at the end.
+        each = sink is self._callback
+        store = _U64.pack_into
         try:
             while True:
                 prod = u64(data, 0)[0]
@@ -98,6 +102,8 @@ class RingBuffer(EventReader):
                     sink(decode(data, off + HDR_SIZE, n))
                     if count == limit or self._closed:  # closed by the callback
                         return count
+                    if each:
+                        store(cons_page, 0, cons)
         finally:
             _U64.pack_into(cons_page, 0, cons)
 
