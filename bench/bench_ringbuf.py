@@ -20,8 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Callable, List
 
-from common import (BENCH_BUILD, Row, compile_bpf, compile_c, ratio_row,
-                    skeleton_module)
+from common import BENCH_BUILD, Row, compile_bpf, compile_c, ratio_row, skeleton_module
 
 N = 1_000_000
 REPS = 3

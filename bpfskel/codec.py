@@ -37,8 +37,9 @@ def is_integer_type(ctype: Any) -> bool:
 
 
 def _is_char_array(ctype: Any) -> bool:
+    elem: Any = getattr(ctype, "_type_", None)
     return (isinstance(ctype, type) and issubclass(ctype, ctypes.Array)
-            and ctype._type_ in (ctypes.c_char, ctypes.c_byte, ctypes.c_ubyte))
+            and elem in (ctypes.c_char, ctypes.c_byte, ctypes.c_ubyte))
 
 
 class Codec:
@@ -105,13 +106,14 @@ class Codec:
         """Decode ``count`` items laid out every ``stride`` bytes in ``buf``."""
         fmt = self._int_format
         if fmt is not None and stride == self.size:
-            return list(memoryview(buf).cast("B")[:count * stride].cast(fmt))
+            raw: Any = memoryview(buf).cast("B")[:count * stride]
+            return list(raw.cast(fmt))
         if stride == self.size and self.decode is not bytes:
             # One copy of the whole run; slicing the array then makes the element
             # objects (each owning its part of that copy) four times faster than
             # a from_buffer_copy per item.
             return (self.ctype * count).from_buffer_copy(buf)[:]  # type: ignore[no-any-return]
-        view = memoryview(buf).cast("B")
+        view: Any = memoryview(buf).cast("B")
         decode = self.decode
         return [decode(view[i * stride:i * stride + self.size]) for i in range(count)]
 

@@ -178,7 +178,8 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
                                    prot=mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError as e:
             if e.errno not in (_errno.EPERM, _errno.EACCES):
-                raise libbpf_error(e.errno or _errno.EINVAL, f"mmap of map fd {fd} ({size} bytes)")
+                raise libbpf_error(e.errno or _errno.EINVAL,
+                                   f"mmap of map fd {fd} ({size} bytes)") from None
             readonly = True
             try:
                 self = super().__new__(cls, fd, size, access=mmap.ACCESS_READ)

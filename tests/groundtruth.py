@@ -249,7 +249,7 @@ class _CompileError(GroundTruthError):
     def __init__(self, source: str, stderr: str):
         self.source = source
         self.stderr = stderr
-        numbered = "\n".join("%4d  %s" % (i + 1, l) for i, l in enumerate(source.splitlines()))
+        numbered = "\n".join("%4d  %s" % (n, line) for n, line in enumerate(source.splitlines(), 1))
         super().__init__("host compile failed:\n%s\n--- program ---\n%s" % (stderr, numbered))
 
     def error_lines(self) -> Dict[int, str]:

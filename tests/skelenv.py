@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from bpfenv import REPO_ROOT
 
 __all__ = ["run_isolated"]

@@ -16,8 +16,6 @@ import os
 from typing import Any
 
 import pytest
-from bpfenv import REPO_ROOT, build_obj, compile_bpf, generated_module, requires_bpf
-from skelenv import run_isolated
 
 import bpfskel
 from bpfskel import BoundsError, ClosedError, NotSupportedError, ReadOnlyError, _libbpf
@@ -29,6 +27,9 @@ from bpfskel.arena import (
     has_arena_section,
 )
 from bpfskel.memory import BorrowedMemory
+
+from bpfenv import REPO_ROOT, build_obj, compile_bpf, generated_module, requires_bpf
+from skelenv import run_isolated
 
 pytestmark = requires_bpf
 

@@ -18,6 +18,7 @@ import pytest
 import bpfskel
 from bpfskel import _libbpf
 from bpfskel.errors import LibbpfError, libbpf_error
+
 from bpfenv import REPO_ROOT, build_obj, compile_bpf, requires_bpf
 
 BPF_F_RDONLY_PROG = 0x80

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from bpfenv import lookup, requires_bpf
 
 from bpfskel import layout
 from bpfskel.generate import generate_from_info, mapped_sections
 from bpfskel.objfile import ObjectInfo, read_object
+
+from bpfenv import lookup, requires_bpf
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 import bpfskel
+
 from bpfenv import REPO_ROOT, build_obj, compile_bpf
 
 _SCRIPT = shutil.which("bpfskel") or str(Path(sys.executable).with_name("bpfskel"))

@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 import pytest
-from bpfenv import compile_bpf
 
 from bpfskel import __version__
 from bpfskel.generate import generate
 from bpfskel.structs import unpack_object
+
+from bpfenv import compile_bpf
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 CASES = sorted(p.name[: -len(".bpf.c")] for p in GOLDEN_DIR.glob("*.bpf.c"))

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from bpfenv import bpf_unavailable_reason, compile_bpf
-from elfread import ElfFile
 
 import bpfskel
 from bpfskel.generate import generate
 from bpfskel.names import identifier, section_ident
+
+from bpfenv import bpf_unavailable_reason, compile_bpf
+from elfread import ElfFile
 
 BTF_MAGIC = 0xEB9F
 

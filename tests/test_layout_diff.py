@@ -28,12 +28,13 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-import elfread
-import groundtruth
 from bpfskel import btf as btf_mod
 from bpfskel.btf import Kind
 from bpfskel.generate import generate
 from bpfskel.objfile import read_object
+
+import elfread
+import groundtruth
 
 pytestmark = pytest.mark.skipif(not groundtruth.have_gcc(), reason="gcc not found")
 
@@ -183,7 +184,7 @@ def test_sections_match_elf(case: str, corpus_objects: Dict[str, Path], tmpdir_m
     mod = generated(case, obj, tmpdir_mod)
     syms = elfread.symbols(obj)
     checked = 0
-    for section, ident, cls in mod.Skeleton._sections_:
+    for section, _ident, cls in mod.Skeleton._sections_:
         if section == ".kconfig":
             continue
         data = elfread.section_data(obj, section)

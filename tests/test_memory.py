@@ -14,6 +14,7 @@ import pytest
 
 import bpfskel
 from bpfskel import BoundsError, ClosedError, Memory, ReadOnlyError
+
 from bpfenv import (
     BPF_F_MMAPABLE,
     BPF_F_RDONLY_PROG,

@@ -16,12 +16,13 @@ import subprocess
 from pathlib import Path
 from typing import Any, Tuple
 
-import elfread
 import pytest
-from bpfenv import generated_module, requires_bpf
 
 import bpfskel
 from bpfskel import _libbpf
+
+import elfread
+from bpfenv import generated_module, requires_bpf
 
 pytestmark = requires_bpf
 

@@ -11,12 +11,13 @@ import ctypes
 import os
 from typing import Any
 
-import elfread
 import pytest
-from bpfenv import build_obj, generated_module, lookup, requires_bpf, update
 
 import bpfskel
 from bpfskel import _libbpf
+
+import elfread
+from bpfenv import build_obj, generated_module, lookup, requires_bpf, update
 
 pytestmark = requires_bpf
 

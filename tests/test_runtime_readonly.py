@@ -12,6 +12,7 @@ import json
 from typing import Any, Dict
 
 import pytest
+
 from bpfenv import generated_module, requires_bpf
 from skelenv import run_isolated
 

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from bpfenv import REPO_ROOT, build_obj, compile_bpf
 
 import bpfskel
 from bpfskel.generate import generate
+
+from bpfenv import REPO_ROOT, build_obj, compile_bpf
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
                                 reason="mypy is not installed (pip install mypy)")
