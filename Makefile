@@ -66,7 +66,7 @@ demo: deps mounts
 # Lint and type-check the package, the examples and the generated demo modules.
 lint: deps
 	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
-	ruff check bpfskel examples bench tests
+	$(PYTHON) -m ruff check bpfskel examples bench tests tools
 	$(PYTHON) -m mypy --strict bpfskel examples $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
 
 # Benchmarks: a table of measured ratios, also written to build/bench.json.
