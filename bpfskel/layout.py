@@ -355,12 +355,19 @@ class _Planner:
         # ctypes promotes *every* field of an anonymous member, padding included,
         # so all of those names are taken in this class before we pick ours.
         anon_index = 0
+        visible = {p[4] for p in plain if p[4]}  # C names, to catch one declared twice
         for m_name, m_type, _off, _bf in members:
             if not m_name:
                 ct = self.expr(m_type, f"{cp.name}__anon{anon_index}")
                 anon_index += 1
                 if isinstance(ct, Ref) and not ct.builtin:
-                    scope.taken.update(self._all_names(self.classes[ct.name]))
+                    inner = self.classes[ct.name]
+                    clash = sorted(visible & {name for name, _ in inner.annotations})
+                    if clash:  # C forbids it too; ctypes would let one hide the other
+                        raise LayoutError(f"{cp.decl}: member {c_text(clash[0])} is declared "
+                                          "twice (once through an anonymous member)")
+                    visible.update(name for name, _ in inner.annotations)
+                    scope.taken.update(self._all_names(inner))
 
         cur = 0
         anon_index = 0

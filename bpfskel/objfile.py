@@ -302,7 +302,11 @@ def read_object(data: bytes, source: str, name: str) -> ObjectInfo:
         blob = f.read()
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
-        sig = signal.Signals(os.WTERMSIG(status)).name
+        num = os.WTERMSIG(status)
+        try:
+            sig = signal.Signals(num).name
+        except ValueError:  # a real-time signal has no name
+            sig = f"signal {num}"
         raise InputError(f"{source}: corrupted object: libbpf crashed ({sig}) while parsing it")
     if not blob:
         raise InputError(f"{source}: could not be parsed (parser exited with status "
