@@ -2,10 +2,17 @@
 
 Generated code only ever touches names listed in ``__all__`` here, so the
 package can move things around without regenerating every module.
+
+Importing this module loads libbpf: a generated module is of no use without
+it, so ``import prog_skel`` on a machine that lacks it fails at once with an
+``ImportError`` (:class:`~bpfskel._libbpf.LibbpfNotFoundError`) naming the
+package to install, rather than at the first ``open()``.  ``import bpfskel``
+and the CLI's ``--help`` keep working without libbpf.
 """
 
 from __future__ import annotations
 
+from . import _libbpf
 from .maps import Map
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
@@ -25,3 +32,6 @@ from .views import SectionView
 __all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
            "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
            "unpack_object"]
+
+_libbpf.lib()
+

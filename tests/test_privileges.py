@@ -5,10 +5,9 @@
   capabilities the process lacks; libbpf alone says EPERM and blames
   RLIMIT_MEMLOCK.  Capabilities are dropped for real, with ``setpriv``, in a
   child process; generating a module needs none of them.
-* Without libbpf, ``import bpfskel`` and importing a generated module still
-  work (libbpf is loaded lazily); the first call that needs it, ``open()``,
-  raises ``LibbpfNotFoundError``, an ``ImportError`` naming the Debian package
-  to install.  Tested with ``BPFSKEL_LIBBPF`` pointing nowhere, and in a mount
+* Without libbpf, ``import bpfskel`` still works (the CLI's ``--help`` too),
+  but importing a generated module raises ``LibbpfNotFoundError``, an
+  ``ImportError`` naming the Debian package to install.  Tested with ``BPFSKEL_LIBBPF`` pointing nowhere, and in a mount
   namespace where the system's libbpf.so.1 cannot be loaded at all.
 """
 
@@ -45,14 +44,14 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def run(mod: Any, code: str, wrapper: Optional[List[str]] = None,
-        env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        env: Optional[dict] = None, prelude: bool = True) -> subprocess.CompletedProcess:
     """``code`` in a new interpreter (under ``wrapper``), where ``skel_mod`` is
-    the generated module ``mod``, imported afresh."""
-    prelude = (f"import sys; sys.path.insert(0, {str(Path(mod.__file__).parent)!r})\n"
-               f"import {mod.__name__} as skel_mod\n")
+    the generated module ``mod``, imported afresh (unless not ``prelude``)."""
+    head = (f"import sys; sys.path.insert(0, {str(Path(mod.__file__).parent)!r})\n"
+            + (f"import {mod.__name__} as skel_mod\n" if prelude else ""))
     full_env = dict(os.environ) if env is None else env
     return subprocess.run((wrapper or []) + [sys.executable, "-c",
-                                             prelude + textwrap.dedent(code)],
+                                             head + textwrap.dedent(code)],
                           capture_output=True, text=True, env=full_env, cwd=REPO_ROOT,
                           timeout=120)
 
@@ -124,20 +123,23 @@ def test_gen_needs_no_capabilities(tmp_path: Path) -> None:
 
 # -- without libbpf -----------------------------------------------------------------------
 
-_OPEN = """
-    import bpfskel
-    print("imported")
-    try:
-        skel_mod.open()
-    except bpfskel.Error as e:
-        print(type(e).__name__, isinstance(e, ImportError))
-        print(str(e))
-"""
+def import_code(mod: Any) -> str:
+    """Import bpfskel (works without libbpf), then the generated module (must
+    fail with an ImportError naming the package)."""
+    return textwrap.dedent(f"""
+        import bpfskel
+        print("imported")
+        try:
+            import {mod.__name__}
+        except ImportError as e:
+            print(type(e).__name__, isinstance(e, bpfskel.Error))
+            print(str(e))
+    """)
 
 
 def test_libbpf_path_that_does_not_exist(shared: Any) -> None:
     env = dict(os.environ, BPFSKEL_LIBBPF="/nonexistent/libbpf.so.1")
-    proc = run(shared, _OPEN, env=env)
+    proc = run(shared, import_code(shared), env=env, prelude=False)
     assert proc.returncode == 0, proc.stderr
     imported, kind, message = proc.stdout.splitlines()
     assert (imported, kind) == ("imported", "LibbpfNotFoundError True")
@@ -162,14 +164,13 @@ def test_no_libbpf_on_the_system(shared: Any, tmp_path: Path) -> None:
     # in a private mount namespace, every libbpf file reads as empty
     hide = "; ".join(f"mount --bind /dev/null {f}" for f in files)
     env = {k: v for k, v in os.environ.items() if k != _libbpf.ENV_VAR}
-    script = textwrap.dedent(_OPEN) + textwrap.dedent("""
+    script = import_code(shared) + textwrap.dedent("""
         import subprocess
         gen = subprocess.run([sys.executable, "-m", "bpfskel", "gen", sys.argv[1]],
                              capture_output=True, text=True)
         print(gen.returncode, gen.stderr.strip())
     """)
-    prelude = (f"import sys; sys.path.insert(0, {str(Path(shared.__file__).parent)!r})\n"
-               f"import {shared.__name__} as skel_mod\n")
+    prelude = f"import sys; sys.path.insert(0, {str(Path(shared.__file__).parent)!r})\n"
     code_file = tmp_path / "no_libbpf.py"
     code_file.write_text(prelude + script)
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
