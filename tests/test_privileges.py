@@ -7,8 +7,9 @@
   child process; generating a module needs none of them.
 * Without libbpf, ``import bpfskel`` still works (the CLI's ``--help`` too),
   but importing a generated module raises ``LibbpfNotFoundError``, an
-  ``ImportError`` naming the Debian package to install.  Tested with ``BPFSKEL_LIBBPF`` pointing nowhere, and in a mount
-  namespace where the system's libbpf.so.1 cannot be loaded at all.
+  ``ImportError`` naming the Debian package to install.  Tested with
+  ``BPFSKEL_LIBBPF`` pointing nowhere, and in a mount namespace where the
+  system's libbpf.so.1 cannot be loaded at all.
 """
 
 from __future__ import annotations
