@@ -29,7 +29,9 @@ Memory coherence
     holds these rules under load: four threads against a BPF writer; counters
     only go up, a value BPF copies never runs ahead of its source, and a pair
     published under a sequence counter (retry while it is odd or has changed)
-    is always consistent.
+    is always consistent.  That last protocol relies on x86-64 ordering loads
+    with loads (TSO); Python cannot issue the read barriers a weaker memory
+    model (arm64) would need between the counter and the data.
 
 Alignment
     The mapping starts on a page boundary, so offsets in the map are offsets
