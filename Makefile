@@ -25,8 +25,12 @@ sysdeps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# Skipped when this checkout is already what `import bpfskel` finds and the
+# test tools import: no network needed then (e.g. `make demo` in the image).
 pydeps:
-	$(PYTHON) -m pip install -q -e '.[test]'
+	@$(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff; \
+	  sys.exit(bpfskel.__file__ != '$(CURDIR)/bpfskel/__init__.py')" 2>/dev/null \
+	  || $(PYTHON) -m pip install -q -e '.[test]'
 
 deps: sysdeps pydeps
 
