@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 
@@ -36,7 +36,7 @@ __all__ = [
     "REPO_ROOT", "BUILD_DIR", "CLANG", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",
     "BPF_F_MMAPABLE", "requires_root", "requires_bpf", "bpf_unavailable_reason",
     "create_array", "lookup", "update", "freeze", "close_fd", "build_obj", "compile_bpf",
-    "generated_module", "needs_tracefs", "TRACEFS",
+    "generated_module", "needs_tracefs", "TRACEFS", "module_fixture", "loaded_skeleton",
 ]
 
 
@@ -164,3 +164,19 @@ def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def module_fixture(name: str) -> Any:
+    """A module-scoped fixture giving the generated module of bpf/<name>.bpf.c:
+    ``mod = module_fixture("maps")`` in a test file."""
+    @pytest.fixture(scope="module")
+    def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
+        return generated_module(name, tmp_path_factory)
+    return mod
+
+
+@pytest.fixture
+def loaded_skeleton(mod: Any) -> Iterator[Any]:
+    """A skeleton of the test file's ``mod``, opened and loaded, destroyed after."""
+    with mod.open_and_load() as skel:
+        yield skel

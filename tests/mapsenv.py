@@ -6,17 +6,11 @@ import contextlib
 import os
 from typing import Any, Iterator
 
-import pytest
+from bpfenv import needs_tracefs, requires_bpf
 
-from bpfenv import generated_module, needs_tracefs, requires_bpf
-
-__all__ = ["pytestmark", "maps_module", "traced", "comm"]
+__all__ = ["pytestmark", "traced", "comm"]
 
 pytestmark = [requires_bpf, needs_tracefs]
-
-
-def maps_module(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return generated_module("maps", tmp_path_factory)
 
 
 @contextlib.contextmanager

@@ -17,15 +17,14 @@ import bpfskel
 from bpfskel.events import EventSizeError
 from bpfskel.perfbuf import online_cpus
 
-from mapsenv import comm, maps_module, pytestmark, traced  # noqa: F401
+from bpfenv import module_fixture
+from mapsenv import comm, pytestmark, traced  # noqa: F401
 
 COOKIE = 0x1122334455667788
 EVENT = struct.Struct("<IIQ16s")  # struct event as the C source declares it
 
 
-@pytest.fixture(scope="module")
-def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return maps_module(tmp_path_factory)
+mod = module_fixture("maps")
 
 
 @pytest.fixture

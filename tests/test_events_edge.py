@@ -27,7 +27,7 @@ import bpfskel
 from bpfskel import _libbpf
 from bpfskel.perfbuf import online_cpus
 
-from bpfenv import generated_module, requires_bpf
+from bpfenv import loaded_skeleton, module_fixture, requires_bpf
 
 pytestmark = [requires_bpf]
 
@@ -39,16 +39,8 @@ GOLDEN = 0x9E3779B97F4A7C15
 SMALL_EVENT = struct.Struct("<IIQ")  # struct small_event as the C source declares it
 
 
-@pytest.fixture(scope="module")
-def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return generated_module("events_edge", tmp_path_factory)
-
-
-@pytest.fixture
-def skel(mod: Any) -> Iterator[Any]:
-    with mod.open() as s:
-        s.load()
-        yield s
+mod = module_fixture("events_edge")
+skel = loaded_skeleton
 
 
 @contextlib.contextmanager

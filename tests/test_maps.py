@@ -15,12 +15,10 @@ import bpfskel
 from bpfskel import _libbpf
 from bpfskel.maps import QueueEmptyError
 
-from mapsenv import comm, maps_module, pytestmark, traced  # noqa: F401
+from bpfenv import module_fixture
+from mapsenv import comm, pytestmark, traced  # noqa: F401
 
-
-@pytest.fixture(scope="module")
-def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return maps_module(tmp_path_factory)
+mod = module_fixture("maps")
 
 
 @pytest.fixture

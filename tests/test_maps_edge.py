@@ -24,7 +24,7 @@ from bpfskel import _libbpf, batch
 from bpfskel.maps import BPF_EXIST, QueueEmptyError
 from bpfskel.perfbuf import online_cpus
 
-from bpfenv import generated_module, requires_bpf
+from bpfenv import loaded_skeleton, module_fixture, requires_bpf
 
 pytestmark = [requires_bpf]
 
@@ -35,16 +35,8 @@ STRIDE = 16  # the kernel's per-CPU slot: round_up(12, 8)
 ENOTSUPP = 524
 
 
-@pytest.fixture(scope="module")
-def mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return generated_module("maps_edge", tmp_path_factory)
-
-
-@pytest.fixture
-def skel(mod: Any) -> Iterator[Any]:
-    with mod.open() as s:
-        s.load()
-        yield s
+mod = module_fixture("maps_edge")
+skel = loaded_skeleton
 
 
 def possible_cpus_from_sysfs() -> int:
