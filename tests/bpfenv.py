@@ -10,6 +10,7 @@ Everything here talks to the kernel through bpfskel's own bindings
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -37,6 +38,7 @@ __all__ = [
     "BPF_F_MMAPABLE", "requires_root", "requires_bpf", "bpf_unavailable_reason",
     "create_array", "lookup", "update", "freeze", "close_fd", "build_obj", "compile_bpf",
     "generated_module", "needs_tracefs", "TRACEFS", "module_fixture", "loaded_skeleton",
+    "possible_cpus_from_sysfs", "on_cpu",
 ]
 
 
@@ -180,3 +182,22 @@ def loaded_skeleton(mod: Any) -> Iterator[Any]:
     """A skeleton of the test file's ``mod``, opened and loaded, destroyed after."""
     with mod.open_and_load() as skel:
         yield skel
+
+
+def possible_cpus_from_sysfs() -> int:
+    """Count /sys/devices/system/cpu/possible ourselves (``0-3`` -> 4), as
+    ground truth for per-CPU values (independent of libbpf's count)."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        last = f.read().strip().split(",")[-1]
+    return int(last.split("-")[-1]) + 1
+
+
+@contextlib.contextmanager
+def on_cpu(cpu: int) -> Iterator[None]:
+    """Run the block pinned to one CPU (per-CPU maps, per-CPU rings)."""
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)

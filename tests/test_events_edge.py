@@ -11,7 +11,6 @@ read-only mapping of the ring buffer map.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import errno
 import mmap
@@ -19,7 +18,7 @@ import os
 import struct
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -27,7 +26,7 @@ import bpfskel
 from bpfskel import _libbpf
 from bpfskel.perfbuf import online_cpus
 
-from bpfenv import loaded_skeleton, module_fixture, requires_bpf
+from bpfenv import loaded_skeleton, module_fixture, on_cpu, requires_bpf
 
 pytestmark = [requires_bpf]
 
@@ -41,16 +40,6 @@ SMALL_EVENT = struct.Struct("<IIQ")  # struct small_event as the C source declar
 
 mod = module_fixture("events_edge")
 skel = loaded_skeleton
-
-
-@contextlib.contextmanager
-def on_cpu(cpu: int) -> Iterator[None]:
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, old)
 
 
 def emit(skel: Any, n: int, mode: int) -> None:

@@ -15,7 +15,7 @@ import bpfskel
 from bpfskel import _libbpf
 from bpfskel.maps import QueueEmptyError
 
-from bpfenv import module_fixture
+from bpfenv import module_fixture, possible_cpus_from_sysfs
 from mapsenv import comm, pytestmark, traced  # noqa: F401
 
 mod = module_fixture("maps")
@@ -25,13 +25,6 @@ mod = module_fixture("maps")
 def skel(mod: Any) -> Iterator[Any]:
     with traced(mod) as s:
         yield s
-
-
-def possible_cpus_from_sysfs() -> int:
-    """Count /sys/devices/system/cpu/possible ourselves (``0-3`` -> 4)."""
-    with open("/sys/devices/system/cpu/possible") as f:
-        last = f.read().strip().split(",")[-1]
-    return int(last.split("-")[-1]) + 1
 
 
 def raw_walk(fd: int, key_size: int, value_size: int) -> List[Tuple[bytes, bytes]]:

@@ -10,12 +10,11 @@ raw ``bpf_map_*`` calls and ``struct`` on the C layout, not through Map.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 import struct
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -24,7 +23,7 @@ from bpfskel import _libbpf, batch
 from bpfskel.maps import BPF_EXIST, QueueEmptyError
 from bpfskel.perfbuf import online_cpus
 
-from bpfenv import loaded_skeleton, module_fixture, requires_bpf
+from bpfenv import loaded_skeleton, module_fixture, on_cpu, possible_cpus_from_sysfs, requires_bpf
 
 pytestmark = [requires_bpf]
 
@@ -39,22 +38,7 @@ mod = module_fixture("maps_edge")
 skel = loaded_skeleton
 
 
-def possible_cpus_from_sysfs() -> int:
-    with open("/sys/devices/system/cpu/possible") as f:
-        return int(f.read().strip().split(",")[-1].split("-")[-1]) + 1
-
-
 NCPU = possible_cpus_from_sysfs()
-
-
-@contextlib.contextmanager
-def on_cpu(cpu: int) -> Iterator[None]:
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, old)
 
 
 def touch(skel: Any, key: int, times: int, cpu: int) -> None:
