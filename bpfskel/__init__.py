@@ -8,26 +8,39 @@ from __future__ import annotations
 
 import logging
 
+from ._libbpf import LibbpfNotFoundError
 from .errors import (
     BoundsError,
     ClosedError,
     Error,
+    EventSizeError,
     LibbpfError,
     NotSupportedError,
+    ObjectMismatchError,
+    QueueEmptyError,
     ReadOnlyError,
 )
+from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
 from .memory import BorrowedMemory, Memory
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_LOCK",
+    "BPF_NOEXIST",
     "BorrowedMemory",
     "BoundsError",
     "ClosedError",
     "Error",
+    "EventSizeError",
     "LibbpfError",
+    "LibbpfNotFoundError",
     "Memory",
     "NotSupportedError",
+    "ObjectMismatchError",
+    "QueueEmptyError",
     "ReadOnlyError",
     "libbpf_version",
     "__version__",

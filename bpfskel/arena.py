@@ -205,7 +205,7 @@ class ArenaSupport:
         _section, ident, cls = self._arena_
         _ptr, size = _initial_value(m) if m is not None else (0, 0)
         if m is None or size < ctypes.sizeof(cls):
-            from .skeleton import ObjectMismatchError
+            from .errors import ObjectMismatchError
             raise ObjectMismatchError(f"{ARENA_SECTION}: {size} bytes of __arena globals in "
                                       f"the object, the view needs {ctypes.sizeof(cls)}")
         lib = _libbpf.lib()

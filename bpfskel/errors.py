@@ -28,6 +28,9 @@ __all__ = [
     "ClosedError",
     "BoundsError",
     "NotSupportedError",
+    "ObjectMismatchError",
+    "QueueEmptyError",
+    "EventSizeError",
     "libbpf_error",
     "permission_hint",
 ]
@@ -92,6 +95,19 @@ class ClosedError(Error, ValueError):
 
 class BoundsError(Error, ValueError, IndexError):
     """An access reached outside the bounds of a mapping."""
+
+
+class ObjectMismatchError(Error, ValueError):
+    """An object file's BTF does not match the generated classes."""
+
+
+class QueueEmptyError(Error, IndexError, KeyError):
+    """``pop``/``peek`` on an empty queue or stack map (both an IndexError, as
+    for ``list.pop``, and a KeyError, as BCC raises)."""
+
+
+class EventSizeError(Error, ValueError):
+    """A record is smaller than the ``event_type`` it should be read as."""
 
 
 class NotSupportedError(Error, OSError):

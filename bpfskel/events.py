@@ -34,13 +34,9 @@ from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Sequence, Tuple
 
 from .codec import gc_paused
-from .errors import ClosedError, Error
+from .errors import ClosedError, EventSizeError
 
 __all__ = ["EventReader", "EventSizeError", "event_decoder"]
-
-
-class EventSizeError(Error, ValueError):
-    """A record is smaller than the ``event_type`` it should be read as."""
 
 
 def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any]:

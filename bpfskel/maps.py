@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
-from .errors import ClosedError, Error, NotSupportedError
+from .errors import ClosedError, Error, NotSupportedError, QueueEmptyError
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
@@ -60,11 +60,6 @@ _ARRAYS = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})
 _QUEUES = frozenset({MapType.QUEUE, MapType.STACK})
 _NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA}
 _MISSING: Any = object()
-
-
-class QueueEmptyError(Error, IndexError, KeyError):
-    """``pop``/``peek`` on an empty queue or stack map (both an IndexError, as
-    for ``list.pop``, and a KeyError, as BCC raises)."""
 
 
 def possible_cpus() -> int:
@@ -398,7 +393,8 @@ class Map:
         fd, kc, vc, per_entry, ncpu = self._dict_op("update")
         keys = b"".join(self._key(kc, k) for k, _ in pairs)
         values = b"".join(bytes(self._encode_value(vc, v, ncpu, per_entry)) for _, v in pairs)
-        if self._batch_ok:
+        # BPF_MAP_UPDATE_BATCH takes only BPF_F_LOCK (EINVAL for NOEXIST/EXIST)
+        if self._batch_ok and not flags & ~BPF_F_LOCK:
             try:
                 batch.update_batch(fd, keys, values, len(pairs), self._what(), flags)
                 return

@@ -31,7 +31,7 @@ from . import _libbpf
 from . import btf as btf_mod
 from .arena import ArenaSupport
 from .btf import Kind
-from .errors import ClosedError, Error
+from .errors import ClosedError, Error, ObjectMismatchError
 from .maps import Map
 from .memory import Memory
 from .names import FROZEN_PREFIXES, identifier
@@ -42,10 +42,6 @@ from .views import Freeze, closed_class, readonly_class, set_freeze
 __all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
 
 S = TypeVar("S", bound="Skeleton")
-
-
-class ObjectMismatchError(Error, ValueError):
-    """An object file's BTF does not match the generated classes."""
 
 
 class Namespace:
