@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 from typing import List, NoReturn, Optional
@@ -42,8 +43,22 @@ def _read(path: str) -> bytes:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``rename``."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write ``text`` to ``path`` via a temporary file and ``rename``.
+
+    Something that exists and is not a regular file (``-o /dev/stdout``, a
+    FIFO) is written in place: a rename would replace the device or pipe.  A
+    symlink is followed, so the file it names is replaced and the link kept.
+    """
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    if not regular:
+        with open(path, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+        return
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".bpfskel-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:

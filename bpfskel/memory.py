@@ -371,8 +371,7 @@ class BorrowedMemory(_Region):
         self._closed = True
         from .views import closed_class
         for obj in self._live():
-            if not type(obj).__name__.startswith("closed_"):
-                object.__setattr__(obj, "__class__", closed_class(type(obj)))
+            object.__setattr__(obj, "__class__", closed_class(type(obj)))
 
     def cover(self) -> None:
         """After the owner unmapped the range: zero pages under the views still

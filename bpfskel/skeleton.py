@@ -37,6 +37,7 @@ from .memory import Memory
 from .names import FROZEN_PREFIXES, identifier
 from .objfile import map_ident
 from .programs import Link, Program
+from .structs import add_accessors
 from .views import Freeze, closed_class, readonly_class, set_freeze
 
 __all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
@@ -342,7 +343,8 @@ class Skeleton(ArenaSupport):
         """Destroy the links ``attach`` made."""
         for ident in [k for k in self.links.__dict__ if k != "_kind"]:
             self.links.__dict__.pop(ident).destroy()
-        self._res.links.clear()
+        # attach_tc's links stay registered: the skeleton's destroy() detaches them
+        self._res.links[:] = [link for link in self._res.links if not link.destroyed]
 
     # -- destroy -------------------------------------------------------------------
 
@@ -351,8 +353,7 @@ class Skeleton(ArenaSupport):
         kept raise ClosedError afterwards; sub-objects read zeros."""
         views = getattr(self, "_views", {})
         for view in views.values():
-            if not type(view).__name__.startswith("closed_"):
-                object.__setattr__(view, "__class__", closed_class(type(view)))
+            object.__setattr__(view, "__class__", closed_class(type(view)))
         self._res.close()
         self._finalizer.detach()
 
@@ -449,4 +450,8 @@ def _resized_class(cls: type, size: int) -> type:
     if "__slots__" in cls.__dict__:  # a writable section's view has no __dict__
         ns["__slots__"] = ()
     parent: Any = cls.__base__
-    return type(cls.__name__, (parent,), ns)
+    resized = type(cls.__name__, (parent,), ns)
+    specs = cls.__dict__.get("_accessors_")
+    if specs:  # __int128 globals: their int properties, as the generated class has
+        add_accessors(resized, specs)
+    return resized

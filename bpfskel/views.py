@@ -169,9 +169,16 @@ def _ro_array(cls: Any) -> type:
             raise _refuse(f"element of {cls.__name__}")
         base_set(self, index, value)
 
+    base_setattr = cls.__setattr__
+
+    def setattr_(self: Any, name: str, value: Any) -> None:  # char arrays: .value, .raw
+        if _is_frozen(self):
+            raise _refuse(f"{cls.__name__}.{name}")
+        base_setattr(self, name, value)
+
     return type(f"readonly_{cls.__name__}", (cls,), {
-        "__getitem__": getitem, "__setitem__": setitem, "_readonly_twin_": True,
-        "__slots__": ()})
+        "__getitem__": getitem, "__setitem__": setitem, "__setattr__": setattr_,
+        "_readonly_twin_": True, "__slots__": ()})
 
 
 def readonly_class(cls: type) -> type:
@@ -238,7 +245,10 @@ def _promote_anonymous(top: type, cls: type, base: int, ns: Dict[str, Any],
 
 
 def closed_class(cls: type) -> type:
-    """A twin of ``cls`` whose every attribute access raises ClosedError."""
+    """A twin of ``cls`` whose every attribute access raises ClosedError
+    (``cls`` itself if it is one already, so closing twice is harmless)."""
+    if cls.__dict__.get("_closed_twin_"):
+        return cls
     got = _CLOSED_CACHE.get(cls)
     if got is None:
         def getattribute(self: Any, name: str) -> Any:
@@ -257,6 +267,6 @@ def closed_class(cls: type) -> type:
 
         got = type(f"closed_{cls.__name__}", (cls,), {
             "__getattribute__": getattribute, "__setattr__": setattr_, "__repr__": repr_,
-            "__bytes__": bytes_, "__slots__": ()})
+            "__bytes__": bytes_, "_closed_twin_": True, "__slots__": ()})
         _CLOSED_CACHE[cls] = got
     return got

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import importlib.util
 import mmap
 import os
 from typing import Any
@@ -26,6 +27,7 @@ from bpfskel.arena import (
     globals_offset,
     has_arena_section,
 )
+from bpfskel.generate import generate
 from bpfskel.memory import BorrowedMemory
 
 from bpfenv import REPO_ROOT, build_obj, compile_bpf, generated_module, requires_bpf
@@ -257,6 +259,35 @@ def test_destroy_closes_the_arena(arena_mod: Any) -> None:
         gc.collect()
     """)
     assert out.split() == ["1000", "0", "0", "True"]
+
+
+@requires_arena
+def test_destroy_closes_views_whatever_their_class_is_named(tmp_path: Any) -> None:
+    """A C struct named ``closed_*`` is no closed view: its arena_ptr views
+    must raise ClosedError after destroy like any other."""
+    src = (REPO_ROOT / "bpf" / "arena.bpf.c").read_text()
+    src = src.replace("struct node", "struct closed_node")
+    (tmp_path / "arena_closed.bpf.c").write_text(src)
+    obj = compile_bpf(tmp_path / "arena_closed.bpf.c", tmp_path / "arena_closed.bpf.o")
+    path = tmp_path / "arena_closed_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), "arena_closed"))
+    spec = importlib.util.spec_from_file_location("arena_closed_skel", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = run_isolated(mod, """
+        import bpfskel
+        skel = skel_mod.open_and_load()
+        assert skel.progs.arena_run.test_run().retval == 0
+        node = skel.arena_ptr(skel.arena.head, skel_mod.types.closed_node)
+        print(node.value)
+        skel.destroy()
+        try:
+            node.value
+        except bpfskel.ClosedError:
+            print("closed")
+    """)
+    assert out.split() == ["1000", "closed"]
 
 
 @requires_arena

@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -258,6 +259,22 @@ def test_successful_gen_replaces_output(tmp_path, minimal, generated):
     assert run("gen", minimal, "-o", fresh, runner="script").returncode == 0
     assert fresh.read_text() == generated
     assert fresh.stat().st_mode & 0o777 == 0o644
+
+
+def test_output_that_is_no_regular_file_is_written_not_replaced(tmp_path, minimal, generated):
+    """``-o /dev/stdout`` as root must not rename a file over the device (or
+    over a symlink): a character device, and a symlink to a file, stand in."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    proc = run("gen", minimal, "-o", null)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISCHR(null.lstat().st_mode) and null.read_bytes() == b""
+    real, link = tmp_path / "real.py", tmp_path / "link.py"
+    real.write_text("old")
+    link.symlink_to(real)
+    assert run("gen", minimal, "-o", link).returncode == 0
+    assert link.is_symlink() and real.read_text() == generated
+    assert _listing(tmp_path) == ["link.py", "null", "real.py"]
 
 
 def test_gen_to_stdout_is_valid_python(generated):

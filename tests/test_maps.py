@@ -146,6 +146,20 @@ def test_batch_iteration_matches_key_by_key(mod: Any, skel: Any) -> None:
     assert raw_walk(stats.fd, 8, 32) == [] and len(stats) == 0
 
 
+def test_update_many_honours_noexist_and_exist(mod: Any, skel: Any) -> None:
+    """The batch command takes no BPF_NOEXIST/BPF_EXIST (EINVAL): update()
+    with those flags must still write, entry by entry, with their meaning."""
+    stats, counters = skel.maps.stats, skel.maps.counters
+    new = [(mod.types.key(tgid=200000 + i), mod.types.stat(calls=i)) for i in range(3)]
+    stats.update(new, bpfskel.maps.BPF_NOEXIST)
+    assert [stats[k].calls for k, _ in new] == [0, 1, 2]
+    assert stats._batch_ok  # a flag is no reason to give up the batch path
+    with pytest.raises(FileExistsError):
+        stats.update(new, bpfskel.maps.BPF_NOEXIST)
+    counters.update({1: 11, 2: 22}, bpfskel.maps.BPF_EXIST)
+    assert (counters[1], counters[2]) == (11, 22)
+
+
 def test_per_cpu_values_in_batches(skel: Any) -> None:
     n = possible_cpus_from_sysfs()
     skel.maps.pcpu.update({0: list(range(n)), 1: [7] * n})

@@ -8,6 +8,7 @@ Sources: bpf/globals.bpf.c, bpf/large.bpf.c, bpf/resize.bpf.c.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 from typing import Any
 
@@ -15,9 +16,10 @@ import pytest
 
 import bpfskel
 from bpfskel import _libbpf
+from bpfskel.generate import generate
 
 import elfread
-from bpfenv import build_obj, generated_module, lookup, requires_bpf, update
+from bpfenv import build_obj, compile_bpf, generated_module, lookup, requires_bpf, update
 
 pytestmark = requires_bpf
 
@@ -237,6 +239,41 @@ def test_resize_refuses_what_the_view_cannot_follow(resize: Any) -> None:
         with pytest.raises(bpfskel.Error):
             skel.maps.data_values.value_size = 80
         assert skel.maps.data_values.value_size == 8
+
+
+INT128_SRC = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+__int128 big SEC(".data.tab") = 7;
+__u64 tab[1] SEC(".data.tab");
+__u64 out;
+SEC("syscall")
+int run(void *ctx) { __u64 *t = tab; barrier_var(t); out = (__u64)big + t[1]; return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.skipif(not can_resize, reason="resizing a section needs libbpf >= 1.3")
+def test_resize_keeps_int128_globals(tmp_path: Any) -> None:
+    """A resized view is a new class: the __int128 property before the final
+    array must survive, reading and writing the same bytes BPF uses."""
+    (tmp_path / "int128tab.bpf.c").write_text(INT128_SRC)
+    obj = compile_bpf(tmp_path / "int128tab.bpf.c", tmp_path / "int128tab.bpf.o")
+    path = tmp_path / "int128tab_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), "int128tab"))
+    spec = importlib.util.spec_from_file_location("int128tab_skel", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with mod.open() as skel:
+        skel.maps.data_tab.value_size = 32
+        view = skel.data_tab
+        assert view.big == 7 and len(view.tab) == 2
+        view.big = 2**100 + 5
+        view.tab[1] = 10
+        skel.load()
+        assert skel.progs.run.test_run().retval == 0
+        assert skel.bss.out == 15 and view.big == 2**100 + 5
 
 
 @pytest.mark.skipif(can_resize, reason="libbpf >= 1.3 resizes sections")

@@ -8,12 +8,16 @@ check them one by one.  Source: bpf/globals.bpf.c.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Any, Dict
 
 import pytest
 
-from bpfenv import generated_module, requires_bpf
+import bpfskel
+from bpfskel.generate import generate
+
+from bpfenv import compile_bpf, generated_module, requires_bpf
 from skelenv import run_isolated
 
 pytestmark = requires_bpf
@@ -161,3 +165,38 @@ def test_after_destroy(outcome: Dict[str, Any]) -> None:
     assert outcome["a view after destroy"] == "ClosedError"
     assert outcome["a captured struct after destroy"] == "ReadOnlyError"
     assert outcome["a captured struct after destroy reads"] == 0
+
+
+NAMES_SRC = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+const volatile char names[2][8] = {"ab", "cd"};
+__u64 seen;
+SEC("syscall")
+int peek(void *ctx) { seen = names[1][0]; return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_char_array_element_value_and_raw_are_read_only(tmp_path: Any) -> None:
+    """``char names[2][8]``: an element is a ctypes char array, whose ``.value``
+    and ``.raw`` are attributes; they configure before load, refuse after."""
+    (tmp_path / "names2d.bpf.c").write_text(NAMES_SRC)
+    obj = compile_bpf(tmp_path / "names2d.bpf.c", tmp_path / "names2d.bpf.o")
+    path = tmp_path / "names2d_skel.py"
+    path.write_text(generate(obj.read_bytes(), str(obj), "names2d"))
+    spec = importlib.util.spec_from_file_location("names2d_skel", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with mod.open() as skel:
+        second = skel.rodata.names[1]
+        second.value = b"x"  # configures the program
+        skel.load()
+        assert skel.progs.peek.test_run().retval == 0 and skel.bss.seen == ord("x")
+        for attr, value in (("value", b"zz"), ("raw", b"y" * 8)):
+            with pytest.raises(bpfskel.ReadOnlyError):
+                setattr(skel.rodata.names[0], attr, value)
+            with pytest.raises(bpfskel.ReadOnlyError):
+                setattr(second, attr, value)
+        assert [n.value for n in skel.rodata.names] == [b"ab", b"x"]
