@@ -103,9 +103,10 @@ def update_batch(fd: int, keys: bytes, values: bytes, n: int, what: str,
                                              ctypes.byref(opts))
     if ret < 0 and -ret in UNSUPPORTED_ERRNOS:
         raise BatchUnsupported(what)
-    # the kernel stops at the first failing entry; the ones before it are written
-    _libbpf.check(ret, f"batch update of {n} entries in {what} (failed after "
-                       f"{count.value} were written)")
+    # The kernel stops at the first failing entry and reports how many it wrote;
+    # a batch refused as a whole leaves the count as it was.
+    done = f" ({count.value} written before the failure)" if count.value < n else ""
+    _libbpf.check(ret, f"batch update of {n} entries in {what}{done}")
 
 
 def delete_batch(fd: int, keys: bytes, n: int, what: str) -> int:

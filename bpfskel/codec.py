@@ -75,7 +75,7 @@ class Codec:
         if isinstance(obj, ctypes._SimpleCData) and self._int_format is not None \
                 and is_integer_type(type(obj)):
             return self.encode(obj.value)
-        if self.ctype is not None and type(obj) is self.ctype:
+        if self.ctype is not None and isinstance(obj, self.ctype):  # incl. read-only twins
             return bytes(memoryview(obj).cast("B"))
         if isinstance(obj, (bytes, bytearray, memoryview)):
             raw = bytes(obj)

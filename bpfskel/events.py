@@ -96,8 +96,13 @@ class EventReader:
             if self._closed and not self._draining:
                 self._close_maps()  # close() was called from a callback
 
+    _callback: Optional[Callable[..., Any]] = None
+
     def _callback_sink(self) -> Callable[..., Any]:
-        raise NotImplementedError
+        if self._callback is None:
+            raise TypeError(f"{self.source}: no callback was given; use read() or "
+                            "async iteration")
+        return self._callback
 
     def _check_open(self) -> None:
         if self._closed:
@@ -162,7 +167,7 @@ class EventReader:
                 if not backlog:
                     ready.clear()
                     with gc_paused():
-                        self._drain(keep, None)
+                        self._deliver(keep, None)  # so close() waits for it
                     if not backlog:
                         await ready.wait()
                         continue

@@ -142,12 +142,6 @@ class PerfBuffer(EventReader):
         self._decode = event_decoder(event_type, source)
         self.lost_events = 0
 
-    def _callback_sink(self) -> Callable[..., Any]:
-        if self._callback is None:
-            raise TypeError(f"{self.source}: no callback was given; use read() or "
-                            "async iteration")
-        return self._callback
-
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
         return lambda cpu, event: out.append(event)
 

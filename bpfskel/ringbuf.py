@@ -67,12 +67,6 @@ class RingBuffer(EventReader):
         self.event_type = event_type
         self._decode = event_decoder(event_type, self.source)
 
-    def _callback_sink(self) -> Callable[..., Any]:
-        if self._callback is None:
-            raise TypeError(f"{self.source}: no callback was given; use read() or "
-                            "async iteration")
-        return self._callback
-
     def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
         data, cons_page = self._data, self._consumer
         assert data is not None and cons_page is not None

@@ -78,9 +78,14 @@ class _Resources:
         self.buf: Any = None
         self.links: List[Link] = []
         self.mems: List[Memory] = []
+        self.views: Dict[str, Any] = {}  # section -> the view the app sees
         self.arena: Any = None  # the ArenaMemory, from load on
 
     def close(self) -> None:
+        # Views first, so that one the app kept raises ClosedError whether the
+        # skeleton was destroyed or only garbage-collected.
+        for view in self.views.values():
+            object.__setattr__(view, "__class__", closed_class(type(view)))
         for link in self.links:
             link.destroy()
         self.links.clear()
@@ -207,7 +212,7 @@ class Skeleton(ArenaSupport):
         if object_path is not None:
             self._verify_layout(reader, object_path)
         self._mems: Dict[str, Memory] = {}
-        self._views: Dict[str, Any] = {}
+        self._views = self._res.views
         self._freezes: Dict[str, Freeze] = {}
         for section, ident, cls in self._sections_:
             if section.startswith(".kconfig"):
@@ -351,9 +356,6 @@ class Skeleton(ArenaSupport):
     def destroy(self) -> None:
         """Detach, unmap and close everything.  Idempotent.  Views the app
         kept raise ClosedError afterwards; sub-objects read zeros."""
-        views = getattr(self, "_views", {})
-        for view in views.values():
-            object.__setattr__(view, "__class__", closed_class(type(view)))
         self._res.close()
         self._finalizer.detach()
 

@@ -217,3 +217,14 @@ def test_maps_need_a_loaded_skeleton(mod: Any) -> None:
     with mod.open() as skel:
         with pytest.raises(bpfskel.Error, match="before load"):
             skel.maps.counters[0]
+
+
+def test_keys_may_be_read_only_twins(mod: Any, skel: Any) -> None:
+    """A struct taken from a frozen .rodata view is a subclass of the generated
+    class (its read-only twin): it is accepted like the class itself."""
+    from bpfskel.views import readonly_class
+
+    key = mod.types.key(tgid=5, slot=1, kind=2)
+    twin = readonly_class(mod.types.key).from_buffer_copy(bytes(key))
+    skel.maps.stats[twin] = mod.types.stat(calls=9)
+    assert skel.maps.stats[key].calls == 9
