@@ -70,9 +70,9 @@ import ctypes
 import mmap
 import os
 import struct
-from typing import Any, ClassVar, List, Optional, Tuple, Type, TypeVar
+from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 
-from . import _libbpf
+from . import _libbpf, elf
 from .btf import Kind
 from .errors import BoundsError, ClosedError, Error, NotSupportedError
 from .memory import BorrowedMemory
@@ -254,31 +254,9 @@ class ArenaSupport:
 # -- objects for a libbpf without arena support ------------------------------------
 
 
-def _elf_sections(data: bytes) -> List[Tuple[str, int, int, int]]:
-    """(name, file offset of the name, offset, size) of every section; [] if the
-    header table cannot be read (libbpf then reports what is wrong)."""
-    try:
-        (shoff,) = struct.unpack_from("<Q", data, 40)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
-        if shentsize < 64 or shstrndx >= shnum:
-            return []
-        str_off = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 24)[0]
-        out = []
-        for i in range(shnum):
-            hdr = shoff + i * shentsize
-            (name,) = struct.unpack_from("<I", data, hdr)
-            offset, size = struct.unpack_from("<QQ", data, hdr + 24)
-            end = data.index(b"\0", str_off + name)
-            out.append((data[str_off + name:end].decode("latin-1"), str_off + name,
-                        offset, size))
-        return out
-    except (struct.error, ValueError):
-        return []
-
-
 def has_arena_section(data: bytes) -> bool:
     """Whether the BPF object ``data`` has ``__arena`` globals."""
-    return any(name == ARENA_SECTION for name, *_ in _elf_sections(data))
+    return any(sec.name == ARENA_SECTION for sec in elf.sections(data))
 
 
 def legacy_object(data: bytes) -> Optional[Tuple[bytes, str]]:
@@ -294,8 +272,8 @@ def legacy_object(data: bytes) -> Optional[Tuple[bytes, str]]:
     """
     if _libbpf.lib().version >= MIN_LIBBPF:
         return None
-    sections = _elf_sections(data)
-    if not any(name == ARENA_SECTION for name, *_ in sections):
+    sections = elf.sections(data)
+    if not any(sec.name == ARENA_SECTION for sec in sections):
         return None
     buf = bytearray(data)
     strings = b""

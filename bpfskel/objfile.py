@@ -40,7 +40,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
-from . import _libbpf, arena
+from . import _libbpf, arena, elf
 from . import btf as btf_mod
 from .errors import Error
 from .names import identifier, section_ident
@@ -105,25 +105,10 @@ def check_elf(data: bytes, source: str) -> None:
     shentsize, shnum = struct.unpack_from("<HH", data, 58)
     if shoff == 0 or shoff + shentsize * shnum > len(data):
         raise InputError(f"{source}: truncated or corrupted (section headers past the end)")
-    names = _section_names(data, shoff, shentsize, shnum)
+    names = [sec.name for sec in elf.sections(data)]
     if names and ".BTF" not in names:
         raise InputError(f"{source}: has no BTF (.BTF section missing); "
                          "compile it with clang -g")
-
-
-def _section_names(data: bytes, shoff: int, shentsize: int, shnum: int) -> List[str]:
-    """Section names from the header table, or [] if it cannot be read."""
-    (shstrndx,) = struct.unpack_from("<H", data, 62)
-    if shentsize < 64 or shstrndx >= shnum:
-        return []
-    str_off, str_size = struct.unpack_from("<QQ", data, shoff + shstrndx * shentsize + 24)
-    table = data[str_off:str_off + str_size]
-    names = []
-    for i in range(shnum):
-        (name_off,) = struct.unpack_from("<I", data, shoff + i * shentsize)
-        end = table.find(b"\0", name_off)
-        names.append(table[name_off:end if end >= 0 else len(table)].decode("latin-1"))
-    return names
 
 
 # Kinds whose ``ref`` is another type id, and the subset a declaration or a
