@@ -75,6 +75,7 @@ from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 from . import _libbpf, elf
 from .btf import Kind
 from .errors import BoundsError, ClosedError, Error, NotSupportedError
+from .maps import MapType
 from .memory import BorrowedMemory
 from .names import ARENA_SECTION
 
@@ -84,7 +85,7 @@ __all__ = ["BPF_MAP_TYPE_ARENA", "GLOBALS_AT_END_SINCE", "MIN_LIBBPF", "ArenaMem
 
 T = TypeVar("T")
 
-BPF_MAP_TYPE_ARENA = 33
+BPF_MAP_TYPE_ARENA = MapType.ARENA
 BPF_F_SEGV_ON_FAULT = 1 << 17
 MIN_LIBBPF = (1, 4)             # first libbpf that maps arenas and relocates __arena globals
 GLOBALS_AT_END_SINCE = (1, 7)   # libbpf moved the globals to the end of the arena

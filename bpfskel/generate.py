@@ -7,13 +7,13 @@ import os
 from typing import List, Set, Tuple
 
 from . import __version__, codegen, layout
+from .arena import BPF_MAP_TYPE_ARENA
 from .names import ARENA_SECTION, identifier
 from .objfile import ObjectInfo, read_object
 
 __all__ = ["default_name", "generate", "generate_from_info", "mapped_sections"]
 
-BPF_F_MMAPABLE = 0x400
-BPF_MAP_TYPE_ARENA = 33
+BPF_F_MMAPABLE = 0x400  # map flag: user space may mmap the map (global data maps have it)
 
 
 def default_name(path: str) -> str:
