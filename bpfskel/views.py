@@ -265,8 +265,14 @@ def closed_class(cls: type) -> type:
         def bytes_(self: Any) -> bytes:  # bytes(view) would read the zero pages
             return getattribute(self, "__bytes__")  # type: ignore[no-any-return]
 
-        got = type(f"closed_{cls.__name__}", (cls,), {
+        def item(self: Any, *args: Any) -> Any:  # arrays: indexing is a slot, not an attribute
+            return getattribute(self, "__getitem__")
+
+        ns: Dict[str, Any] = {
             "__getattribute__": getattribute, "__setattr__": setattr_, "__repr__": repr_,
-            "__bytes__": bytes_, "_closed_twin_": True, "__slots__": ()})
+            "__bytes__": bytes_, "_closed_twin_": True, "__slots__": ()}
+        if issubclass(cls, ctypes.Array):
+            ns.update(__getitem__=item, __setitem__=item, __len__=item, __iter__=item)
+        got = type(f"closed_{cls.__name__}", (cls,), ns)
         _CLOSED_CACHE[cls] = got
     return got

@@ -241,11 +241,13 @@ def test_destroy_closes_the_arena(arena_mod: Any) -> None:
         assert skel.progs.arena_run.test_run().retval == 0
         arena, slot = skel.arena, skel.arena.slots[3]
         node = skel.arena_ptr(arena.head, skel_mod.types.node)
+        words = skel.arena_ptr(arena.head, ctypes.c_uint64 * 2)  # an array type
         value = node.value
         mem = skel.arena_memory
         skel.destroy()
         skel.destroy()
         for use in (lambda: arena.runs, lambda: skel.arena.echo, lambda: node.value,
+                    lambda: words[0], lambda: len(words),
                     lambda: skel.arena_ptr(1, skel_mod.types.node),
                     lambda: skel.arena_memory, lambda: mem.read_at(0, 8),
                     lambda: bytes(arena)):
