@@ -58,6 +58,8 @@ __all__ = [
     "ObjectOpenOpts",
     "MapCreateOpts",
     "TestRunOpts",
+    "TcHook",
+    "TcOpts",
 ]
 
 ENV_VAR = "BPFSKEL_LIBBPF"
@@ -142,6 +144,30 @@ class UprobeOpts(Structure):
     ]
 
 
+class TcHook(Structure):
+    """``struct bpf_tc_hook`` as libbpf 1.1 declares it (24 bytes, ``size_t :0``)."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("ifindex", c_int),
+        ("attach_point", c_int),  # enum bpf_tc_attach_point
+        ("parent", c_uint32),
+    ]
+
+
+class TcOpts(Structure):
+    """``struct bpf_tc_opts`` as libbpf 1.1 declares it (32 bytes, ``size_t :0``)."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("prog_fd", c_int),
+        ("flags", c_uint32),
+        ("prog_id", c_uint32),
+        ("handle", c_uint32),
+        ("priority", c_uint32),
+    ]
+
+
 def opts(cls: Any, **values: Any) -> Any:
     """An options struct with ``sz`` set to the size this module declares."""
     o = cls(**values)
@@ -207,6 +233,12 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_program__attach_xdp": (_p, [_p, c_int], None),
     "bpf_program__attach_cgroup": (_p, [_p, c_int], None),
     "bpf_program__attach_tcx": (_p, [_p, c_int, c_void_p], (1, 3)),
+    # classic tc (netlink: a clsact qdisc and cls_bpf filters), since libbpf 0.4
+    "bpf_tc_hook_create": (c_int, [POINTER(TcHook)], None),
+    "bpf_tc_hook_destroy": (c_int, [POINTER(TcHook)], None),
+    "bpf_tc_attach": (c_int, [POINTER(TcHook), POINTER(TcOpts)], None),
+    "bpf_tc_detach": (c_int, [POINTER(TcHook), POINTER(TcOpts)], None),
+    "bpf_tc_query": (c_int, [POINTER(TcHook), POINTER(TcOpts)], None),
     # links
     "bpf_link__destroy": (c_int, [_p], None),
     "bpf_link__fd": (c_int, [_p], None),
@@ -372,13 +404,14 @@ def _print(level: int, fmt: Optional[bytes], args: int) -> int:
         pylevel = _LEVELS.get(level, logging.DEBUG)
         sinks: Optional[List[List[str]]] = getattr(_tls, "sinks", None)
         wanted = bool(sinks) and pylevel >= logging.INFO
-        if fmt is None or not (wanted or log.isEnabledFor(pylevel)):
+        loglevel = logging.DEBUG if getattr(_tls, "quiet", 0) else pylevel
+        if fmt is None or not (wanted or log.isEnabledFor(loglevel)):
             return 0
         text = _format(fmt, args)
         if wanted and sinks:
             sinks[-1].append(text)
-        if log.isEnabledFor(pylevel):
-            log.log(pylevel, "%s", text.rstrip("\n"))
+        if log.isEnabledFor(loglevel):
+            log.log(loglevel, "%s", text.rstrip("\n"))
     except BaseException:  # a callback from C must never raise
         pass
     return 0
@@ -388,17 +421,21 @@ _print_cb = PRINT_FN(_print)
 
 
 @contextmanager
-def capture() -> Iterator[List[str]]:
-    """Collect what libbpf logs (INFO and WARN) in this thread meanwhile."""
+def capture(quiet: bool = False) -> Iterator[List[str]]:
+    """Collect what libbpf logs (INFO and WARN) in this thread meanwhile.
+    ``quiet`` logs those lines at DEBUG only, for a call whose failure is
+    expected and handled (``bpf_tc_hook_create``'s EEXIST)."""
     sinks = getattr(_tls, "sinks", None)
     if sinks is None:
         sinks = _tls.sinks = []
     lines: List[str] = []
     sinks.append(lines)
+    _tls.quiet = getattr(_tls, "quiet", 0) + quiet
     try:
         yield lines
     finally:
         sinks.pop()
+        _tls.quiet -= quiet
 
 
 def _log_text(lines: Optional[List[str]]) -> str:
