@@ -1,4 +1,5 @@
-"""The one place bpfskel loads native code: libbpf.so.1 and three libc symbols.
+"""The one place bpfskel loads native code: libbpf.so.1 and a few libc symbols
+(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``).
 
 Invariants kept here so that the rest of the package can stay pure Python:
 
@@ -207,12 +208,10 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_map__value_size": (c_uint32, [_p], None),
     "bpf_map__max_entries": (c_uint32, [_p], None),
     "bpf_map__map_flags": (c_uint32, [_p], None),
-    "bpf_map__map_extra": (c_uint64, [_p], None),
     "bpf_map__is_internal": (c_bool, [_p], None),
     "bpf_map__btf_key_type_id": (c_uint32, [_p], None),
     "bpf_map__btf_value_type_id": (c_uint32, [_p], None),
     "bpf_map__initial_value": (c_void_p, [_p, POINTER(c_size_t)], None),
-    "bpf_map__set_initial_value": (c_int, [_p, c_void_p, c_size_t], None),
     "bpf_map__set_value_size": (c_int, [_p, c_uint32], None),
     "bpf_map__set_max_entries": (c_int, [_p, c_uint32], None),
     "bpf_map__pin": (c_int, [_p, c_char_p], None),
@@ -242,12 +241,10 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     # links
     "bpf_link__destroy": (c_int, [_p], None),
     "bpf_link__fd": (c_int, [_p], None),
-    "bpf_link__detach": (c_int, [_p], None),
     # btf
     "btf__type_cnt": (c_uint32, [_p], None),
     "btf__type_by_id": (c_void_p, [_p, c_uint32], None),
     "btf__name_by_offset": (c_char_p, [_p, c_uint32], None),
-    "btf__raw_data": (c_void_p, [_p, POINTER(c_uint32)], None),
     # raw syscall wrappers
     "bpf_map_create": (c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32,
                                POINTER(MapCreateOpts)], None),
