@@ -7,7 +7,7 @@ PYTHON     ?= python3
 BUILD      ?= build
 ARCH_INC   ?= /usr/include/$(shell uname -m)-linux-gnu
 BPF_CFLAGS ?= -g -O2 -target bpf -I$(ARCH_INC) -I$(BUILD) -Wall -Wno-unused-variable
-APT_PKGS   := clang-19 libbpf-dev bpftool gcc make
+APT_PKGS   := clang-19 libbpf-dev bpftool gcc make iproute2
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
