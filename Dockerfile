@@ -9,7 +9,7 @@ FROM debian:12
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      clang-19 libbpf-dev libbpf1 bpftool gcc make python3 python3-pip python3-venv \
+      clang-19 libbpf-dev libbpf1 bpftool gcc make iproute2 python3 python3-pip python3-venv \
       linux-libc-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
