@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Set
+from typing import Any, Callable, Dict, Optional, Set, TypeVar
 
 from . import _libbpf
 from .errors import ClosedError, NotSupportedError
@@ -21,6 +21,9 @@ BPF_PROG_TYPE_SYSCALL = 31
 BPF_TC_INGRESS, BPF_TC_EGRESS = 1, 2  # enum bpf_tc_attach_point
 
 log = logging.getLogger("bpfskel")
+
+
+_L = TypeVar("_L", bound="Link")
 
 
 class Link:
@@ -258,9 +261,10 @@ class Program:
     ``attach_uprobe``, ``attach_perf_event``, ``attach_xdp``, ``attach_cgroup``,
     ``attach_tcx`` (libbpf >= 1.3) and ``attach_tc`` (classic tc, any libbpf).
     Each returns a :class:`Link`: ``destroy()`` detaches, idempotently, and a
-    link is a context manager.  ``attach_tc`` returns a :class:`TcLink`, which
-    the skeleton also destroys with itself, because a tc filter, unlike a
-    ``bpf_link``, outlives the process.  ``test_run`` runs the program once in
+    link is a context manager.  The skeleton keeps every link until it is
+    destroyed, so a link the app does not keep stays attached.  ``attach_tc``
+    returns a :class:`TcLink`: a tc filter, unlike a ``bpf_link``, outlives the
+    process unless detached.  ``test_run`` runs the program once in
     the kernel on given input.
     """
 
@@ -305,7 +309,16 @@ class Program:
         self._skel._check_loaded(f"attaching {self.name!r}")
         ptr = _libbpf.call_ptr(fn, f"attaching program {self.name!r} ({what})",
                                self._ptr, *args)
-        return Link(ptr, f"{self.name}:{what}")
+        return self._keep(Link(ptr, f"{self.name}:{what}"))
+
+    def _keep(self, link: _L) -> _L:
+        """The skeleton holds every link until it is destroyed, as a C skeleton
+        and BCC do: a link the app drops stays attached (``link.destroy()``
+        detaches it earlier)."""
+        links = self._skel._res.links
+        links[:] = [x for x in links if not x.destroyed]
+        links.append(link)
+        return link
 
     def attach(self) -> Link:
         """Auto-attach from the section name, as libbpf does (``SEC("tp/...")``)."""
@@ -401,10 +414,7 @@ class Program:
             _tc_users[ifindex] = _tc_users.get(ifindex, 0) + 1
             link = TcLink(self.name, ifindex, bool(ingress), int(o.handle), int(o.priority),
                           int(o.prog_id), created)
-        links = self._skel._res.links  # destroyed with the skeleton's other links
-        links[:] = [x for x in links if not x.destroyed]
-        links.append(link)
-        return link
+        return self._keep(link)
 
     def test_run(self, data_in: bytes = b"", ctx_in: Optional[bytes] = None, repeat: int = 1,
                  data_size_out: Optional[int] = None, ctx_size_out: Optional[int] = None,

@@ -124,3 +124,24 @@ def test_misspelt_global_raises(minimal: Any) -> None:
             skel.bss.callz = 1
         skel.bss.calls = 5          # the real global still writes
         assert skel.bss.calls == 5
+
+
+@needs_tracefs
+def test_a_dropped_explicit_link_stays_attached(minimal: Any) -> None:
+    """The skeleton keeps every link until destroy, as a C skeleton and BCC
+    do; dropping the returned Link does not detach it."""
+    import gc
+
+    with minimal.open() as skel:
+        skel.rodata.target_tgid = os.getpid()
+        skel.load()
+        skel.progs.count_getpid.attach_tracepoint("syscalls", "sys_enter_getpid")
+        gc.collect()
+        for _ in range(5):
+            os.getpid()
+        assert skel.bss.calls == 5
+        skel.detach()                    # detach() is for attach()'s links only
+        os.getpid()
+        assert skel.bss.calls == 6
+        links = list(skel._res.links)
+    assert links and all(link.destroyed for link in links)  # destroy() detached it
