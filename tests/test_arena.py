@@ -30,6 +30,7 @@ from bpfskel.arena import (
 from bpfskel.generate import generate
 from bpfskel.memory import BorrowedMemory
 
+import elfread
 from bpfenv import REPO_ROOT, build_obj, compile_bpf, generated_module, requires_bpf
 from skelenv import run_isolated
 
@@ -77,11 +78,13 @@ def test_generated_module_has_the_arena_view(arena_mod: Any) -> None:
     assert view._section_ == ".addr_space.1"
     assert arena_mod.Skeleton._arena_ == (".addr_space.1", "arena", view)
     assert [s for s, _i, _c in arena_mod.Skeleton._sections_] == [".bss"]
-    offsets = {name: getattr(view, name).offset for name in
-               ("runs", "from_user", "echo", "runs_addr", "slots", "head", "edge_addr")}
-    assert offsets == {"runs": 0, "from_user": 8, "echo": 16, "runs_addr": 24, "slots": 32,
-                       "head": 96, "edge_addr": 104}
-    assert ctypes.sizeof(view) == 120
+    # ground truth: the ELF symbol table and section size of the object
+    obj = build_obj("arena")
+    syms = {n: v for n, v in elfread.symbols(obj).items() if v[0] == ".addr_space.1"}
+    assert len(syms) == 8
+    ours = {name: (getattr(view, name).offset, getattr(view, name).size) for name in syms}
+    assert ours == {n: (v[1], v[2]) for n, v in syms.items()}
+    assert ctypes.sizeof(view) == elfread.ElfFile(obj).section(".addr_space.1").size == 120
     assert view.slots.size == 4 * ctypes.sizeof(arena_mod.types.slot) == 64
     assert ctypes.sizeof(arena_mod.types.node) == 24
     assert has_arena_section(build_obj("arena").read_bytes())

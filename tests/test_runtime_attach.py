@@ -145,7 +145,7 @@ def xdp_mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return generated_module("xdp_filter", tmp_path_factory)
 
 
-def test_xdp_test_run_verdicts_data_and_duration(xdp_mod: Any) -> None:
+def test_xdp_test_run_verdicts_and_data(xdp_mod: Any) -> None:
     with xdp_mod.open() as skel:
         skel.rodata.drop_port = 5353            # configured before load
         skel.load()
@@ -162,7 +162,7 @@ def test_xdp_test_run_verdicts_data_and_duration(xdp_mod: Any) -> None:
         for data, verdict in cases:
             res = prog.test_run(data)
             assert res.retval == verdict, data.hex()
-            assert res.duration_ns > 0
+            assert isinstance(res.duration_ns, int)  # its value is timing: not asserted
             if verdict == XDP_TX:               # bounced: MAC addresses swapped
                 assert res.data_out == SRC + DST + data[12:]
             else:
@@ -170,7 +170,7 @@ def test_xdp_test_run_verdicts_data_and_duration(xdp_mod: Any) -> None:
         assert skel.bss.last_saddr == int.from_bytes(bytes([192, 0, 2, 1]), "little")
         assert list(skel.bss.verdicts) == [0, 2, 4, 1, 0]
         res = prog.test_run(packet(dport=5353), repeat=100)
-        assert res.retval == XDP_DROP and res.duration_ns >= 0
+        assert res.retval == XDP_DROP
         assert list(skel.bss.verdicts) == [0, 102, 4, 1, 0]  # ran 100 times in the kernel
 
 
