@@ -62,6 +62,11 @@ _NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA
 _MISSING: Any = object()
 
 
+def _percpu_slot(value_size: int) -> int:
+    """Bytes per CPU in a per-CPU map's value buffer: the kernel rounds to 8."""
+    return (value_size + 7) & ~7
+
+
 def possible_cpus() -> int:
     """Possible CPUs as libbpf counts them (``/sys/devices/system/cpu/possible``)."""
     return int(_libbpf.check(_libbpf.lib().libbpf_num_possible_cpus(),
@@ -172,7 +177,7 @@ class Map:
         if self._codecs is None:
             vsize = self.value_size
             ncpu = possible_cpus() if self.percpu else 0
-            per_entry = ((vsize + 7) & ~7) * ncpu if ncpu else vsize
+            per_entry = _percpu_slot(vsize) * ncpu if ncpu else vsize
             self._codecs = (Codec(self.key_type, self.key_size, f"key of {self._what()}"),
                             Codec(self.value_type, vsize, f"value of {self._what()}"),
                             per_entry, ncpu)
@@ -195,7 +200,7 @@ class Map:
 
     def _decode_value(self, vcodec: Codec, buf: Any, ncpu: int) -> Any:
         if ncpu:
-            return vcodec.decode_many(buf, ncpu, (vcodec.size + 7) & ~7)
+            return vcodec.decode_many(buf, ncpu, _percpu_slot(vcodec.size))
         return vcodec.decode(buf.raw)
 
     def _encode_value(self, vcodec: Codec, value: Any, ncpu: int, per_entry: int) -> Any:
@@ -208,7 +213,7 @@ class Map:
             raise TypeError(f"value of per-CPU {self._what()}: expected {ncpu} values "
                             f"(one per possible CPU), got {len(value)}")
         buf = ctypes.create_string_buffer(per_entry)
-        stride = per_entry // ncpu
+        stride = _percpu_slot(vcodec.size)
         for i, v in enumerate(value):
             vcodec.encode_into(v, buf, i * stride)
         return buf
@@ -328,8 +333,8 @@ class Map:
                     if not want_values:
                         yield ks, []
                     elif ncpu:
-                        yield ks, [vc.decode_many(values[i * per_entry:(i + 1) * per_entry],
-                                                  ncpu, per_entry // ncpu)
+                        yield ks, [self._decode_value(vc, values[i * per_entry:
+                                                                 (i + 1) * per_entry], ncpu)
                                    for i in range(n)]
                     else:
                         yield ks, vc.decode_many(values, n, per_entry)
