@@ -59,8 +59,6 @@ def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any
 class EventReader:
     """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio."""
 
-    _fds: Sequence[int] = ()
-
     def __init__(self, source: str, fds: Sequence[int]) -> None:
         self.source = source
         self._closed = False
@@ -69,8 +67,7 @@ class EventReader:
         self._backlog: Deque[Tuple[Any, ...]] = deque()
         self._wakers: List[Callable[[], None]] = []  # async iterations to wake on close
         self._epoll = select.epoll()
-        self._fds = list(fds)
-        for fd in self._fds:
+        for fd in fds:
             self._epoll.register(fd, select.EPOLLIN)
 
     # subclasses: deliver up to ``limit`` events to ``sink``; return how many.
