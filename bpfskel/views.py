@@ -125,12 +125,11 @@ class _ReadOnlyMember:
     through the class's ``__setattr__``, which refuses or forwards them.
     """
 
-    __slots__ = ("name", "offset", "size", "twin")
+    __slots__ = ("name", "offset", "twin")
 
     def __init__(self, name: str, offset: int, ftype: type) -> None:
         self.name = name
         self.offset = offset
-        self.size = ctypes.sizeof(ftype)
         self.twin: Any = readonly_class(ftype)
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
@@ -139,10 +138,6 @@ class _ReadOnlyMember:
         sub = _adopt(self.twin.from_address(_addressof(obj) + self.offset), obj)
         obj.__dict__[self.name] = sub
         return sub
-
-
-def _ro_field(name: str, offset: int, ftype: type) -> _ReadOnlyMember:
-    return _ReadOnlyMember(name, offset, ftype)
 
 
 def _ro_array(cls: Any) -> type:
@@ -202,7 +197,7 @@ def readonly_class(cls: type) -> type:
         for f in cls.__dict__.get("_fields_", ()):
             name, ftype = f[0], f[1]
             if _wrapped(ftype):
-                ns[name] = _ro_field(name, getattr(cls, name).offset, ftype)
+                ns[name] = _ReadOnlyMember(name, getattr(cls, name).offset, ftype)
                 shadowed[name] = getattr(cls, name)
         _promote_anonymous(cls, cls, 0, ns, shadowed)
         base_setattr = cls.__setattr__
@@ -239,7 +234,7 @@ def _promote_anonymous(top: type, cls: type, base: int, ns: Dict[str, Any],
             if name in getattr(atype, "_anonymous_", ()):
                 continue
             if _wrapped(ftype) and name not in ns:
-                ns[name] = _ro_field(name, off + getattr(atype, name).offset, ftype)
+                ns[name] = _ReadOnlyMember(name, off + getattr(atype, name).offset, ftype)
                 shadowed[name] = getattr(top, name)
         _promote_anonymous(top, atype, off, ns, shadowed)
 
