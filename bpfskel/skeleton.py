@@ -341,14 +341,13 @@ class Skeleton(ArenaSupport):
                 continue
             link = _attach_auto(prog)
             if link is not None:
-                self._res.links.append(link)
-                self.links.__dict__[ident] = link
+                self.links.__dict__[ident] = prog._keep(link)
 
     def detach(self) -> None:
         """Destroy the links ``attach`` made."""
         for ident in [k for k in self.links.__dict__ if k != "_kind"]:
             self.links.__dict__.pop(ident).destroy()
-        # attach_tc's links stay registered: the skeleton's destroy() detaches them
+        # links from the explicit attach_* calls stay: destroy() detaches them
         self._res.links[:] = [link for link in self._res.links if not link.destroyed]
 
     # -- destroy -------------------------------------------------------------------
