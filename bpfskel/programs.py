@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
-from . import _libbpf, tc
-from .errors import ClosedError
+from . import _libbpf, attach_net, attach_trace, iterators, perf_event, tc
+from .errors import ClosedError, libbpf_error
+from .iterators import IterLink
 from .links import Link
+from .perf_event import LinkGroup
 from .tc import TcLink
 
-__all__ = ["Program", "Link", "TcLink", "TestRunResult"]
+__all__ = ["Program", "Link", "LinkGroup", "IterLink", "TcLink", "TestRunResult"]
 
 BPF_PROG_TYPE_SYSCALL = 31
 
@@ -71,7 +74,42 @@ class Program:
 
     @property
     def type(self) -> int:
+        """``enum bpf_prog_type``; settable before load (``bpf_program__set_type``)."""
         return int(_libbpf.lib().bpf_program__type(self._ptr))
+
+    @type.setter
+    def type(self, value: int) -> None:
+        self._before_load("setting the type")
+        _libbpf.call(_libbpf.lib().bpf_program__set_type, f"setting the type of {self.name!r}",
+                     self._ptr, int(value))
+
+    @property
+    def expected_attach_type(self) -> int:
+        """``enum bpf_attach_type``; settable before load."""
+        return int(_libbpf.lib().bpf_program__expected_attach_type(self._ptr))
+
+    @expected_attach_type.setter
+    def expected_attach_type(self, value: int) -> None:
+        self._before_load("setting the expected attach type")
+        _libbpf.call(_libbpf.lib().bpf_program__set_expected_attach_type,
+                     f"setting the expected attach type of {self.name!r}", self._ptr, int(value))
+
+    def set_attach_target(self, func: Optional[str], target_prog: Any = None) -> None:
+        """Before load: the kernel function (fentry/fexit/fmod_ret/tp_btf/lsm)
+        or, with ``target_prog`` (a Program or a program fd), the BPF function
+        (freplace, fentry on BPF) this program attaches to, as
+        ``bpf_program__set_attach_target``."""
+        self._before_load("setting the attach target")
+        fd = 0 if target_prog is None else (
+            target_prog if isinstance(target_prog, int) else target_prog.fd)
+        _libbpf.call(_libbpf.lib().bpf_program__set_attach_target,
+                     f"setting the attach target of {self.name!r} to {func!r}", self._ptr,
+                     int(fd), func.encode() if func else None)
+
+    def _before_load(self, what: str) -> None:
+        if self._skel._loaded:
+            raise libbpf_error(errno.EBUSY, f"{what} of {self.name!r}: "
+                                       "the object is already loaded")
 
     @property
     def autoload(self) -> bool:
@@ -121,12 +159,117 @@ class Program:
                             f"{kind} {binary}:{where}", int(pid), binary.encode(),
                             int(offset), ctypes.byref(o))
 
-    def attach_perf_event(self, pfd: int) -> Link:
-        """Attach to the perf event ``pfd`` (from ``perf_event_open``) and enable
-        it.  On success the link owns ``pfd``: ``Link.destroy()`` closes it, so
-        do not close it yourself.  On failure it stays the caller's."""
-        return self._attach(_libbpf.lib().bpf_program__attach_perf_event,
-                            f"perf event fd {pfd}", int(pfd))
+    def attach_perf_event(self, pfd: Optional[int] = None, *, type: Optional[int] = None,
+                          config: int = 0, sample_period: int = 0, sample_freq: int = 0,
+                          cpu: Optional[int] = None, pid: int = -1, cookie: int = 0) -> Link:
+        """Attach to perf events bpfskel opens itself: ``type``/``config`` as in
+        ``perf_event_attr`` (``bpfskel.perf_event.PERF_TYPE_SOFTWARE``,
+        ``PERF_COUNT_SW_CPU_CLOCK``, ...), sampling every ``sample_period``
+        events or ``sample_freq`` times a second, on ``cpu`` or, when None, on
+        every online CPU (``pid=-1``: every task there).  Returns one
+        :class:`LinkGroup` that closes them all.
+
+        With ``pfd`` (from your own ``perf_event_open``), attach to that one
+        event instead; on success the link owns ``pfd`` (``destroy()`` closes
+        it), on failure it stays the caller's."""
+        if pfd is not None:
+            if type is not None:
+                raise ValueError("give a perf event fd or a type, not both")
+            o = _libbpf.opts(_libbpf.PerfEventOpts, bpf_cookie=cookie)
+            return self._attach(_libbpf.lib().bpf_program__attach_perf_event_opts,
+                                f"perf event fd {pfd}", int(pfd), ctypes.byref(o))
+        if type is None:
+            raise ValueError("give a perf event type (and config), or a perf event fd")
+        self._skel._check_loaded(f"attaching {self.name!r}")
+        return self._keep(perf_event.attach(
+            self._ptr, self.name, type=int(type), config=int(config),
+            sample_period=int(sample_period), sample_freq=int(sample_freq), cpu=cpu,
+            pid=int(pid), cookie=int(cookie)))
+
+    def attach_kprobe(self, func: str, offset: int = 0, retprobe: bool = False,
+                      cookie: int = 0) -> Link:
+        """kprobe (or kretprobe) on kernel function ``func`` (+ ``offset``)."""
+        return attach_trace.kprobe(self, func, offset, retprobe, cookie)
+
+    def attach_kprobe_multi(self, pattern: Optional[str] = None, *,
+                            syms: Optional[Sequence[str]] = None,
+                            addrs: Optional[Sequence[int]] = None,
+                            cookies: Optional[Sequence[int]] = None,
+                            retprobe: bool = False) -> Link:
+        """One kprobe_multi link on every function matching the glob
+        ``pattern``, or on ``syms``/``addrs`` (Linux 5.18)."""
+        return attach_trace.kprobe_multi(self, pattern, syms=syms, addrs=addrs,
+                                         cookies=cookies, retprobe=retprobe)
+
+    def attach_ksyscall(self, name: str, retprobe: bool = False, cookie: int = 0) -> Link:
+        """kprobe on the system call ``name`` (``"openat"``); libbpf resolves the
+        arch prefix (``__x64_sys_openat``).  libbpf >= 1.0."""
+        return attach_trace.ksyscall(self, name, retprobe, cookie)
+
+    def attach_uprobe_multi(self, binary: str, pattern: Optional[str] = None, *,
+                            syms: Optional[Sequence[str]] = None,
+                            offsets: Optional[Sequence[int]] = None,
+                            ref_ctr_offsets: Optional[Sequence[int]] = None,
+                            cookies: Optional[Sequence[int]] = None, pid: int = -1,
+                            retprobe: bool = False) -> Link:
+        """One uprobe_multi link on every function of ``binary`` matching
+        ``pattern``, or on ``syms``/``offsets``.  libbpf >= 1.3, Linux 6.6."""
+        return attach_trace.uprobe_multi(self, binary, pattern, syms=syms, offsets=offsets,
+                                         ref_ctr_offsets=ref_ctr_offsets, cookies=cookies,
+                                         pid=pid, retprobe=retprobe)
+
+    def attach_usdt(self, binary: str, provider: str, name: str, pid: int = -1,
+                    cookie: int = 0) -> Link:
+        """USDT probe ``provider:name`` of ``binary`` (``SEC("usdt")``, with
+        ``<bpf/usdt.bpf.h>``); libbpf handles semaphores and arguments."""
+        return attach_trace.usdt(self, binary, provider, name, pid, cookie)
+
+    def attach_trace(self, cookie: int = 0) -> Link:
+        """fentry/fexit/fmod_ret/tp_btf (a BPF trampoline) on the target the
+        section or :meth:`set_attach_target` named."""
+        return attach_trace.trace(self, cookie)
+
+    def attach_lsm(self) -> Link:
+        """``SEC("lsm/<hook>")``: needs ``bpf`` in the kernel's LSM list."""
+        return attach_trace.lsm(self)
+
+    def attach_iter(self, *, map: Any = None, cgroup_fd: Optional[int] = None,
+                    cgroup_id: int = 0, order: int = 0, tid: int = 0, pid: int = 0,
+                    pid_fd: int = 0) -> IterLink:
+        """An iterator link (``SEC("iter/task")``, ...); read its output with
+        ``link.read()`` / ``link.read_text()``."""
+        return iterators.attach(self, map=map, cgroup_fd=cgroup_fd, cgroup_id=cgroup_id,
+                                order=order, tid=tid, pid=pid, pid_fd=pid_fd)
+
+    def attach_netns(self, netns_fd: int) -> Link:
+        """sk_lookup or flow_dissector program on the network namespace open as
+        ``netns_fd`` (``/proc/self/ns/net`` or ``/run/netns/<name>``)."""
+        return self._attach(_libbpf.lib().bpf_program__attach_netns,
+                            f"netns fd {netns_fd}", int(netns_fd))
+
+    def attach_sk_lookup(self, netns_fd: int) -> Link:
+        """``SEC("sk_lookup")`` on a network namespace: :meth:`attach_netns`."""
+        return self.attach_netns(netns_fd)
+
+    def attach_netfilter(self, pf: int, hooknum: int, priority: int, flags: int = 0) -> Link:
+        """``SEC("netfilter")`` on hook ``hooknum`` of family ``pf``
+        (``NFPROTO_IPV4`` = 2, ``NF_INET_LOCAL_IN`` = 1, ...).  libbpf >= 1.3,
+        Linux 6.4; attaches in the caller's network namespace."""
+        return attach_net.netfilter(self, pf, hooknum, priority, flags)
+
+    def attach_freplace(self, target_prog: Any, func: str) -> Link:
+        """``SEC("freplace/<func>")``: replace global function ``func`` of the
+        loaded program ``target_prog`` (a Program or a program fd)."""
+        fd = target_prog if isinstance(target_prog, int) else target_prog.fd
+        return self._attach(_libbpf.lib().bpf_program__attach_freplace,
+                            f"freplace {func} of prog fd {fd}", int(fd), func.encode())
+
+    def attach_sockmap(self, map: Any, attach_type: int) -> Link:
+        """Attach an sk_skb/sk_msg program to a sockmap or sockhash (``map``: a
+        Map or a map fd) as ``attach_type`` (``BPF_SK_SKB_STREAM_VERDICT``,
+        ``BPF_SK_MSG_VERDICT``, ...), with ``bpf_prog_attach``; the link's
+        ``destroy()`` detaches it (``bpf_prog_detach2``)."""
+        return attach_net.sockmap(self, map, attach_type)
 
     def attach_xdp(self, ifindex: int) -> Link:
         """Attach ``SEC("xdp")`` to interface ``ifindex`` (a ``bpf_link``; the
