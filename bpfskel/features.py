@@ -43,6 +43,9 @@ __all__ = [
     "enum_value",
 ]
 
+# r0 = 0; exit
+_RET0 = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
+
 _F = TypeVar("_F", bound=Callable[..., object])
 _cached: List[Callable[..., object]] = []
 
@@ -88,13 +91,13 @@ def btf_type(name: str, kind: Optional[str] = None) -> bool:
     ``"union"``, ``"enum"``, ``"typedef"``, ``"func"``, ...; any kind when None).
     What CO-RE code checks with ``bpf_core_type_exists``, asked before load.
     ``False`` without kernel BTF."""
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"unknown BTF kind {kind!r} (one of {', '.join(list(_KINDS)[1:])})")
     ptr = _vmlinux()
     if ptr is None:
         return False
     lib = _libbpf.lib()
     kinds = [_KINDS[kind]] if kind is not None else list(_KINDS.values())[1:]
-    if kind is not None and kind not in _KINDS:
-        raise ValueError(f"unknown BTF kind {kind!r} (one of {', '.join(list(_KINDS)[1:])})")
     return any(lib.btf__find_by_name_kind(ptr, name.encode(), k) > 0 for k in kinds)
 
 
@@ -121,19 +124,17 @@ def enum_value(enum_name: str, value: Union[int, str]) -> Optional[int]:
     if isinstance(value, int):
         return value
     prefix = _PREFIX[enum_name]
-    key = value.upper()
-    if enum_name == "bpf_func_id" and key.startswith("BPF_") and not key.startswith(prefix):
-        key = key[4:]  # "bpf_ringbuf_output", the C helper's name
-    if not key.startswith(prefix):
-        key = prefix + key
+    bare = value
+    for p in (prefix, "BPF_"):
+        if bare.upper().startswith(p):
+            bare = bare[len(p):]
+            break
     names = _enum(enum_name)
     if not names:
         raise ValueError(f"no kernel BTF to look {value!r} up in enum {enum_name}: "
                          f"pass the number")
-    found = names.get(key)
-    if found is None and enum_name == "bpf_func_id":
-        found = names.get(prefix + value)  # helper names are lower case in the enum
-    return found
+    # helper ids are spelt BPF_FUNC_ringbuf_output; the other enums are upper case
+    return names.get(prefix + (bare.lower() if enum_name == "bpf_func_id" else bare.upper()))
 
 
 # -- libbpf_probe_bpf_* ----------------------------------------------------------------
@@ -169,16 +170,43 @@ def map_type(type: Union[int, str]) -> bool:
                          f"map type {type!r}")
 
 
+# What the verifier says of a helper the program type may not call: "invalid
+# func" (unknown id), "unknown func" (before 6.x), and the newer wording that
+# libbpf 1.1 to 1.4 do not recognise (they would answer True).
+_HELPER_REFUSALS = (b"invalid func ", b"unknown func ", b"program of this type cannot use helper ")
+
+
+def _verifier_refuses_helper(ptype: int, hid: int) -> bool:
+    """Load ``call hid; r0 = 0; exit`` and read the verifier's verdict.  A load
+    that fails for another reason (arguments, a type that needs an attach
+    target) says nothing about the helper: ``False``."""
+    insns = bytes([0x85, 0, 0, 0]) + hid.to_bytes(4, "little") + _RET0
+    buf = ctypes.create_string_buffer(insns, len(insns))
+    log = ctypes.create_string_buffer(4096)
+    opts = _libbpf.opts(_libbpf.ProgLoadOpts, log_level=1, log_size=len(log),
+                        log_buf=ctypes.addressof(log))
+    with _libbpf.capture(quiet=True):
+        fd = _libbpf.lib().bpf_prog_load(ptype, b"bpfskel_probe", b"GPL", buf, 3,
+                                         ctypes.byref(opts))
+    if fd >= 0:
+        os.close(fd)
+        return False
+    return any(msg in log.value for msg in _HELPER_REFUSALS)
+
+
 @_cache
 def helper(prog_type: Union[int, str], helper: Union[int, str]) -> bool:
     """Whether programs of ``prog_type`` may call ``helper`` (``"ringbuf_output"``,
-    ``"bpf_ringbuf_output"`` or its number), by ``libbpf_probe_bpf_helper``."""
+    ``"bpf_ringbuf_output"`` or its number): ``libbpf_probe_bpf_helper``,
+    checked against the verifier's own wording, which libbpf before 1.5 misses
+    on recent kernels."""
     ptype = enum_value("bpf_prog_type", prog_type)
     hid = enum_value("bpf_func_id", helper)
     if ptype is None or hid is None:
         return False
-    return _probe_result(_libbpf.lib().libbpf_probe_bpf_helper(ptype, hid, None),
-                         f"helper {helper!r} in program type {prog_type!r}")
+    ok = _probe_result(_libbpf.lib().libbpf_probe_bpf_helper(ptype, hid, None),
+                       f"helper {helper!r} in program type {prog_type!r}")
+    return ok and not _verifier_refuses_helper(ptype, hid)
 
 
 def ringbuf_available() -> bool:
@@ -271,10 +299,6 @@ def uprobe_multi_available() -> bool:
 
 
 # -- trampolines: load and attach a minimal program ----------------------------------
-
-# r0 = 0; exit
-_RET0 = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
-
 
 def _trampoline(prog_type_name: str, attach_type_name: str, targets: List[str]) -> bool:
     ptype = _enum("bpf_prog_type").get("BPF_PROG_TYPE_" + prog_type_name.upper())
