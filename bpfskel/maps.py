@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
-from .errors import ClosedError, Error, NotSupportedError, QueueEmptyError
+from .errors import ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
@@ -110,11 +110,64 @@ class Map:
 
     @property
     def type(self) -> int:
+        """``enum bpf_map_type``; settable before load (``bpf_map__set_type``),
+        e.g. to turn a perf event array into a ring buffer."""
         return int(_libbpf.lib().bpf_map__type(self._ptr))
+
+    @type.setter
+    def type(self, value: int) -> None:
+        self._set(_libbpf.lib().bpf_map__set_type, "type", int(value))
 
     @property
     def key_size(self) -> int:
         return int(_libbpf.lib().bpf_map__key_size(self._ptr))
+
+    @key_size.setter
+    def key_size(self, size: int) -> None:
+        self._set(_libbpf.lib().bpf_map__set_key_size, "key_size", int(size))
+
+    @property
+    def autocreate(self) -> bool:
+        """Whether load creates this map (``bpf_map__set_autocreate``); a map
+        left out must only be used by programs that are not loaded, or in code
+        the verifier proves dead."""
+        return bool(_libbpf.lib().bpf_map__autocreate(self._ptr))
+
+    @autocreate.setter
+    def autocreate(self, value: bool) -> None:
+        self._set(_libbpf.lib().bpf_map__set_autocreate, "autocreate", bool(value))
+
+    @property
+    def pin_path(self) -> Optional[str]:
+        """Where load pins (or reuses a map already pinned); None if nowhere."""
+        raw = _libbpf.lib().bpf_map__pin_path(self._ptr)
+        return raw.decode() if raw else None
+
+    @pin_path.setter
+    def pin_path(self, path: Optional[str]) -> None:
+        self._set(_libbpf.lib().bpf_map__set_pin_path, "pin_path",
+                  path.encode() if path else None)
+
+    def reuse_fd(self, fd: int) -> None:
+        """Before load: use the existing map ``fd`` (it must match this map's
+        type, sizes and flags) instead of creating one (``bpf_map__reuse_fd``,
+        which dups it: the caller keeps ``fd``)."""
+        self._set(_libbpf.lib().bpf_map__reuse_fd, "the map fd", int(fd))
+
+    def _set_inner_map(self, inner: Any) -> None:
+        fd = inner if isinstance(inner, int) else inner.fd
+        self._set(_libbpf.lib().bpf_map__set_inner_map_fd, "inner_map", int(fd))
+
+    inner_map = property(fset=_set_inner_map, doc="""Before load, for a map-in-map:
+        the template inner map (a Map or a map fd) the kernel checks every
+        inserted map against (``bpf_map__set_inner_map_fd``; write-only).""")
+
+    def _set(self, fn: Any, what: str, value: Any) -> None:
+        if self._skel._loaded:  # not every libbpf setter checks (reuse_fd would swap fds)
+            raise libbpf_error(errno.EBUSY, f"setting {what} of map {self.name!r}: "
+                               "the object is already loaded")
+        _libbpf.call(fn, f"setting {what} of map {self.name!r}", self._ptr, value)
+        self._codecs = None
 
     @property
     def value_size(self) -> int:
