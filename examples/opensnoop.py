@@ -25,7 +25,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
