@@ -268,3 +268,17 @@ def test_setters_refuse_after_load(skel: Any) -> None:
     assert ei.value.errno == errno.EBUSY
     with pytest.raises(bpfskel.LibbpfError):
         skel.progs.on_clock.set_attach_target("vfs_read")
+
+
+def test_readme_lists_every_attach_method() -> None:
+    """The README's Programs table has one row per attach method, and no other."""
+    import re
+    from pathlib import Path
+
+    from bpfskel.programs import Program
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = set(re.findall(r"^\| `(attach_\w+)\(", readme, re.M))
+    listed |= set(re.findall(r"= `(attach_\w+)\(", readme))
+    methods = {m for m in dir(Program) if m.startswith("attach_")}
+    assert listed == methods
