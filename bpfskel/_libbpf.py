@@ -363,7 +363,6 @@ _SIGNATURES.update({
     "libbpf_find_vmlinux_btf_id": (c_int, [c_char_p, c_int], None),
     "btf__load_vmlinux_btf": (_p, [], None),
     "btf__find_by_name_kind": (c_int, [_p, c_char_p, c_uint32], None),
-    "btf__free": (None, [_p], None),
     "bpf_prog_load": (c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t,
                               POINTER(ProgLoadOpts)], None),
     "bpf_raw_tracepoint_open": (c_int, [c_char_p, c_int], None),
