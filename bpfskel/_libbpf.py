@@ -355,6 +355,16 @@ class ProgLoadOpts(Structure):
                 ("log_level", c_uint32), ("log_size", c_uint32), ("log_buf", c_void_p)]
 
 
+class LinkCreateOpts(Structure):
+    """``struct bpf_link_create_opts`` (libbpf 1.1), its kprobe_multi arm only."""
+
+    _fields_ = [("sz", c_size_t), ("flags", c_uint32), ("iter_info", c_void_p),
+                ("iter_info_len", c_uint32), ("target_btf_id", c_uint32),
+                ("kprobe_multi_flags", c_uint32), ("kprobe_multi_cnt", c_uint32),
+                ("kprobe_multi_syms", c_void_p), ("kprobe_multi_addrs", c_void_p),
+                ("kprobe_multi_cookies", c_void_p)]
+
+
 _SIGNATURES.update({
     # probes of what the kernel supports (libbpf 0.7)
     "libbpf_probe_bpf_prog_type": (c_int, [c_int, c_void_p], None),
@@ -366,6 +376,7 @@ _SIGNATURES.update({
     "bpf_prog_load": (c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t,
                               POINTER(ProgLoadOpts)], None),
     "bpf_raw_tracepoint_open": (c_int, [c_char_p, c_int], None),
+    "bpf_link_create": (c_int, [c_int, c_int, c_int, POINTER(LinkCreateOpts)], None),
     "bpf_prog_attach": (c_int, [c_int, c_int, c_int, c_uint32], None),
     "bpf_prog_detach2": (c_int, [c_int, c_int, c_int], None),
     # program setters, before load

@@ -63,9 +63,9 @@ def kprobe_multi(prog: "Program", pattern: Optional[str] = None, *,
                  cookies: Optional[Sequence[int]] = None, retprobe: bool = False) -> Link:
     if (pattern is None) == (not syms and not addrs):
         raise ValueError("kprobe_multi: give a pattern, or syms/addrs")
-    if "BPF_TRACE_KPROBE_MULTI" not in features._enum("bpf_attach_type"):
-        raise NotSupportedError("this kernel has no kprobe_multi links (Linux 5.18+)")
-    _need_kprobes()
+    if not features.kprobe_multi_available():
+        raise NotSupportedError("this kernel cannot attach kprobe_multi links (Linux 5.18+ "
+                                "with CONFIG_FPROBE)")
     sym_arr, keep = _strings(syms)
     cnt = _count("kprobe_multi", syms, addrs, cookies)
     addr_arr, cookie_arr = _u64s(addrs, ctypes.c_ulong), _u64s(cookies)

@@ -38,9 +38,9 @@ from .errors import LibbpfError, NotSupportedError, libbpf_error
 
 __all__ = [
     "prog_type", "map_type", "helper", "kernel_function", "tracepoint", "btf_type",
-    "kprobe_available", "fentry_available", "tp_btf_available", "lsm_available",
-    "usdt_available", "uprobe_multi_available", "ringbuf_available", "cache_clear",
-    "enum_value",
+    "kprobe_available", "kprobe_multi_available", "fentry_available", "tp_btf_available",
+    "lsm_available", "usdt_available", "uprobe_multi_available", "ringbuf_available",
+    "cache_clear", "enum_value",
 ]
 
 # r0 = 0; exit
@@ -277,6 +277,43 @@ def kprobe_available() -> bool:
     return True
 
 
+def _load_ret0(ptype: int, **opts: int) -> int:
+    """A ``r0 = 0; exit`` program of ``ptype``: its fd, or -1."""
+    o = _libbpf.opts(_libbpf.ProgLoadOpts, **opts)
+    insns = ctypes.create_string_buffer(_RET0, len(_RET0))
+    with _libbpf.capture(quiet=True):
+        fd = _libbpf.lib().bpf_prog_load(ptype, b"bpfskel_probe", b"GPL", insns, 2,
+                                         ctypes.byref(o))
+    return int(fd) if fd >= 0 else -1
+
+
+@_cache
+def kprobe_multi_available() -> bool:
+    """Whether kprobe_multi links attach (fprobe: Linux 5.18 with
+    ``CONFIG_FPROBE``, which some distribution kernels leave off): creates one
+    on ``vfs_read`` and closes it."""
+    atype = _enum("bpf_attach_type").get("BPF_TRACE_KPROBE_MULTI")
+    ptype = _enum("bpf_prog_type").get("BPF_PROG_TYPE_KPROBE")
+    if atype is None or ptype is None:
+        return False
+    fd = _load_ret0(ptype, expected_attach_type=atype)
+    if fd < 0:
+        return False
+    try:
+        name = ctypes.create_string_buffer(b"vfs_read")
+        syms = (ctypes.c_void_p * 1)(ctypes.addressof(name))
+        o = _libbpf.opts(_libbpf.LinkCreateOpts, kprobe_multi_cnt=1,
+                         kprobe_multi_syms=ctypes.addressof(syms))
+        with _libbpf.capture(quiet=True):
+            link = _libbpf.lib().bpf_link_create(fd, 0, atype, ctypes.byref(o))
+        if link < 0:
+            return False
+        os.close(link)
+        return True
+    finally:
+        os.close(fd)
+
+
 @_cache
 def usdt_available() -> bool:
     """Whether USDT probes can be attached: libbpf has ``attach_usdt`` (1.0+)
@@ -314,11 +351,7 @@ def _trampoline(prog_type_name: str, attach_type_name: str, targets: List[str]) 
             break
     if btf_id <= 0:
         return False
-    opts = _libbpf.opts(_libbpf.ProgLoadOpts, expected_attach_type=atype,
-                        attach_btf_id=btf_id)
-    insns = ctypes.create_string_buffer(_RET0, len(_RET0))
-    with _libbpf.capture(quiet=True):
-        fd = lib.bpf_prog_load(ptype, b"bpfskel_probe", b"GPL", insns, 2, ctypes.byref(opts))
+    fd = _load_ret0(ptype, expected_attach_type=atype, attach_btf_id=btf_id)
     if fd < 0:
         return False
     try:
