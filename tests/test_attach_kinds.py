@@ -123,6 +123,27 @@ def test_task_iterator_for_one_pid(skel: Any) -> None:
     assert tgids == {str(os.getpid())}
 
 
+iter_mod = module_fixture("iter_map")
+
+
+def test_map_elem_iterator_walks_the_given_map(iter_mod: Any) -> None:
+    with iter_mod.open() as skel:
+        try:
+            skel.load()
+        except PermissionError as e:  # this host refuses it, as it refuses fentry
+            pytest.skip(f"this kernel refuses map_elem iterator programs: {e.errno}")
+        want = {k: k * 1000 + 7 for k in (1, 5, 42, 63)}
+        skel.maps.counts.update(want.items())
+        with skel.progs.dump_elem.attach_iter(map=skel.maps.counts) as link:
+            got = dict(tuple(map(int, line.split())) for line in link.read_text().splitlines())
+            assert got == want
+            del skel.maps.counts[5]
+            got = dict(tuple(map(int, line.split())) for line in link.read_text().splitlines())
+            assert got == {k: v for k, v in want.items() if k != 5}
+        with pytest.raises(bpfskel.LibbpfError):  # a map_elem iterator needs its map
+            skel.progs.dump_elem.attach_iter()
+
+
 def test_iter_options_are_exclusive(skel: Any) -> None:
     with pytest.raises(ValueError, match="one of"):
         skel.progs.dump_task.attach_iter(map=3, pid=1)
