@@ -264,11 +264,14 @@ class Program:
         return self._attach(_libbpf.lib().bpf_program__attach_freplace,
                             f"freplace {func} of prog fd {fd}", int(fd), func.encode())
 
-    def attach_sockmap(self, map: Any, attach_type: int) -> Link:
+    def attach_sockmap(self, map: Any, attach_type: Optional[int] = None) -> Link:
         """Attach an sk_skb/sk_msg program to a sockmap or sockhash (``map``: a
-        Map or a map fd) as ``attach_type`` (``BPF_SK_SKB_STREAM_VERDICT``,
-        ``BPF_SK_MSG_VERDICT``, ...), with ``bpf_prog_attach``; the link's
-        ``destroy()`` detaches it (``bpf_prog_detach2``)."""
+        Map or a map fd) with ``bpf_prog_attach``, as ``attach_type``
+        (default: the one libbpf took from the section, e.g.
+        ``BPF_SK_MSG_VERDICT`` for ``SEC("sk_msg")``); the link's ``destroy()``
+        detaches it (``bpf_prog_detach2``)."""
+        if attach_type is None:
+            attach_type = self.expected_attach_type
         return attach_net.sockmap(self, map, attach_type)
 
     def attach_xdp(self, ifindex: int) -> Link:

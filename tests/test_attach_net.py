@@ -167,7 +167,8 @@ def test_sockmap_detach_lets_attach_again(skel: Any) -> None:
     prog, m = skel.progs.msg_count, skel.maps.msg_socks
     with prog.attach_sockmap(m, BPF_SK_MSG_VERDICT):
         pass
-    prog.attach_sockmap(m.fd, BPF_SK_MSG_VERDICT).destroy()
+    assert prog.expected_attach_type == BPF_SK_MSG_VERDICT  # from SEC("sk_msg")
+    prog.attach_sockmap(m.fd).destroy()
     with pytest.raises(bpfskel.LibbpfError):
         prog.attach_sockmap(skel.maps.bss.fd, BPF_SK_MSG_VERDICT)  # not a sockmap
 
