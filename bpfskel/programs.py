@@ -36,16 +36,18 @@ class TestRunResult:
 class Program:
     """One program of a skeleton (``struct bpf_program``).
 
-    ``attach()`` auto-attaches from the section name.  The explicit attaches
-    (after ``load()``) are ``attach_tracepoint``, ``attach_raw_tracepoint``,
-    ``attach_uprobe``, ``attach_perf_event``, ``attach_xdp``, ``attach_cgroup``,
-    ``attach_tcx`` (libbpf >= 1.3) and ``attach_tc`` (classic tc, any libbpf).
-    Each returns a :class:`Link`: ``destroy()`` detaches, idempotently, and a
-    link is a context manager.  The skeleton keeps every link until it is
-    destroyed, so a link the app does not keep stays attached.  ``attach_tc``
-    returns a :class:`TcLink`: a tc filter, unlike a ``bpf_link``, outlives the
-    process unless detached.  ``test_run`` runs the program once in
-    the kernel on given input.
+    ``attach()`` auto-attaches from the section name; the explicit
+    ``attach_*`` methods (after ``load()``, options named as in libbpf) cover
+    every attach kind of libbpf 1.1 to 1.4, and live by concept in
+    :mod:`.attach_trace`, :mod:`.attach_net`, :mod:`.iterators`,
+    :mod:`.perf_event` and :mod:`.tc`.  Each returns a :class:`Link`:
+    ``destroy()`` detaches, idempotently, and a link is a context manager.
+    The skeleton keeps every link until it is destroyed, so a link the app
+    does not keep stays attached.  ``attach_tc`` returns a :class:`TcLink`: a
+    tc filter, unlike a ``bpf_link``, outlives the process unless detached.
+    Before load, ``type``, ``expected_attach_type``, ``autoload`` and
+    :meth:`set_attach_target` configure the program.  ``test_run`` runs the
+    program once in the kernel on given input.
     """
 
     def __init__(self, skel: Any, ptr: int, ident: str) -> None:
