@@ -12,7 +12,7 @@ APT_PKGS   := clang-19 libbpf-dev bpftool gcc make iproute2
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 
-.PHONY: all deps sysdeps pydeps bpf test demo bench lint mounts clean
+.PHONY: all deps sysdeps pydeps bpf test test-kernels demo bench lint mounts clean
 all: bpf
 
 # Idempotent: installs the Debian packages only when one is missing.
@@ -57,6 +57,13 @@ test: deps mounts
 	$(MAKE) --no-print-directory bpf
 	$(PYTHON) -m pytest -q
 
+# The kernel matrix: the hook-marked tests (kprobe, kprobe.multi, fentry, LSM)
+# and a smoke test in a VM of each Debian kernel (tools/vmrun fetches them).
+KERNELS ?= 6.1 6.12
+test-kernels: deps mounts
+	$(MAKE) --no-print-directory bpf
+	$(PYTHON) tools/test_kernels.py $(KERNELS)
+
 # A generated module from its object (the pattern the README recommends).
 $(BUILD)/%_skel.py: $(BUILD)/%.bpf.o
 	$(PYTHON) -m bpfskel gen $< -o $@
@@ -70,8 +77,9 @@ demo: deps mounts
 # Lint and type-check the package, the examples and the generated demo modules.
 lint: deps
 	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
-	$(PYTHON) -m ruff check bpfskel examples bench tests tools
-	$(PYTHON) -m mypy --strict bpfskel examples $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
+	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun
+	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py \
+	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
 
 # Benchmarks: a table of measured ratios, also written to build/bench.json.
 bench: deps mounts

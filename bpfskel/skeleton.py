@@ -410,7 +410,8 @@ def _attach_auto(prog: Program) -> Optional[Link]:
 # Sections naming their target: failing to auto-attach one of these is an error.
 _TARGETED = ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "tp_btf/", "uprobe/",
              "uretprobe/", "uprobe.s/", "uretprobe.s/", "usdt/", "kprobe/", "kretprobe/",
-             "ksyscall/", "kretsyscall/", "fentry/", "fexit/", "fmod_ret/")
+             "kprobe.multi/", "kretprobe.multi/", "ksyscall/", "kretsyscall/", "fentry/",
+             "fexit/", "fmod_ret/", "fentry.s/", "fexit.s/", "fmod_ret.s/", "lsm/", "lsm.s/")
 
 
 def _kconfig_text(kconfig: Any) -> Optional[str]:

@@ -37,8 +37,8 @@ __all__ = [
     "REPO_ROOT", "BUILD_DIR", "CLANG", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",
     "BPF_F_MMAPABLE", "requires_root", "requires_bpf", "bpf_unavailable_reason",
     "create_array", "lookup", "update", "freeze", "close_fd", "build_obj", "compile_bpf",
-    "generated_module", "needs_tracefs", "TRACEFS", "module_fixture", "loaded_skeleton",
-    "possible_cpus_from_sysfs", "on_cpu",
+    "generated_module", "generated_module_in", "needs_tracefs", "TRACEFS", "module_fixture",
+    "loaded_skeleton", "possible_cpus_from_sysfs", "on_cpu",
 ]
 
 
@@ -156,10 +156,15 @@ def compile_bpf(src: Path, out: Path, *, debug: bool = True) -> Path:
 
 def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Build bpf/<name>.bpf.c, generate its module with bpfskel and import it."""
+    return generated_module_in(name, tmp_path_factory.mktemp(name))
+
+
+def generated_module_in(name: str, directory: Path) -> Any:
+    """:func:`generated_module`, writing the module into ``directory``."""
     from bpfskel.generate import generate
 
     obj = build_obj(name)
-    path = tmp_path_factory.mktemp(name) / f"{name}_skel.py"
+    path = directory / f"{name}_skel.py"
     path.write_text(generate(obj.read_bytes(), str(obj), name))
     spec = importlib.util.spec_from_file_location(f"{name}_skel", path)
     assert spec and spec.loader

@@ -1,7 +1,8 @@
-"""Shared fixtures for the corpus-based layout tests.
+"""Shared fixtures for the corpus-based layout tests, and the hook markers.
 
-Only corpus-related fixtures live here (all prefixed ``corpus_``); root/BPF
-gating fixtures belong elsewhere.
+Corpus fixtures are all prefixed ``corpus_``. The hook markers (``kprobe``,
+``fentry``, ``lsm``, ...) are declared and enforced by tests/hooks.py; the
+other root/BPF gating lives in tests/bpfenv.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import pytest
 
@@ -19,6 +20,23 @@ if str(_TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(_TESTS_DIR))
 
 import groundtruth  # noqa: E402
+import hooks  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in hooks.marker_lines().values():
+        config.addinivalue_line("markers", line)
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """A hook-marked test is in the kernel matrix (``-m kernel``)."""
+    for item in items:
+        if any(m.name in hooks.HOOKS for m in item.iter_markers()):
+            item.add_marker(hooks.KERNEL_MARKER)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    hooks.check(item)
 
 
 @pytest.fixture(scope="session")

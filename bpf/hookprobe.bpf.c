@@ -1,0 +1,22 @@
+// One do-nothing program per hook kind, for tests/hooks.py: a test marked
+// with a hook runs only where loading and attaching its probe here works.
+// Each probe is loaded alone (the others' autoload is off).
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct file;
+
+SEC("kprobe/__x64_sys_getpid")
+int probe_kprobe(void *ctx) { return 0; }
+
+SEC("kprobe.multi/__x64_sys_getpid")
+int probe_kprobe_multi(void *ctx) { return 0; }
+
+SEC("fentry/do_unlinkat")	/* in BTF, unlike the __x64_sys_* wrappers */
+int BPF_PROG(probe_fentry) { return 0; }
+
+SEC("lsm/file_open")
+int BPF_PROG(probe_lsm, struct file *file, int ret) { return ret; }
+
+char LICENSE[] SEC("license") = "GPL";
