@@ -25,7 +25,7 @@ from bpfskel import _libbpf, features
 
 from bpfenv import module_fixture, requires_bpf
 
-pytestmark = requires_bpf
+pytestmark = [requires_bpf, pytest.mark.kernel]  # in the kernel matrix too
 
 mod = module_fixture("attach_kernel")
 N = 5

@@ -173,6 +173,7 @@ def test_sockmap_detach_lets_attach_again(skel: Any) -> None:
         prog.attach_sockmap(skel.maps.bss.fd, BPF_SK_MSG_VERDICT)  # not a sockmap
 
 
+@pytest.mark.kernel
 def test_freplace_replaces_a_global_function(mod: Any, skel: Any) -> None:
     target = skel.progs.classify
     packet = bytes(64)

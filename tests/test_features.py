@@ -19,6 +19,7 @@ import bpfskel
 from bpfskel import _libbpf, features
 
 from bpfenv import module_fixture, requires_bpf
+from hooks import unavailable_reason
 
 pytestmark = requires_bpf
 
@@ -154,3 +155,17 @@ def test_probes_name_libbpf_limits() -> None:
     else:
         with pytest.raises(bpfskel.NotSupportedError, match="cannot probe"):
             features.map_type("arena")
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("marker,probe", [
+    ("kprobe", features.kprobe_available),
+    ("kprobe_multi", features.kprobe_multi_available),
+    ("fentry", features.fentry_available),
+    ("lsm", features.lsm_available),
+])
+def test_probes_agree_with_real_attaches(marker: str, probe: Any) -> None:
+    """Each probe against the kernel matrix's own: a real program of that
+    kind loaded and attached through libbpf (tests/hooks.py)."""
+    reason = unavailable_reason(marker)
+    assert probe() == (reason is None), reason

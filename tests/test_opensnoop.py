@@ -15,7 +15,7 @@ from bpfskel import features
 
 from bpfenv import BUILD_DIR, REPO_ROOT, build_obj, requires_bpf
 
-pytestmark = requires_bpf
+pytestmark = [requires_bpf, pytest.mark.kernel]  # in the kernel matrix too
 
 
 @pytest.fixture(scope="module", autouse=True)
