@@ -9,7 +9,9 @@ silently mangled key:
 * an ``int`` is accepted for integer types (and, without BTF, for a side of
   1, 2, 4 or 8 bytes, as a native-endian unsigned number);
 * an instance of the exact class is accepted as is;
-* ``bytes``-like objects of exactly the side's size are accepted for any type.
+* ``bytes``-like objects of exactly the side's size are accepted for any type;
+  for a ``char[N]`` side, shorter ones are NUL-padded as in a member write
+  (:mod:`.chars`).
 
 Decoded values are always copies: an ``int`` for integer types, ``bytes`` for
 ``char[N]`` and for maps without BTF, otherwise a fresh instance of the class.
@@ -22,6 +24,8 @@ import ctypes
 import gc
 import struct
 from typing import Any, Callable, Iterator, List, Optional
+
+from .chars import CharArray, char_bytes
 
 __all__ = ["Codec", "is_integer_type", "gc_paused"]
 
@@ -50,6 +54,7 @@ class Codec:
         self.size = size
         self.what = what  # e.g. "key of map 'counts'", for error messages
         self.expected = _describe(ctype, size)
+        self._chars = isinstance(ctype, type) and issubclass(ctype, CharArray)
         self._int_format: Optional[str] = None
         if ctype is None:
             self._int_format = _UNSIGNED_BY_SIZE.get(size)
@@ -75,6 +80,8 @@ class Codec:
         if isinstance(obj, ctypes._SimpleCData) and self._int_format is not None \
                 and is_integer_type(type(obj)):
             return self.encode(obj.value)
+        if self._chars and isinstance(obj, (bytes, bytearray, memoryview, CharArray)):
+            return char_bytes(obj, self.size, self.what)  # NUL-padded, as a member write
         if self.ctype is not None and isinstance(obj, self.ctype):  # incl. read-only twins
             return bytes(memoryview(obj).cast("B"))
         if isinstance(obj, (bytes, bytearray, memoryview)):
@@ -143,5 +150,6 @@ def _describe(ctype: Any, size: int) -> str:
     if is_integer_type(ctype):
         return f"int ({ctype.__name__})"
     if _is_char_array(ctype):
-        return f"bytes of length {size}"
+        return f"bytes of length {size}" if not issubclass(ctype, CharArray) else \
+            f"bytes of at most {size}"
     return f"{ctype.__qualname__} or {size} bytes"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Match, Sequence, Set, Tuple
 
-from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref
+from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref, elem_annotation
 from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
 from .structs import pack_object
 
@@ -92,6 +92,8 @@ def ctype_expr(t: CType, scope: str) -> str:
     if isinstance(t, Ref):
         return f"_rt.{t.name}" if t.builtin else f"{scope}{t.name}"
     if isinstance(t, Arr):
+        if t.chars:
+            return f"_rt.char_array({t.length})"
         inner = ctype_expr(t.elem, scope)
         if isinstance(t.elem, Arr):
             inner = f"({inner})"
@@ -222,8 +224,14 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_class_head(cp, "    ", aliases))
     for e in plan.enums:
         emit(_enum(e, "    "))
-    for a in plan.aliases:
+    # An array of a generated class is only made once the class has its
+    # _fields_: ctypes caches array types, and one made earlier is 0 bytes.
+    early = [a for a in plan.aliases if not (isinstance(a.target, Arr) and _class_refs(a.target))]
+    late = [a for a in plan.aliases if a not in early]
+    for a in early:
         emit([f"    {a.name} = {ctype_expr(a.target, '')}  # {a.decl}"])
+    for a in late:
+        emit([f"    {a.name}: type[{elem_annotation(a.target)}]  # set below"])
     if plan.aliases:
         emit([""])
     emit(["", "class sections:", '    """One view class per global data section."""', ""])
@@ -231,7 +239,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_class_head(s.view, "    ", aliases))
     emit(aliases.lines())
     mangled = [n for n in [c.name for c in plan.classes] + [e.name for e in plan.enums]
-               + [a.name for a in plan.aliases] if _mangled(n)]
+               + [a.name for a in early] if _mangled(n)]
     if mangled:
         emit(["", "# Python mangles '__name' inside a class body: expose the C names as written.",
               f"_rt.unmangle(types, {tuple(sorted(mangled))!r})"])
@@ -239,6 +247,10 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     decls = {cp.name: cp.decl for cp in plan.classes}
     for cp in plan.classes:
         emit(_fields(cp, f"types.{cp.name}", "types.", "", decls))
+        emit([""])
+    for a in late:  # outside the class body: no name mangling to undo
+        emit([f"types.{a.name} = {ctype_expr(a.target, 'types.')}  # {a.decl}"])
+    if late:
         emit([""])
     for s in plan.sections:
         emit([f"sections.{s.ident}._section_ = {s.section!a}"])
@@ -286,6 +298,13 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     emit(_wrapped(pack_object(obj)))
     emit([")", ""])
     return "\n".join(out)
+
+
+def _class_refs(t: CType) -> bool:
+    """Does ``t`` contain a generated class (not a runtime one)?"""
+    if isinstance(t, Arr):
+        return _class_refs(t.elem)
+    return isinstance(t, Ref) and not t.builtin
 
 
 def _namespace(cls: str, doc: str, item: str, idents: Sequence[str]) -> List[str]:

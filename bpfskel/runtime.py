@@ -18,9 +18,12 @@ from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .structs import (
     CEnum,
+    CharArray,
+    CharField,
     Struct,
     Union,
     add_accessors,
+    char_array,
     check_layouts,
     int128,
     uint128,
@@ -29,9 +32,9 @@ from .structs import (
 )
 from .views import SectionView
 
-__all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
-           "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
-           "unpack_object"]
+__all__ = ["CEnum", "CharArray", "CharField", "Link", "Map", "Namespace", "Program",
+           "SectionView", "Skeleton", "Struct", "Union", "add_accessors", "char_array",
+           "check_layouts", "int128", "uint128", "unmangle", "unpack_object"]
 
 _libbpf.lib()
 

@@ -14,10 +14,13 @@ import ctypes
 import enum
 import functools
 import zlib
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
 
-__all__ = ["Struct", "Union", "CEnum", "int128", "uint128", "add_accessors",
-           "check_layouts", "unpack_object", "fields_of", "unmangle"]
+from .chars import CharArray, CharField, char_array, ctypes_fields, install_char_fields
+
+__all__ = ["Struct", "Union", "CEnum", "CharArray", "CharField", "char_array", "int128",
+           "uint128", "add_accessors", "check_layouts", "unpack_object", "fields_of",
+           "unmangle"]
 
 AccessorSpec = Tuple[str, int, int, int, int, bool]  # name, offset, nbytes, shift, bits, signed
 
@@ -34,13 +37,46 @@ class _Repr:
                 value = getattr(self, name)
             except Exception as e:  # e.g. ClosedError on a destroyed view
                 return f"<{type(self).__name__}: {e}>"
-            if isinstance(value, ctypes.Array):
+            if isinstance(value, CharArray):
+                pass  # its repr shows every byte
+            elif isinstance(value, ctypes.Array):
                 value = list(value)
             parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-class Struct(_Repr, ctypes.Structure):
+def _set_class_attr(base: Any) -> Callable[[Any, str, Any], None]:
+    """``__setattr__`` of our ctypes metaclasses: after ``_fields_``, install
+    :class:`CharField` on the ``char[N]`` members ctypes made descriptors for."""
+    base_setattr = base.__setattr__
+
+    def setattr_(cls: Any, name: str, value: Any) -> None:
+        if name != "_fields_":
+            base_setattr(cls, name, value)
+            return
+        with ctypes_fields(value):
+            base_setattr(cls, name, value)
+        install_char_fields(cls)
+
+    return setattr_
+
+
+if TYPE_CHECKING:
+    from _ctypes import _PyCStructType as _CStructType
+    from _ctypes import _UnionType as _CUnionType
+else:
+    _CStructType, _CUnionType = type(ctypes.Structure), type(ctypes.Union)
+
+
+class _StructType(_CStructType):
+    __setattr__ = _set_class_attr(_CStructType)
+
+
+class _UnionType(_CUnionType):
+    __setattr__ = _set_class_attr(_CUnionType)
+
+
+class Struct(_Repr, ctypes.Structure, metaclass=_StructType):
     """Base of every generated struct: packed, padding explicit."""
 
     __slots__ = ()  # subclasses decide: generated ones keep a __dict__ (see views)
@@ -49,7 +85,7 @@ class Struct(_Repr, ctypes.Structure):
     _layout_ = "ms"  # with _pack_, explicit for Python 3.14+; no effect before
 
 
-class Union(_Repr, ctypes.Union):
+class Union(_Repr, ctypes.Union, metaclass=_UnionType):
     """Base of every generated union."""
 
     __slots__ = ()

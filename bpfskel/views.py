@@ -110,9 +110,8 @@ def set_freeze(view: Any, switch: Freeze) -> None:
 
 
 def _wrapped(ftype: Any) -> bool:
-    # Aggregates get read-only twins; char[N] fields read as bytes already.
-    return issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array)) and not (
-        issubclass(ftype, ctypes.Array) and ftype._type_ is ctypes.c_char)
+    # Aggregates, char[N] included, get read-only twins.
+    return issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array))
 
 
 class _ReadOnlyMember:

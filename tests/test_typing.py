@@ -3,8 +3,8 @@
 Modules are generated for every corpus object (tests/corpus), every program
 under bpf/ and every golden case (tests/golden), then checked in one mypy run
 together with a usage file whose ``assert_type`` calls pin what a type checker
-or an IDE sees: ``int`` for integers, bitfields and ``__int128``, ``bytes``
-for ``char[N]``, ``bool``, ``float``, nested classes and ctypes arrays, and
+or an IDE sees: ``int`` for integers, bitfields and ``__int128``, ``CharArray``
+for ``char[N]`` (written with ``bytes``), ``bool``, ``float``, nested classes and ctypes arrays, and
 promoted members of anonymous structs and unions.  ``assert_type`` fails on
 ``Any``, so an annotation that degraded to ``Any`` fails the test.
 
@@ -42,6 +42,8 @@ import ctypes
 
 from typing_extensions import assert_type
 
+from bpfskel.runtime import CharArray
+
 import golden_counter_skel as counter
 import golden_layout_skel as layout
 import golden_names_skel as names
@@ -51,10 +53,12 @@ def check_counter(skel: counter.Skeleton) -> None:
     assert_type(skel.bss.calls, int)
     assert_type(skel.rodata.target_tgid, int)
     assert_type(skel.data.last_event, counter.types.event)
-    assert_type(skel.data.last_event.comm, bytes)
+    assert_type(skel.data.last_event.comm, CharArray)
+    assert_type(skel.data.last_event.comm.value, bytes)
+    assert_type(skel.data.last_event.comm.raw, bytes)
     totals = counter.types.totals()
     assert_type(totals.bytes, int)
-    assert_type(totals.last_comm, bytes)  # `bytes` the member shadows `bytes` the type
+    assert_type(totals.last_comm, CharArray)  # `bytes` the member shadows `bytes` the type
     skel.bss.calls = 0
     skel.data.last_event.comm = b"init"
 
@@ -69,8 +73,10 @@ def check_layout(skel: layout.Skeleton) -> None:
     assert_type(rec.fl.neg, int)          # signed bitfield
     assert_type(rec.valid, bool)
     assert_type(rec.ratio, float)
-    assert_type(rec.name, bytes)
-    assert_type(rec.names, ctypes.Array[ctypes.Array[ctypes.c_char]])
+    assert_type(rec.name, CharArray)
+    rec.name = b"ok"                      # char[N] takes bytes
+    rec.name = rec.name
+    assert_type(rec.names, ctypes.Array[CharArray])
     assert_type(rec.grid, ctypes.Array[ctypes.Array[layout.types.point]])
     assert_type(rec.items, ctypes.Array[ctypes.c_uint32])
     assert_type(skel.data.pair, layout.types.pair_t)
@@ -80,7 +86,7 @@ def check_layout(skel: layout.Skeleton) -> None:
 
 def check_names(skel: names.Skeleton) -> None:
     awk = skel.bss.awk
-    assert_type(awk.label, bytes)         # a member named `bytes` precedes it
+    assert_type(awk.label, CharArray)        # a member named `bytes` precedes it
     assert_type(awk.nested, names.types.data)   # ... and one named `types`
     assert_type(awk.raw, ctypes.Array[ctypes.Array[ctypes.c_uint8]])  # ... and `_c`
     assert_type(awk.in_, int)

@@ -26,13 +26,13 @@ class types:
         pid: int
         tid: int
         ts_ns: int
-        comm: bytes
+        comm: _rt.CharField
 
     class totals(_rt.Struct):
         """struct totals: 32 bytes."""
         calls: int
         bytes: int
-        last_comm: _bytes
+        last_comm: _rt.CharField
 
     __u32 = _c.c_uint32  # typedef unsigned int __u32
     __u64 = _c.c_uint64  # typedef unsigned long long __u64
@@ -58,10 +58,6 @@ class sections:
         min_ns: int
 
 
-# Some C members share a name with a type that annotations in their class
-# use; there the annotation names the type through one of these aliases.
-_bytes = bytes
-
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64'))
 
@@ -69,13 +65,13 @@ types.event._fields_ = [
     ('pid', _c.c_uint32),                        #     0: __u32 pid
     ('tid', _c.c_uint32),                        #     4: __u32 tid
     ('ts_ns', _c.c_uint64),                      #     8: __u64 ts_ns
-    ('comm', _c.c_char * 16),                    #    16: char comm[16]
+    ('comm', _rt.char_array(16)),                #    16: char comm[16]
 ]
 
 types.totals._fields_ = [
     ('calls', _c.c_uint64),                      #     0: __u64 calls
     ('bytes', _c.c_uint64),                      #     8: __u64 bytes
-    ('last_comm', _c.c_char * 16),               #    16: char last_comm[16]
+    ('last_comm', _rt.char_array(16)),           #    16: char last_comm[16]
 ]
 
 sections.bss._section_ = '.bss'

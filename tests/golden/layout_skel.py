@@ -64,8 +64,8 @@ class types:
         hi16: int
         state: int
         grid: _c.Array[_c.Array[types.point]]
-        name: bytes
-        names: _c.Array[_c.Array[_c.c_char]]
+        name: _rt.CharField
+        names: _c.Array[_rt.CharArray]
         valid: bool
         ratio: float
         mean: float
@@ -175,8 +175,8 @@ types.record._fields_ = [
     ('state', _c.c_uint8),                       #     8: enum state state
     ('_pad_9', _c.c_ubyte * 1),                  #     9: padding
     ('grid', (types.point * 3) * 2),             #    10: struct point grid[2][3]
-    ('name', _c.c_char * 12),                    #    34: char name[12]
-    ('names', (_c.c_char * 4) * 2),              #    46: char names[2][4]
+    ('name', _rt.char_array(12)),                #    34: char name[12]
+    ('names', (_rt.char_array(4)) * 2),          #    46: char names[2][4]
     ('valid', _c.c_bool),                        #    54: _Bool valid
     ('_pad_55', _c.c_ubyte * 1),                 #    55: padding
     ('ratio', _c.c_float),                       #    56: float ratio

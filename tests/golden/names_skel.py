@@ -37,7 +37,7 @@ class types:
         __init___: int
         __pad: int
         bytes: int
-        label: _bytes_
+        label: _rt.CharField
         types: int
         nested: _types.data
         _c: int
@@ -86,7 +86,6 @@ class sections:
 
 # Some C members share a name with a type that annotations in their class
 # use; there the annotation names the type through one of these aliases.
-_bytes_ = bytes
 _c_ = _c
 _types = types
 
@@ -110,7 +109,7 @@ types.awkward._fields_ = [
     ('_pad_28', _c.c_ubyte * 4),                 #    28: padding
     ('__pad', _c.c_uint64),                      #    32: __u64 __pad
     ('bytes', _c.c_uint64),                      #    40: __u64 bytes
-    ('label', _c.c_char * 8),                    #    48: char label[8]
+    ('label', _rt.char_array(8)),                #    48: char label[8]
     ('types', _c.c_uint32),                      #    56: __u32 types
     ('nested', types.data),                      #    60: struct data nested
     ('_c', _c.c_uint8),                          #    68: __u8 _c

@@ -1,0 +1,127 @@
+"""Fidelity (bpf/fidelity.bpf.c): Python sees exactly the bytes, records and
+scalars BPF sees.  Ground truth is what the BPF program copied or sent, read
+back through the kernel (BPF_PROG_TEST_RUN), never our own encoder alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import pytest
+
+from bpfskel.chars import CharArray
+
+from bpfenv import loaded_skeleton, module_fixture, requires_bpf
+
+pytestmark = [requires_bpf]
+
+PKT = bytes(64)
+HUGE = 1 << 20
+
+mod = module_fixture("fidelity")
+skel = loaded_skeleton
+
+
+def run(skel: Any) -> None:
+    skel.progs.emit.test_run(PKT)
+
+
+# -- 1. char[N]: every byte, both ways, everywhere --------------------------------------
+
+
+def test_char_reads_every_byte_and_is_a_live_array(skel: Any) -> None:
+    skel.bss.buf = b"A\x00B\x00\x00\x00\x00Z"
+    buf = skel.bss.buf
+    assert isinstance(buf, CharArray) and len(buf) == 8
+    assert buf.raw == bytes(buf) == b"A\x00B\x00\x00\x00\x00Z"
+    assert buf.value == b"A"            # the C string
+    assert buf[0] == ord("A") and buf[-1] == ord("Z") and buf[2] == ord("B")
+    run(skel)
+    assert skel.bss.seen_buf.raw == b"A\x00B\x00\x00\x00\x00Z"  # what BPF saw
+    buf[1] = 0x41                       # an element write reaches BPF
+    run(skel)
+    assert skel.bss.seen_buf.raw == b"AAB\x00\x00\x00\x00Z"
+
+
+def test_char_element_read_does_not_copy(skel: Any) -> None:
+    run(skel)
+    huge = skel.bss.huge
+    assert len(huge) == HUGE and huge[-1] == ord("Z") and huge[HUGE - 1] == ord("Z")
+    # the array is a view on the section, not a copy of 1 MiB
+    assert ctypes.addressof(huge) == ctypes.addressof(skel.bss) + type(skel.bss).huge.offset
+    huge[0] = 7
+    assert ctypes.string_at(ctypes.addressof(skel.bss) + type(skel.bss).huge.offset, 1) == b"\x07"
+
+
+def test_char_write_every_byte_after_a_nul(skel: Any) -> None:
+    skel.bss.buf = b"\x00\x11\x22\x33\x44\x55\x66\x77"
+    run(skel)
+    assert skel.bss.seen_buf.raw == b"\x00\x11\x22\x33\x44\x55\x66\x77"
+
+
+def test_char_overlong_write_raises_even_after_a_nul(skel: Any) -> None:
+    skel.bss.buf = b"keep"
+    for bad in (b"\x00" + b"x" * 100, b"123456789"):
+        with pytest.raises(ValueError, match="char\\[8\\]"):
+            skel.bss.buf = bad
+        with pytest.raises(ValueError):
+            skel.bss.buf.value = bad
+        with pytest.raises(ValueError):
+            skel.bss.member.name = bad
+    assert skel.bss.buf.raw == b"keep\x00\x00\x00\x00"
+    with pytest.raises(TypeError):
+        skel.bss.buf = "text"
+
+
+def test_char_short_write_is_nul_padded_everywhere(mod: Any, skel: Any) -> None:
+    skel.bss.buf = b"abcdefgh"
+    skel.bss.buf = b"ab"
+    assert skel.bss.buf.raw == b"ab" + bytes(6)
+    skel.bss.buf = b"abcdefgh"
+    skel.bss.buf.value = b"xy"
+    assert skel.bss.buf.raw == b"xy" + bytes(6)
+    skel.bss.buf.raw = b"z"
+    assert skel.bss.buf.raw == b"z" + bytes(7)
+    skel.bss.member.name = b"12345678"
+    skel.bss.member.name = b"q"
+    run(skel)
+    assert skel.bss.seen_member.name.raw == b"q" + bytes(7)
+    # map values: a struct member, through a value object and through bytes
+    v = mod.types.named(id=1, name=b"abcdefgh", tail=2)
+    v.name = b"hi"
+    skel.maps.named_map[1] = v
+    assert skel.maps.named_map[1].name.raw == b"hi" + bytes(6)
+    # constructing a struct with a short char value pads it too
+    assert mod.types.named(name=b"x").name.raw == b"x" + bytes(7)
+
+
+def test_char_in_map_values_keeps_bytes_after_a_nul(skel: Any) -> None:
+    run(skel)
+    v = skel.maps.named_map[0]
+    assert (v.id, v.name.raw, v.name.value, v.tail) == (8, b"A\x00B\x00\x00\x00\x00Z", b"A", 7)
+
+
+def test_char_in_events_keeps_bytes_after_a_nul(mod: Any, skel: Any) -> None:
+    skel.bss.rec_len = ctypes.sizeof(mod.types.event)
+    run(skel)
+    want = bytes(0 if i & 1 else ord("a") + i for i in range(32))
+    with skel.maps.rb.ring_buffer(None, mod.types.event) as rb:
+        (e,) = rb.read()
+    assert e.args.raw == want and len(e.args) == 32 and e.args[-1] == 0 and e.args[2] == ord("c")
+
+
+def test_char_repr_shows_every_byte(mod: Any) -> None:
+    v = mod.types.named(id=1, name=b"A\x00B")
+    assert "name=char[8](b'A\\x00B\\x00\\x00\\x00\\x00\\x00')" in repr(v)
+
+
+# -- 4. a typedef of an array of a struct -------------------------------------------------
+
+
+def test_typedef_of_array_of_struct_imports_with_btf_size(mod: Any) -> None:
+    assert ctypes.sizeof(mod.types.cm_var_t) == 8
+    assert ctypes.sizeof(mod.types.holder) == 16
+    h = mod.types.holder()
+    h.mask[0].bits[0] = 2**64 - 1
+    assert bytes(h)[8:] == b"\xff" * 8
