@@ -26,10 +26,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-from typing import TYPE_CHECKING, Any, Iterator, List, Tuple, Type, Union, overload
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple, Type, Union, overload
 
-__all__ = ["CharArray", "CharField", "char_array", "install_char_fields", "ctypes_fields",
-           "char_bytes"]
+__all__ = ["BoolField", "CharArray", "CharField", "char_array", "install_char_fields",
+           "ctypes_fields", "char_bytes"]
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
@@ -141,27 +141,72 @@ class CharField(property):
         def __set__(self, obj: Any, value: BytesLike) -> None: ...
 
 
-def _char_field(cfield: Any, length: int) -> CharField:
+class BoolField(property):
+    """A ``_Bool`` member: ctypes' own getter; the setter refuses a non-int
+    (ctypes would store the truth value of anything, ``"no"`` included)."""
+
+    offset: int
+    size: int
+    cfield: Any
+
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: Any = None) -> "BoolField": ...
+        @overload
+        def __get__(self, obj: object, owner: Any = None) -> bool: ...
+        def __get__(self, obj: Any, owner: Any = None) -> Any: ...
+        def __set__(self, obj: Any, value: int) -> None: ...
+
+
+def _char_field(cfield: Any, length: int) -> property:
     offset = cfield.offset
 
     def set_(self: Any, value: Any) -> None:
         _memmove(_addressof(self) + offset, char_bytes(value, length), length)
 
-    f = CharField(cfield.__get__, set_, None, f"char[{length}]")
-    f.offset = offset
+    return _member(CharField, cfield, set_, f"char[{length}]")
+
+
+def _bool_field(cfield: Any, length: int) -> property:
+    store = cfield.__set__
+
+    def set_(self: Any, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError(f"_Bool: an int or bool is required, not {type(value).__name__}")
+        store(self, value)
+
+    return _member(BoolField, cfield, set_, "_Bool")
+
+
+def _member(kind: Any, cfield: Any, set_: Any, doc: str) -> property:
+    f = kind(cfield.__get__, set_, None, doc)
+    f.offset = cfield.offset
     f.size = cfield.size
     f.cfield = cfield
-    return f
+    return f  # type: ignore[no-any-return]
 
 
-def _char_members(cls: Any, nested: bool = True) -> Iterator[Tuple[str, int]]:
-    """(name, N) of every ``char[N]`` member ctypes defines on ``cls``, promoted
-    members of anonymous structs and unions included."""
+_KINDS = {"chars": (CharField, _char_field), "bool": (BoolField, _bool_field)}
+
+
+def _checked(ftype: Any) -> Optional[Tuple[str, int]]:
+    """The kind of member whose writes need Python code, with its length."""
+    if isinstance(ftype, type) and issubclass(ftype, CharArray):
+        return "chars", ftype._length_
+    if ftype is ctypes.c_bool:
+        return "bool", 1
+    return None
+
+
+def _char_members(cls: Any, nested: bool = True) -> Iterator[Tuple[str, str, int]]:
+    """(name, kind, N) of every ``char[N]`` and ``_Bool`` member ctypes defines
+    on ``cls``, promoted members of anonymous structs and unions included."""
     anonymous = cls.__dict__.get("_anonymous_", ())
     for f in cls.__dict__.get("_fields_", ()):
         name, ftype = f[0], f[1]
-        if isinstance(ftype, type) and issubclass(ftype, CharArray):
-            yield name, ftype._length_
+        kind = _checked(ftype)
+        if kind is not None:
+            yield name, kind[0], kind[1]
         elif nested and name in anonymous:
             yield from _char_members(ftype)
 
@@ -174,9 +219,9 @@ def ctypes_fields(fields: Any) -> Iterator[None]:
     swapped = []
     while types:
         t = types.pop()
-        for name, _ in _char_members(t, nested=False):
+        for name, _, _ in _char_members(t, nested=False):
             desc = t.__dict__.get(name)
-            if isinstance(desc, CharField):
+            if isinstance(desc, (CharField, BoolField)):
                 setattr(t, name, desc.cfield)
                 swapped.append((t, name, desc))
         types.extend(f[1] for f in t.__dict__.get("_fields_", ())
@@ -190,7 +235,8 @@ def ctypes_fields(fields: Any) -> Iterator[None]:
 
 def install_char_fields(cls: Any) -> None:
     """Replace ctypes' descriptor of each ``char[N]`` member of ``cls``."""
-    for name, length in _char_members(cls):
+    for name, kind, length in _char_members(cls):
         desc = cls.__dict__.get(name)
-        if desc is not None and not isinstance(desc, CharField):
-            setattr(cls, name, _char_field(desc, length))
+        field_class, make = _KINDS[kind]
+        if desc is not None and not isinstance(desc, field_class):
+            setattr(cls, name, make(desc, length))

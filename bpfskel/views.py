@@ -200,8 +200,12 @@ def readonly_class(cls: type) -> type:
                 shadowed[name] = getattr(cls, name)
         _promote_anonymous(cls, cls, 0, ns, shadowed)
         base_setattr = cls.__setattr__
+        # what a write may name: C members (promoted ones included), accessors
+        members = frozenset(name for name in dir(cls) if not name.startswith("__"))
 
         def setattr_(self: Any, name: str, value: Any) -> None:
+            if name not in members:  # a misspelt setting must not become a new attribute
+                raise AttributeError(f"{cls.__name__!r} has no member {name!r}")
             if _is_frozen(self):
                 raise _refuse(f"{cls.__name__}.{name}")
             desc = shadowed.get(name)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import bpfskel
 from bpfskel.chars import CharArray
 
 from bpfenv import loaded_skeleton, module_fixture, requires_bpf
@@ -125,3 +126,81 @@ def test_typedef_of_array_of_struct_imports_with_btf_size(mod: Any) -> None:
     h = mod.types.holder()
     h.mask[0].bits[0] = 2**64 - 1
     assert bytes(h)[8:] == b"\xff" * 8
+
+
+# -- 5, 6. one scalar rule: globals, members, keys, values ----------------------------------
+
+
+def test_integers_convert_as_c_does_everywhere(skel: Any) -> None:
+    m = skel.maps.wide
+    for value, want in ((2**32 + 5, 5), (-1, 2**32 - 1), (2**40, 0)):
+        skel.bss.u32_value = value
+        run(skel)
+        assert skel.bss.u32_value == skel.bss.seen_u32 == want    # global, and BPF's view
+        skel.bss.member.id = value
+        assert skel.bss.member.id == want                          # struct member
+        m[7] = value
+        assert m[7] == want                                        # map value
+        skel.maps.named_map[1] = skel.bss.member
+        assert skel.maps.named_map[1].id == want                   # inside a map value
+    m[-1] = 1                                                      # u128 key: wraps the same
+    assert m[2**128 - 1] == 1 and (2**128 - 1) in m
+
+
+def test_non_int_for_an_integer_raises_type_error_everywhere(skel: Any) -> None:
+    for bad in (1.5, "3", b"\x01", None):
+        with pytest.raises(TypeError):
+            skel.bss.u32_value = bad
+        with pytest.raises(TypeError):
+            skel.bss.member.id = bad
+        with pytest.raises(TypeError):
+            skel.maps.wide[1] = bad
+        with pytest.raises(TypeError):
+            skel.bss.flag = bad
+    with pytest.raises(TypeError):
+        skel.maps.wide[1.0] = 1
+
+
+def test_bool_takes_ints_as_c_does(skel: Any) -> None:
+    skel.bss.flag = 5
+    assert skel.bss.flag is True
+    skel.bss.flag = 0
+    assert skel.bss.flag is False
+    with pytest.raises(TypeError):
+        skel.bss.flag = "no"
+    assert skel.bss.flag is False
+
+
+def test_int128_keys_take_ints(skel: Any) -> None:
+    m = skel.maps.wide
+    m[2**100 + 3] = 9
+    assert m[2**100 + 3] == 9 and m.get(2**100 + 3) == 9
+    assert list(m.keys()) == [2**100 + 3] and m.items() == [(2**100 + 3, 9)]
+
+
+def test_floats_are_python_floats_both_ways(skel: Any) -> None:
+    m = skel.maps.doubles
+    m[2] = 1.5
+    m[3] = 2
+    assert m[2] == 1.5 and type(m[2]) is float and m.get(3) == 2.0
+    assert m.values() == [0.0, 0.0, 1.5, 2.0]
+    skel.bss.ratio = 2
+    assert skel.bss.ratio == 2.0 and type(skel.bss.ratio) is float
+    with pytest.raises(TypeError):
+        m[1] = "1.5"
+
+
+# -- 8. a misspelt .rodata setting -----------------------------------------------------------
+
+
+def test_misspelt_rodata_setting_raises_attribute_error(mod: Any) -> None:
+    with mod.open() as skel:
+        skel.rodata.target_tgid = 1234
+        with pytest.raises(AttributeError, match="target_tgidd"):
+            skel.rodata.target_tgidd = 1234
+        skel.load()
+        with pytest.raises(AttributeError, match="target_tgidd"):
+            skel.rodata.target_tgidd = 1
+        with pytest.raises(bpfskel.ReadOnlyError):
+            skel.rodata.target_tgid = 1
+        assert skel.rodata.target_tgid == 1234
