@@ -20,6 +20,7 @@ from .errors import (
     QueueEmptyError,
     ReadOnlyError,
 )
+from .events import record_size
 from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
 from .memory import BorrowedMemory, Memory
 
@@ -43,6 +44,7 @@ __all__ = [
     "QueueEmptyError",
     "ReadOnlyError",
     "libbpf_version",
+    "record_size",
     "__version__",
 ]
 

@@ -143,7 +143,13 @@ class PerfBuffer(EventReader):
         self.lost_events = 0
 
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
-        return lambda cpu, event: out.append(event)
+        return lambda cpu, event: out.append((cpu, event))
+
+    def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
+        return out
+
+    def _events(self, out: List[Any]) -> List[Any]:
+        return [event for _, event in out]
 
     def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
         count = 0

@@ -6,7 +6,7 @@ back through the kernel (BPF_PROG_TEST_RUN), never our own encoder alone.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, List
 
 import pytest
 
@@ -204,3 +204,78 @@ def test_misspelt_rodata_setting_raises_attribute_error(mod: Any) -> None:
         with pytest.raises(bpfskel.ReadOnlyError):
             skel.rodata.target_tgid = 1
         assert skel.rodata.target_tgid == 1234
+
+
+# -- 2, 3. short records are delivered, and read() never loses an event ----------------------
+
+
+def emit_sized(skel: Any, n: int, size: int) -> None:
+    skel.bss.rec_len = size
+    skel.progs.emit.test_run(PKT, repeat=n)
+
+
+def args_of(n: int) -> bytes:
+    return bytes(0 if i & 1 else ord("a") + i for i in range(n))
+
+
+@pytest.mark.parametrize("reader", ["ring", "perf"])
+def test_short_records_are_zero_padded_with_their_real_size(mod: Any, skel: Any,
+                                                            reader: str) -> None:
+    full = ctypes.sizeof(mod.types.event)          # 40
+    got: List[Any] = []
+    if reader == "ring":
+        rb = skel.maps.rb.ring_buffer(got.append, mod.types.event)
+    else:
+        rb = skel.maps.pb.perf_buffer(lambda cpu, e: got.append(e), mod.types.event)
+    with rb:
+        for size in (4, 8, 13, full):              # offsetof(args) + args_size, as tools send
+            emit_sized(skel, 1, size)
+        rb.poll(1000)
+        while len(got) < 4 and rb.poll(100):
+            pass
+    assert [e.seq for e in got] == [0, 1, 2, 3]
+    sizes = [bpfskel.record_size(e) for e in got]
+    if reader == "ring":
+        assert sizes == [4, 8, 13, full]
+    else:  # the kernel pads a perf sample (with its u32 size) to 8 bytes
+        assert sizes == [4, 12, 20, 44]
+    assert got[0].args_size == 0 and got[0].args.raw == bytes(32)
+    assert got[1].args_size == 0 and got[1].args.raw == bytes(32)
+    assert got[2].args.raw[:5] == args_of(5)    # 13 bytes: 5 of args
+    if reader == "ring":                        # perf's pad bytes are not zeroed
+        assert got[2].args.raw[5:] == bytes(27)
+    assert got[3].args_size == 32 and got[3].args.raw == args_of(32)
+
+
+def test_read_loses_no_event_around_a_short_record(mod: Any, skel: Any) -> None:
+    full = ctypes.sizeof(mod.types.event)
+    with skel.maps.rb.ring_buffer(None, mod.types.event) as rb:
+        emit_sized(skel, 10, full)
+        emit_sized(skel, 1, 4)
+        emit_sized(skel, 10, full)
+        events = rb.read()
+        assert [e.seq for e in events] == list(range(21))
+        assert [bpfskel.record_size(e) for e in events].count(4) == 1
+        assert rb.read() == []
+
+
+def test_read_keeps_consumed_events_when_delivery_fails(mod: Any, skel: Any) -> None:
+    """Whatever stops a read midway, events already off the ring come next."""
+    full = ctypes.sizeof(mod.types.event)
+    with skel.maps.rb.ring_buffer(None, mod.types.event) as rb:
+        emit_sized(skel, 21, full)
+        real = rb._decode
+        calls = 0
+
+        def failing(buf: Any, off: int, n: int) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 11:
+                raise MemoryError("while decoding the 11th record")
+            return real(buf, off, n)
+
+        rb._decode = failing
+        with pytest.raises(MemoryError):
+            rb.read()
+        rb._decode = real
+        assert [e.seq for e in rb.read()] == [*range(10), *range(11, 21)]
