@@ -190,7 +190,8 @@ def _wrapped(text: str) -> List[str]:
 
 
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
-           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo]) -> str:
+           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
+           digests: Sequence[Tuple[str, str]] = ()) -> str:
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -277,6 +278,8 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
                            for ident, map_name, key, value in maps]))
     emit(_tuple("_progs_", [f"({ident!r}, {prog_name!a}, {section!a})"
                             for ident, prog_name, section in progs]))
+    # what open(object_path=...) compares the object's types against (btf.layout_digests)
+    emit(_tuple("_layout_", [f"({root!a}, {digest!r})" for root, digest in digests]))
     emit(["",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",

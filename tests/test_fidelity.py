@@ -13,7 +13,7 @@ import pytest
 import bpfskel
 from bpfskel.chars import CharArray
 
-from bpfenv import loaded_skeleton, module_fixture, requires_bpf
+from bpfenv import compile_bpf, loaded_skeleton, module_fixture, requires_bpf
 
 pytestmark = [requires_bpf]
 
@@ -279,3 +279,46 @@ def test_read_keeps_consumed_events_when_delivery_fails(mod: Any, skel: Any) -> 
             rb.read()
         rb._decode = real
         assert [e.seq for e in rb.read()] == [*range(10), *range(11, 21)]
+
+
+# -- 7. open(object_path=...) compares the types in depth ------------------------------------
+
+CFG_SRC = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct cfg { __u32 %s; __u32 %s; } cfg;
+%s total;
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4);
+         __type(key, __u32); __type(value, %s); } m SEC(".maps");
+SEC("syscall") int prog(void *ctx) { cfg.lo++; return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def _cfg_object(tmp_path: Any, name: str, fields: tuple, total: str, value: str) -> Any:
+    src = tmp_path / f"{name}.bpf.c"
+    src.write_text(CFG_SRC % (*fields, total, value))
+    return compile_bpf(src, tmp_path / f"{name}.bpf.o")
+
+
+def test_object_path_with_other_types_at_the_same_offsets_is_refused(tmp_path: Any) -> None:
+    import importlib.util
+
+    from bpfskel.generate import generate
+
+    good = _cfg_object(tmp_path, "good", ("lo", "hi"), "__u64", "__u64")
+    path = tmp_path / "good_skel.py"
+    path.write_text(generate(good.read_bytes(), str(good), "good"))
+    spec = importlib.util.spec_from_file_location("good_skel", path)
+    assert spec and spec.loader
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    with m.open(object_path=str(good)) as skel:      # the same object: accepted
+        skel.bss.cfg.lo = 1
+    cases = {"swapped": (("hi", "lo"), "__u64", "__u64", "section .bss"),
+             "retyped": (("lo", "hi"), "double", "__u64", "section .bss"),
+             "value": (("lo", "hi"), "__u64", "__s64", "value of map m")}
+    for name, (fields, total, value, where) in cases.items():
+        other = _cfg_object(tmp_path, name, fields, total, value)
+        with pytest.raises(bpfskel.ObjectMismatchError, match=where):
+            m.open(object_path=str(other))

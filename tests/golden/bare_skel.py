@@ -67,6 +67,10 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('count_xdp', 'count_xdp', 'xdp'),
     )
+    _layout_ = (
+        ('key of map hits', 'b6bd6d7bc516520b'),
+        ('value of map hits', 'b24819782cbca613'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:

@@ -140,6 +140,13 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('count_getpid', 'count_getpid', 'tp/syscalls/sys_enter_getpid'),
     )
+    _layout_ = (
+        ('section .bss', '5a9efd0d08db4df5'),
+        ('section .data', '76d905a06a8062f9'),
+        ('section .rodata', 'f2c0e6319216b852'),
+        ('key of map per_pid', 'b6bd6d7bc516520b'),
+        ('value of map per_pid', '3142618eded4e398'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:

@@ -262,6 +262,11 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('touch', 'touch', 'syscall'),
     )
+    _layout_ = (
+        ('section .bss', '5fa33e60920a61ab'),
+        ('section .data', 'e29e7d1b3cbc1c73'),
+        ('section .rodata', '0432c0cffad8892d'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:

@@ -205,6 +205,15 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('pass_', 'pass', 'syscall'),
     )
+    _layout_ = (
+        ('section .bss', '7a56509da21aafe9'),
+        ('section .bss.extra', 'ae84defa83c0cd42'),
+        ('section .data', 'a1b79f077c5c908a'),
+        ('section .data.has-dash', 'b2595775a1d1648c'),
+        ('section .rodata.cfg', '10b87c1dceb65439'),
+        ('key of map in_', 'b6bd6d7bc516520b'),
+        ('value of map in_', 'bda91aa9c9855a42'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:
