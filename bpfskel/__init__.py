@@ -21,7 +21,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .events import record_size
-from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
 from .memory import BorrowedMemory, Memory
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ __all__ = [
     "EventSizeError",
     "LibbpfError",
     "LibbpfNotFoundError",
+    "Map",
     "Memory",
     "NotSupportedError",
     "ObjectMismatchError",

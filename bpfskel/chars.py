@@ -16,20 +16,18 @@ generated ``char[N]`` is therefore a :class:`CharArray` (elements are
   buffer.  Map keys and values of type ``char[N]`` follow the same rule.
 
 A member write needs Python code (ctypes would only take an instance of the
-array type), so each ``char[N]`` member is a :class:`CharField`: a property
-whose getter is ctypes' own field descriptor (C code, no copy) and whose
-setter applies the rule above.
+array type), so each ``char[N]`` member is a :class:`~.members.CharField`:
+a property whose getter is ctypes' own field descriptor (C code, no copy)
+and whose setter applies the rule above.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple, Type, Union, overload
+from typing import TYPE_CHECKING, Any, Iterator, List, Type, Union, overload
 
-__all__ = ["BoolField", "CharArray", "CharField", "char_array", "install_char_fields",
-           "ctypes_fields", "char_bytes"]
+__all__ = ["CharArray", "char_array", "char_bytes"]
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
@@ -121,122 +119,3 @@ class CharArray(_ArrayBase):
 def char_array(length: int) -> Type[CharArray]:
     """The :class:`CharArray` class of ``char[length]`` (one class per length)."""
     return type(f"char_{length}", (CharArray,), {"_length_": length, "__module__": __name__})
-
-
-class CharField(property):
-    """A ``char[N]`` member: reads return the live array (ctypes' own getter),
-    writes follow the ``char[N]`` rule.  ``offset`` and ``size`` as ctypes'
-    field descriptors have them."""
-
-    offset: int
-    size: int
-    cfield: Any  # ctypes' descriptor (what promoting an anonymous member needs)
-
-    if TYPE_CHECKING:  # what an instance read returns and a write takes
-        @overload
-        def __get__(self, obj: None, owner: Any = None) -> "CharField": ...
-        @overload
-        def __get__(self, obj: object, owner: Any = None) -> CharArray: ...
-        def __get__(self, obj: Any, owner: Any = None) -> Any: ...
-        def __set__(self, obj: Any, value: BytesLike) -> None: ...
-
-
-class BoolField(property):
-    """A ``_Bool`` member: ctypes' own getter; the setter refuses a non-int
-    (ctypes would store the truth value of anything, ``"no"`` included)."""
-
-    offset: int
-    size: int
-    cfield: Any
-
-    if TYPE_CHECKING:
-        @overload
-        def __get__(self, obj: None, owner: Any = None) -> "BoolField": ...
-        @overload
-        def __get__(self, obj: object, owner: Any = None) -> bool: ...
-        def __get__(self, obj: Any, owner: Any = None) -> Any: ...
-        def __set__(self, obj: Any, value: int) -> None: ...
-
-
-def _char_field(cfield: Any, length: int) -> property:
-    offset = cfield.offset
-
-    def set_(self: Any, value: Any) -> None:
-        _memmove(_addressof(self) + offset, char_bytes(value, length), length)
-
-    return _member(CharField, cfield, set_, f"char[{length}]")
-
-
-def _bool_field(cfield: Any, length: int) -> property:
-    store = cfield.__set__
-
-    def set_(self: Any, value: Any) -> None:
-        if not isinstance(value, int):
-            raise TypeError(f"_Bool: an int or bool is required, not {type(value).__name__}")
-        store(self, value)
-
-    return _member(BoolField, cfield, set_, "_Bool")
-
-
-def _member(kind: Any, cfield: Any, set_: Any, doc: str) -> property:
-    f = kind(cfield.__get__, set_, None, doc)
-    f.offset = cfield.offset
-    f.size = cfield.size
-    f.cfield = cfield
-    return f  # type: ignore[no-any-return]
-
-
-_KINDS = {"chars": (CharField, _char_field), "bool": (BoolField, _bool_field)}
-
-
-def _checked(ftype: Any) -> Optional[Tuple[str, int]]:
-    """The kind of member whose writes need Python code, with its length."""
-    if isinstance(ftype, type) and issubclass(ftype, CharArray):
-        return "chars", ftype._length_
-    if ftype is ctypes.c_bool:
-        return "bool", 1
-    return None
-
-
-def _char_members(cls: Any, nested: bool = True) -> Iterator[Tuple[str, str, int]]:
-    """(name, kind, N) of every ``char[N]`` and ``_Bool`` member ctypes defines
-    on ``cls``, promoted members of anonymous structs and unions included."""
-    anonymous = cls.__dict__.get("_anonymous_", ())
-    for f in cls.__dict__.get("_fields_", ()):
-        name, ftype = f[0], f[1]
-        kind = _checked(ftype)
-        if kind is not None:
-            yield name, kind[0], kind[1]
-        elif nested and name in anonymous:
-            yield from _char_members(ftype)
-
-
-@contextlib.contextmanager
-def ctypes_fields(fields: Any) -> Iterator[None]:
-    """While ctypes lays out ``fields``: the anonymous members among them show
-    ctypes' own descriptors, which it needs to promote their members."""
-    types = [f[1] for f in fields if isinstance(f[1], type)]
-    swapped = []
-    while types:
-        t = types.pop()
-        for name, _, _ in _char_members(t, nested=False):
-            desc = t.__dict__.get(name)
-            if isinstance(desc, (CharField, BoolField)):
-                setattr(t, name, desc.cfield)
-                swapped.append((t, name, desc))
-        types.extend(f[1] for f in t.__dict__.get("_fields_", ())
-                     if f[0] in t.__dict__.get("_anonymous_", ()))
-    try:
-        yield
-    finally:
-        for t, name, desc in swapped:
-            setattr(t, name, desc)
-
-
-def install_char_fields(cls: Any) -> None:
-    """Replace ctypes' descriptor of each ``char[N]`` member of ``cls``."""
-    for name, kind, length in _char_members(cls):
-        desc = cls.__dict__.get(name)
-        field_class, make = _KINDS[kind]
-        if desc is not None and not isinstance(desc, field_class):
-            setattr(cls, name, make(desc, length))

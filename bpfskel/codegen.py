@@ -33,6 +33,13 @@ __all__ = ["MapInfo", "ProgInfo", "render"]
 MapInfo = Tuple[str, str, str, str]   # (ident, exact map name, key expr, value expr)
 ProgInfo = Tuple[str, str, str]       # (ident, exact program name, section name)
 
+# Skeleton.open's keywords, spelt out so that IDEs and mypy see them.
+_OPEN_PARAMS = ("\n    *, object_path: str | None = None, object_name: str | None = None,\n"
+                "    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None"
+                " = None,\n    pin_root_path: str | None = None,\n")
+_OPEN_ARGS = ("\n        object_path=object_path, object_name=object_name,\n"
+              "        btf_custom_path=btf_custom_path, kconfig=kconfig, "
+              "pin_root_path=pin_root_path)")
 _WRAP = 76      # characters of the embedded object per line
 _WIDTH = 99     # the longest line we wrap to (long C names can still exceed it)
 
@@ -119,6 +126,11 @@ def _fields(cp: ClassPlan, owner: str, scope: str, indent: str,
     """``_fields_`` (and accessors) of ``cp``; ``decls`` gives the C text of
     each generated class, for the comment on an anonymous member."""
     lines = []
+    enums = [(f.name, f.ctype.enum) for f in cp.fields
+             if isinstance(f.ctype, Prim) and f.ctype.enum]
+    if enums:  # read as the generated enum (bpfskel.members.EnumField)
+        lines.append(f"{indent}{owner}._enums_ = {{" + ", ".join(
+            f"{name!r}: {scope}{enum}" for name, enum in enums) + "}")
     if cp.anonymous:
         lines.append(f"{indent}{owner}._anonymous_ = {tuple(cp.anonymous)!r}")
     if not cp.fields:
@@ -191,7 +203,8 @@ def _wrapped(text: str) -> List[str]:
 
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
            obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
-           digests: Sequence[Tuple[str, str]] = ()) -> str:
+           digests: Sequence[Tuple[str, str]] = (),
+           map_types: Dict[str, str] | None = None) -> str:
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -258,7 +271,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_fields(s.view, f"sections.{s.ident}", "types.", "", decls))
         emit([""])
     emit(_namespace("Maps", "The object's maps (``skel.maps``), by bpftool's identifiers.",
-                    "Map", [m[0] for m in maps]))
+                    "Map", [m[0] for m in maps], map_types or {}))
     emit(_namespace("Programs", "The object's programs (``skel.progs``).", "Program",
                     [p[0] for p in progs]))
     emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program.",
@@ -266,8 +279,9 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     emit(["", "class Skeleton(_rt.Skeleton):",
           f'    """Skeleton of {doc_name}: maps, programs, links and one view per section."""',
           ""])
-    for s in plan.sections:
-        emit([f"    {s.ident}: sections.{s.ident}"])
+    for s in plan.sections:  # .kconfig and the arena exist from load on
+        late_view = s.section == ARENA_SECTION or s.section.startswith(".kconfig")
+        emit([f"    {s.ident}: sections.{s.ident}{' | None' if late_view else ''}"])
     emit(["    maps: Maps", "    progs: Programs", "    links: Links", ""])
     emit([f"    _name_ = {name!a}", "    _namespaces_ = (Maps, Programs, Links)"])
     emit(_tuple("_sections_", [f"({s.section!a}, {s.ident!r}, sections.{s.ident})"
@@ -286,14 +300,14 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
           "        return _rt.unpack_object(_OBJECT)",
           "",
           "",
-          "def open(**opts: _Any) -> Skeleton:",
+          f"def open({_OPEN_PARAMS}) -> Skeleton:",
           '    """Open the embedded object (see bpfskel.Skeleton.open for options)."""',
-          "    return Skeleton.open(**opts)",
+          f"    return Skeleton.open({_OPEN_ARGS}",
           "",
           "",
-          "def open_and_load(**opts: _Any) -> Skeleton:",
+          f"def open_and_load({_OPEN_PARAMS}) -> Skeleton:",
           '    """Open and load the embedded object."""',
-          "    return Skeleton.open_and_load(**opts)",
+          f"    return Skeleton.open_and_load({_OPEN_ARGS}",
           "",
           ""])
     emit(_layout_table(plan))
@@ -310,11 +324,16 @@ def _class_refs(t: CType) -> bool:
     return isinstance(t, Ref) and not t.builtin
 
 
-def _namespace(cls: str, doc: str, item: str, idents: Sequence[str]) -> List[str]:
+def _namespace(cls: str, doc: str, item: str, idents: Sequence[str],
+               params: Dict[str, str] | None = None) -> List[str]:
     """A ``_rt.Namespace`` subclass annotating each item, so IDEs and mypy know
     ``skel.maps.<name>`` is a ``Map`` (a mangled ``__x`` is left to ``__getattr__``)."""
     lines = ["", f"class {cls}(_rt.Namespace):", f'    """{doc}"""', ""]
-    lines += [f"    {ident}: _rt.{item}" for ident in sorted(idents) if not _mangled(ident)]
+    # a program's link exists once attach() made it: None until then
+    absent = " | None" if item == "Link" else ""
+    params = params or {}
+    lines += [f"    {ident}: _rt.{item}{'[%s]' % params[ident] if ident in params else ''}"
+              f"{absent}" for ident in sorted(idents) if not _mangled(ident)]
     return lines + [""]
 
 
@@ -324,6 +343,26 @@ def _mangled(name: str) -> bool:
 
 
 _TYPES_REF = re.compile(r"\btypes\.(\w+)")
+
+
+def _decoded(t: "CType | None") -> str:
+    """The annotation of what a map side decodes to (see bpfskel.codec)."""
+    if t is None:
+        return "_Any"  # without BTF: int for 1, 2, 4 or 8 bytes, else bytes
+    if isinstance(t, Prim):
+        return "int" if t.enum else t.annotation
+    if isinstance(t, Ref):
+        return "int" if t.builtin else t.annotation
+    if isinstance(t, Arr):
+        return "bytes" if t.chars else elem_annotation(t)
+    return "bytes"
+
+
+def map_annotation(plan: Plan, key_id: int, value_id: int, percpu: bool) -> str:
+    """``K, V`` of ``_rt.Map[K, V]`` for a map with these BTF key/value ids."""
+    key = _decoded(plan.type_refs.get(key_id) if key_id else None)
+    value = _decoded(plan.type_refs.get(value_id) if value_id else None)
+    return f"{key}, list[{value}]" if percpu else f"{key}, {value}"
 
 
 def map_exprs(plan: Plan, key_id: int, value_id: int) -> Tuple[str, str]:

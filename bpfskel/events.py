@@ -34,7 +34,18 @@ import asyncio
 import ctypes
 import select
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Deque,
+    Generic,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+)
 
 from .codec import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
@@ -76,8 +87,13 @@ def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any
     return decode
 
 
-class EventReader:
-    """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio."""
+E = TypeVar("E")
+R = TypeVar("R", bound="EventReader[Any]")
+
+
+class EventReader(Generic[E]):
+    """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio.
+    Generic in the event type: ``RingBuffer[types.event]``, ``[bytes]`` untyped."""
 
     def __init__(self, source: str, fds: Sequence[int]) -> None:
         self.source = source
@@ -146,7 +162,7 @@ class EventReader:
         self._check_open()  # closed by another thread before or during the wait
         return self._deliver(sink, None)
 
-    def read(self, max_events: Optional[int] = None) -> List[Any]:
+    def read(self, max_events: Optional[int] = None) -> List[E]:
         """The batch path: every pending event (up to ``max_events``) as a list,
         without waiting and without calling the callback."""
         self._check_open()
@@ -169,7 +185,7 @@ class EventReader:
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
         return [(event,) for event in out]
 
-    def _events(self, out: List[Any]) -> List[Any]:
+    def _events(self, out: List[Any]) -> List[E]:
         return out
 
     def fileno(self) -> int:
@@ -177,7 +193,7 @@ class EventReader:
         self._check_open()
         return self._epoll.fileno()
 
-    async def events(self) -> AsyncIterator[Any]:
+    async def events(self) -> AsyncIterator[E]:
         """``async for event in reader.events()`` (or ``async for ... in reader``)."""
         self._check_open()
         loop = asyncio.get_running_loop()
@@ -208,7 +224,7 @@ class EventReader:
             self._wakers.remove(wake)
             loop.remove_reader(fd)  # the selector ignores an fd closed meanwhile
 
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[E]:
         return self.events()
 
     def _close_maps(self) -> None:
@@ -233,7 +249,7 @@ class EventReader:
     def closed(self) -> bool:
         return self._closed
 
-    def __enter__(self) -> "EventReader":
+    def __enter__(self: R) -> R:
         return self
 
     def __exit__(self, *exc: object) -> None:

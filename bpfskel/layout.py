@@ -42,10 +42,12 @@ class LayoutError(Error, ValueError):
 
 @dataclass(frozen=True)
 class Prim:
-    """A ctypes scalar, e.g. ``c_uint32``."""
+    """A ctypes scalar, e.g. ``c_uint32``; ``enum`` names the generated enum
+    class an enum-typed scalar reads as."""
     name: str
     size: int
     annotation: str
+    enum: str = ""
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,9 @@ class _Planner:
             return Opaque(t.size)  # long double: raw bytes
         if t.kind in (Kind.ENUM, Kind.ENUM64):
             self.plan_enum(t, hint)
-            return int_prim(t.size, t.signed)
+            prim = int_prim(t.size, t.signed)
+            enum = self.enums[t.id].name
+            return Prim(prim.name, prim.size, f"_rt.EnumField[types.{enum}]", enum)
         if t.kind == Kind.ARRAY:
             elem = self.btf.resolve(t.ref)
             if elem.kind == Kind.INT and elem.size == 1 and not elem.encoding & INT_BOOL \

@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from . import _libbpf
 from .errors import libbpf_error
-from .events import EventReader, event_decoder
+from .events import E, EventReader, event_decoder
 
 __all__ = ["PerfBuffer", "online_cpus"]
 
@@ -105,7 +105,7 @@ class _CpuRing:
         os.close(self.fd)
 
 
-class PerfBuffer(EventReader):
+class PerfBuffer(EventReader[E]):
     """Events from a perf event array; ``callback(cpu, event)``,
     ``lost(cpu, count)``.  See :class:`~bpfskel.events.EventReader`."""
 

@@ -17,9 +17,11 @@ from .maps import Map
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .structs import (
+    BoolField,
     CEnum,
     CharArray,
     CharField,
+    EnumField,
     Struct,
     Union,
     add_accessors,
@@ -32,9 +34,10 @@ from .structs import (
 )
 from .views import SectionView
 
-__all__ = ["CEnum", "CharArray", "CharField", "Link", "Map", "Namespace", "Program",
-           "SectionView", "Skeleton", "Struct", "Union", "add_accessors", "char_array",
-           "check_layouts", "int128", "uint128", "unmangle", "unpack_object"]
+__all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", "Map",
+           "Namespace", "Program", "SectionView", "Skeleton", "Struct", "Union",
+           "add_accessors", "char_array", "check_layouts", "int128", "uint128", "unmangle",
+           "unpack_object"]
 
 _libbpf.lib()
 

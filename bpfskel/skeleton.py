@@ -25,7 +25,19 @@ from __future__ import annotations
 import ctypes
 import errno
 import weakref
-from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from . import _libbpf
 from . import btf as btf_mod
@@ -48,6 +60,9 @@ S = TypeVar("S", bound="Skeleton")
 class Namespace:
     """Attribute access to named items (``skel.maps.events``), iterable."""
 
+    _kind: str
+    _absent_: ClassVar[FrozenSet[str]] = frozenset()  # Links: programs not attached yet
+
     def __init__(self, kind: str, items: Dict[str, Any]) -> None:
         self.__dict__.update(items)
         object.__setattr__(self, "_kind", kind)
@@ -58,8 +73,11 @@ class Namespace:
     def __len__(self) -> int:
         return len(self.__dict__) - 1
 
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"no {self._kind} named {name!r}")
+    if not TYPE_CHECKING:  # so that mypy flags a misspelt name instead of typing it Any
+        def __getattr__(self, name: str) -> Any:
+            if name in self._absent_:
+                return None  # a link attach() has not made (yet)
+            raise AttributeError(f"no {self._kind} named {name!r}")
 
     def __repr__(self) -> str:
         names = ", ".join(k for k in self.__dict__ if k != "_kind")
@@ -183,7 +201,7 @@ class Skeleton(ArenaSupport):
         btf_ptr = lib.bpf_object__btf(obj)
         reader = btf_mod._Reader(btf_ptr) if btf_ptr else None
         types = {ident: (key, value) for ident, _n, key, value in self._maps_}
-        maps: Dict[str, Map] = {}
+        maps: Dict[str, "Map[Any, Any]"] = {}
         self._section_maps: Dict[str, int] = {}
         type_ids: Dict[str, Tuple[int, int]] = {}  # map -> BTF key, value ids
         m = lib.bpf_object__next_map(obj, None)
@@ -213,6 +231,7 @@ class Skeleton(ArenaSupport):
         self.maps = maps_ns("map", maps)
         self.progs = progs_ns("program", progs)
         self.links = links_ns("link", {})
+        links_ns._absent_ = frozenset(progs)
         if object_path is not None:
             self._verify_layout(reader, object_path)
             self._verify_types(reader, object_path, type_ids)

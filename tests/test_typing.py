@@ -134,3 +134,67 @@ def test_generated_modules_pass_mypy_strict(corpus_objects: Dict[str, Path],
     proc = mypy(paths + [usage], tmp_path)
     assert proc.returncode == 0, f"mypy --strict failed:\n{proc.stdout}{proc.stderr}"
     assert f"no issues found in {len(paths) + 1} source files" in proc.stdout
+
+
+# An app with one misspelling per marked line, and the types mypy must see.
+APP = '''
+from __future__ import annotations
+
+from typing import List, Optional
+
+from typing_extensions import assert_type
+
+import bpfskel
+from bpfskel import Map
+from bpfskel.ringbuf import RingBuffer
+
+import fidelity_skel as fid
+import globals_skel as glob
+
+
+def app(skel: fid.Skeleton, g: glob.Skeleton) -> None:
+    skel.bss.bufx = b"x"                       # E: misspelt global
+    skel.bss.member.nmae = b"x"                # E: misspelt nested field
+    print(skel.bss.member.idd)                 # E: misspelt nested field read
+    skel.maps.name_map[0]                      # E: misspelt map
+    skel.progs.emitt                           # E: misspelt program
+    ev = fid.types.event()
+    ev.args_sise                               # E: misspelt event field
+    skel.bss.flag = "no"                       # E: a str for a _Bool
+    skel.bss.buf = 3                           # E: an int for a char[N]
+    skel.bss.color = fid.types.color.RED
+    skel.bss.color = 2
+    assert_type(skel.bss.color, fid.types.color)
+    assert_type(skel.bss.buf.value, bytes)
+    assert_type(skel.maps.named_map, Map[int, fid.types.named])
+    assert_type(skel.maps.named_map[0], fid.types.named)
+    assert_type(skel.maps.doubles.values(), List[float])
+    assert_type(skel.maps.named_map.items()[0][0], int)
+    rb = skel.maps.rb.ring_buffer(None, fid.types.event)
+    assert_type(rb, RingBuffer[fid.types.event])
+    assert_type(rb.read(), List[fid.types.event])
+    assert_type(skel.maps.rb.ring_buffer().read(), List[bytes])
+    assert_type(bpfskel.record_size(ev), int)
+    assert_type(skel.links.emit, Optional[bpfskel.runtime.Link])
+    assert_type(g.kconfig, Optional[glob.sections.kconfig])
+    g.kconfig.CONFIG_HZ                        # E: None before load
+    fid.open(object_pth="x")                   # E: misspelt open() keyword
+'''
+
+
+def test_mypy_flags_misspellings_and_sees_typed_maps(tmp_path: Path) -> None:
+    paths = []
+    for name in ("fidelity", "globals"):
+        obj = build_obj(name)
+        path = tmp_path / f"{name}_skel.py"
+        path.write_text(generate(obj.read_bytes(), str(obj), name))
+        paths.append(path)
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(APP))
+    proc = mypy(paths + [app], tmp_path)
+    want = {i for i, line in enumerate(APP.splitlines(), 1) if "# E:" in line}
+    got = {int(line.split(":")[1]) for line in proc.stdout.splitlines()
+           if line.startswith("app.py:") and ": error:" in line}
+    assert got == want, proc.stdout
+    assert not [line for line in proc.stdout.splitlines()
+                if ": error:" in line and not line.startswith("app.py:")], proc.stdout
