@@ -20,7 +20,8 @@ from .errors import (
     QueueEmptyError,
     ReadOnlyError,
 )
-from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+from .events import record_size
+from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
 from .memory import BorrowedMemory, Memory
 
 __version__ = "0.1.0"
@@ -37,12 +38,14 @@ __all__ = [
     "EventSizeError",
     "LibbpfError",
     "LibbpfNotFoundError",
+    "Map",
     "Memory",
     "NotSupportedError",
     "ObjectMismatchError",
     "QueueEmptyError",
     "ReadOnlyError",
     "libbpf_version",
+    "record_size",
     "__version__",
 ]
 

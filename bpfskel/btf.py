@@ -19,13 +19,15 @@ trip; they are data, never code (see :mod:`.names`).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import _libbpf
 
-__all__ = ["Kind", "Member", "Enumerator", "VarSecinfo", "Type", "Btf", "from_object"]
+__all__ = ["Kind", "Member", "Enumerator", "VarSecinfo", "Type", "Btf", "from_object",
+           "layout_digests"]
 
 
 class Kind:
@@ -284,3 +286,62 @@ def from_object(obj_ptr: int) -> Btf:
     return from_pointer(btf_ptr)
 
 VAR_EXTERN_NAME = {VAR_STATIC: " /* static */", VAR_GLOBAL_EXTERN: " /* extern */"}
+
+
+# -- layout digests: does an object still match the module made from another? ----------
+
+_MODS = frozenset({Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
+
+
+def layout_digests(read: Callable[[int], Type], sections: Dict[str, int],
+                   maps: Dict[str, Tuple[int, int]]) -> Tuple[Tuple[str, str], ...]:
+    """One digest per root of a generated module: each data section
+    (``sections``: name -> DATASEC id) and each map key and value (``maps``:
+    identifier -> (key id, value id), 0 for none).
+
+    A digest covers everything a generated class encodes, by value, in depth:
+    names, kinds, sizes, offsets, bitfields, integer encodings, array lengths
+    and enumerators (typedefs and modifiers are transparent, pointers end the
+    walk).  The generator records them and ``open(object_path=...)``
+    recomputes them from the object, so two objects with the same digests
+    give the same module.  Each type's digest is a hash over its members'
+    digests, so shared types are hashed once.
+    """
+    memo: Dict[int, str] = {}
+
+    def digest(type_id: int) -> str:
+        got = memo.get(type_id)
+        if got is not None:
+            return got
+        t = read(type_id) if type_id else VOID
+        k = t.kind
+        if k in _MODS:
+            text = digest(t.ref)
+        elif k == Kind.PTR:
+            text = "ptr"
+        elif k == Kind.ARRAY:
+            text = f"[{t.nelems}]{digest(t.ref)}"
+        elif k in (Kind.STRUCT, Kind.UNION):
+            text = f"{t.kind_name} {t.name!r} {t.size} " + ",".join(
+                f"{m.name!r}@{m.bit_offset}:{m.bitfield_size}={digest(m.type_id)}"
+                for m in t.members)
+        elif k in (Kind.ENUM, Kind.ENUM64):
+            text = f"enum {t.name!r} {t.size} {t.signed} " + ",".join(
+                f"{e.name!r}={e.value}" for e in t.enumerators)
+        elif k == Kind.DATASEC:
+            parts = []
+            for vs in t.vars:
+                var = read(vs.type_id)
+                if var.kind == Kind.VAR and var.linkage != VAR_STATIC:
+                    parts.append(f"{var.name!r}@{vs.offset}={digest(var.ref)}")
+            text = f"datasec {t.name!r} {t.size} " + ",".join(parts)
+        else:  # int, float, void, fwd, func_proto
+            text = f"{t.kind_name} {t.size} {t.encoding} {t.bits} {t.bit_offset}"
+        got = memo[type_id] = hashlib.sha256(text.encode("utf-8", "surrogateescape")
+                                             ).hexdigest()[:16]
+        return got
+
+    roots = [(f"section {name}", digest(tid)) for name, tid in sorted(sections.items())]
+    for ident, (key, value) in sorted(maps.items()):
+        roots += [(f"key of map {ident}", digest(key)), (f"value of map {ident}", digest(value))]
+    return tuple(roots)

@@ -1,18 +1,23 @@
 """Keys and values of a map: Python objects to the bytes the kernel wants, and back.
 
 A :class:`Codec` is built once per map side (key or value) from the type the
-generator recorded (a generated class, a ctypes integer type, or ``None``
-without BTF) and the size libbpf reports.  The rules are deliberately narrow,
-so a wrong argument is a ``TypeError`` naming the expected type rather than a
-silently mangled key:
+generator recorded (a generated class, a ctypes scalar type, or ``None``
+without BTF) and the size libbpf reports.  Scalars follow the one rule every
+global and struct member follows (see :data:`INTEGER_RULE`):
 
-* an ``int`` is accepted for integer types (and, without BTF, for a side of
-  1, 2, 4 or 8 bytes, as a native-endian unsigned number);
-* an instance of the exact class is accepted as is;
-* ``bytes``-like objects of exactly the side's size are accepted for any type.
+* integer types (``__u32``, ``_Bool``, enums, ``__int128``) take an ``int``
+  (``bool`` and ``IntEnum`` included) and return an ``int``; the value is
+  converted as C converts it, modulo 2**bits, so ``-1`` into a ``__u32``
+  is ``0xffffffff`` (``u32 hkey = -1``); a ``_Bool`` stores ``value != 0``;
+* floating types take an ``int`` or ``float`` and return a ``float``;
+* anything else for a scalar raises ``TypeError``.
 
-Decoded values are always copies: an ``int`` for integer types, ``bytes`` for
-``char[N]`` and for maps without BTF, otherwise a fresh instance of the class.
+Other sides take an instance of the exact class, or ``bytes``-like objects of
+exactly the side's size (for ``char[N]``, shorter ones are NUL-padded as in a
+member write, :mod:`.chars`); without BTF, a side of 1, 2, 4 or 8 bytes also
+takes an ``int``.  Decoded values are always copies: ``int``/``float`` for
+scalars, ``bytes`` for ``char[N]`` and maps without BTF, otherwise a fresh
+instance of the class.
 """
 
 from __future__ import annotations
@@ -23,9 +28,15 @@ import gc
 import struct
 from typing import Any, Callable, Iterator, List, Optional
 
-__all__ = ["Codec", "is_integer_type", "gc_paused"]
+from .chars import CharArray, char_bytes
+from .structs import int128, uint128
 
+__all__ = ["Codec", "is_integer_type", "gc_paused", "INTEGER_RULE"]
+
+INTEGER_RULE = ("an int is stored as C converts it (modulo 2**bits: -1 is all ones); "
+                "a _Bool stores value != 0; a non-int raises TypeError")
 _INT_CODES = frozenset("bBhHiIlLqQ?")
+_FLOAT_CODES = frozenset("fd")
 _UNSIGNED_BY_SIZE = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
@@ -33,6 +44,12 @@ def is_integer_type(ctype: Any) -> bool:
     """True for ctypes integer types (``c_uint32``, ``c_bool``, ...) and enums of them."""
     code = getattr(ctype, "_type_", None)
     return isinstance(code, str) and code in _INT_CODES and issubclass(
+        ctype, ctypes._SimpleCData)
+
+
+def _is_float_type(ctype: Any) -> bool:
+    code = getattr(ctype, "_type_", None)
+    return isinstance(code, str) and code in _FLOAT_CODES and issubclass(
         ctype, ctypes._SimpleCData)
 
 
@@ -50,11 +67,24 @@ class Codec:
         self.size = size
         self.what = what  # e.g. "key of map 'counts'", for error messages
         self.expected = _describe(ctype, size)
+        self._chars = isinstance(ctype, type) and issubclass(ctype, CharArray)
         self._int_format: Optional[str] = None
+        self._float_format: Optional[str] = None
+        self._int128: Optional[bool] = None  # signed?, for __int128 sides
         if ctype is None:
             self._int_format = _UNSIGNED_BY_SIZE.get(size)
         elif is_integer_type(ctype):
             self._int_format = ctype._type_
+        elif _is_float_type(ctype):
+            self._float_format = ctype._type_
+        elif ctype in (int128, uint128):
+            self._int128 = ctype is int128
+        if self._int_format is not None:
+            code = self._int_format
+            bits = 8 * struct.calcsize(code)
+            self._mask = (1 << bits) - 1
+            # signed formats: a wrapped value above the signed maximum goes negative
+            self._wrap = 1 << bits if code in "bhilq" else 0
         if ctype is not None and ctypes.sizeof(ctype) != size:
             raise TypeError(f"{what}: the generated type {_describe(ctype, size)} is "
                             f"{ctypes.sizeof(ctype)} bytes, the map says {size}")
@@ -63,18 +93,29 @@ class Codec:
     # -- encode ----------------------------------------------------------------
 
     def encode(self, obj: Any) -> bytes:
-        """The ``size`` bytes for ``obj``; TypeError/OverflowError when it does not fit."""
+        """The ``size`` bytes for ``obj``; TypeError when it is not of the side's type."""
         if isinstance(obj, int):
-            if self._int_format is None:
-                raise TypeError(f"{self.what}: expected {self.expected}, got int")
-            try:
-                return struct.pack(self._int_format, obj)
-            except struct.error:
-                raise OverflowError(f"{self.what}: {obj} does not fit in "
-                                    f"{self.expected}") from None
-        if isinstance(obj, ctypes._SimpleCData) and self._int_format is not None \
-                and is_integer_type(type(obj)):
+            fmt = self._int_format
+            if fmt is not None:
+                if fmt == "?":
+                    return b"\x01" if obj else b"\x00"
+                v = obj & self._mask  # C's conversion to an N-bit integer
+                if self._wrap and v >= self._wrap >> 1:
+                    v -= self._wrap
+                return struct.pack(fmt, v)
+            if self._float_format is not None:
+                return struct.pack(self._float_format, obj)
+            if self._int128 is not None:
+                return (obj & (2**128 - 1)).to_bytes(16, "little")
+            raise TypeError(f"{self.what}: expected {self.expected}, got int")
+        if isinstance(obj, float) and self._float_format is not None:
+            return struct.pack(self._float_format, obj)
+        if isinstance(obj, ctypes._SimpleCData) and (
+                self._int_format is not None or self._float_format is not None) and (
+                is_integer_type(type(obj)) or _is_float_type(type(obj))):
             return self.encode(obj.value)
+        if self._chars and isinstance(obj, (bytes, bytearray, memoryview, CharArray)):
+            return char_bytes(obj, self.size, self.what)  # NUL-padded, as a member write
         if self.ctype is not None and isinstance(obj, self.ctype):  # incl. read-only twins
             return bytes(memoryview(obj).cast("B"))
         if isinstance(obj, (bytes, bytearray, memoryview)):
@@ -94,21 +135,24 @@ class Codec:
     # -- decode ----------------------------------------------------------------
 
     def _decoder(self) -> Callable[[bytes], Any]:
-        fmt = self._int_format
+        fmt = self._int_format or self._float_format
         if fmt is not None:
             unpack = struct.Struct(fmt).unpack_from
             return lambda data: unpack(data)[0]
         if self.ctype is None or _is_char_array(self.ctype):
             return bytes
+        if self._int128 is not None:
+            signed = self._int128
+            return lambda data: int.from_bytes(bytes(data), "little", signed=signed)
         return self.ctype.from_buffer_copy  # type: ignore[no-any-return]
 
     def decode_many(self, buf: Any, count: int, stride: int) -> List[Any]:
         """Decode ``count`` items laid out every ``stride`` bytes in ``buf``."""
-        fmt = self._int_format
+        fmt = self._int_format or self._float_format
         if fmt is not None and stride == self.size:
             raw: Any = memoryview(buf).cast("B")[:count * stride]
             return list(raw.cast(fmt))
-        if stride == self.size and self.decode is not bytes:
+        if stride == self.size and self.decode is not bytes and self._int128 is None:
             # One copy of the whole run; slicing the array then makes the element
             # objects (each owning its part of that copy) four times faster than
             # a from_buffer_copy per item.
@@ -140,8 +184,11 @@ def gc_paused() -> Iterator[None]:
 def _describe(ctype: Any, size: int) -> str:
     if ctype is None:
         return f"{size} bytes" + (" or int" if size in _UNSIGNED_BY_SIZE else "")
-    if is_integer_type(ctype):
+    if is_integer_type(ctype) or ctype in (int128, uint128):
         return f"int ({ctype.__name__})"
+    if _is_float_type(ctype):
+        return f"float ({ctype.__name__})"
     if _is_char_array(ctype):
-        return f"bytes of length {size}"
+        return f"bytes of length {size}" if not issubclass(ctype, CharArray) else \
+            f"bytes of at most {size}"
     return f"{ctype.__qualname__} or {size} bytes"

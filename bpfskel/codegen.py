@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Match, Sequence, Set, Tuple
 
-from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref
+from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref, elem_annotation
 from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
 from .structs import pack_object
 
@@ -33,6 +33,13 @@ __all__ = ["MapInfo", "ProgInfo", "render"]
 MapInfo = Tuple[str, str, str, str]   # (ident, exact map name, key expr, value expr)
 ProgInfo = Tuple[str, str, str]       # (ident, exact program name, section name)
 
+# Skeleton.open's keywords, spelt out so that IDEs and mypy see them.
+_OPEN_PARAMS = ("\n    *, object_path: str | None = None, object_name: str | None = None,\n"
+                "    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None"
+                " = None,\n    pin_root_path: str | None = None,\n")
+_OPEN_ARGS = ("\n        object_path=object_path, object_name=object_name,\n"
+              "        btf_custom_path=btf_custom_path, kconfig=kconfig, "
+              "pin_root_path=pin_root_path)")
 _WRAP = 76      # characters of the embedded object per line
 _WIDTH = 99     # the longest line we wrap to (long C names can still exceed it)
 
@@ -92,6 +99,8 @@ def ctype_expr(t: CType, scope: str) -> str:
     if isinstance(t, Ref):
         return f"_rt.{t.name}" if t.builtin else f"{scope}{t.name}"
     if isinstance(t, Arr):
+        if t.chars:
+            return f"_rt.char_array({t.length})"
         inner = ctype_expr(t.elem, scope)
         if isinstance(t.elem, Arr):
             inner = f"({inner})"
@@ -117,6 +126,11 @@ def _fields(cp: ClassPlan, owner: str, scope: str, indent: str,
     """``_fields_`` (and accessors) of ``cp``; ``decls`` gives the C text of
     each generated class, for the comment on an anonymous member."""
     lines = []
+    enums = [(f.name, f.ctype.enum) for f in cp.fields
+             if isinstance(f.ctype, Prim) and f.ctype.enum]
+    if enums:  # read as the generated enum (bpfskel.members.EnumField)
+        lines.append(f"{indent}{owner}._enums_ = {{" + ", ".join(
+            f"{name!r}: {scope}{enum}" for name, enum in enums) + "}")
     if cp.anonymous:
         lines.append(f"{indent}{owner}._anonymous_ = {tuple(cp.anonymous)!r}")
     if not cp.fields:
@@ -188,7 +202,9 @@ def _wrapped(text: str) -> List[str]:
 
 
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
-           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo]) -> str:
+           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
+           digests: Sequence[Tuple[str, str]] = (),
+           map_types: Dict[str, str] | None = None) -> str:
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -222,8 +238,14 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_class_head(cp, "    ", aliases))
     for e in plan.enums:
         emit(_enum(e, "    "))
-    for a in plan.aliases:
+    # An array of a generated class is only made once the class has its
+    # _fields_: ctypes caches array types, and one made earlier is 0 bytes.
+    early = [a for a in plan.aliases if not (isinstance(a.target, Arr) and _class_refs(a.target))]
+    late = [a for a in plan.aliases if a not in early]
+    for a in early:
         emit([f"    {a.name} = {ctype_expr(a.target, '')}  # {a.decl}"])
+    for a in late:
+        emit([f"    {a.name}: type[{elem_annotation(a.target)}]  # set below"])
     if plan.aliases:
         emit([""])
     emit(["", "class sections:", '    """One view class per global data section."""', ""])
@@ -231,7 +253,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_class_head(s.view, "    ", aliases))
     emit(aliases.lines())
     mangled = [n for n in [c.name for c in plan.classes] + [e.name for e in plan.enums]
-               + [a.name for a in plan.aliases] if _mangled(n)]
+               + [a.name for a in early] if _mangled(n)]
     if mangled:
         emit(["", "# Python mangles '__name' inside a class body: expose the C names as written.",
               f"_rt.unmangle(types, {tuple(sorted(mangled))!r})"])
@@ -240,12 +262,16 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     for cp in plan.classes:
         emit(_fields(cp, f"types.{cp.name}", "types.", "", decls))
         emit([""])
+    for a in late:  # outside the class body: no name mangling to undo
+        emit([f"types.{a.name} = {ctype_expr(a.target, 'types.')}  # {a.decl}"])
+    if late:
+        emit([""])
     for s in plan.sections:
         emit([f"sections.{s.ident}._section_ = {s.section!a}"])
         emit(_fields(s.view, f"sections.{s.ident}", "types.", "", decls))
         emit([""])
     emit(_namespace("Maps", "The object's maps (``skel.maps``), by bpftool's identifiers.",
-                    "Map", [m[0] for m in maps]))
+                    "Map", [m[0] for m in maps], map_types or {}))
     emit(_namespace("Programs", "The object's programs (``skel.progs``).", "Program",
                     [p[0] for p in progs]))
     emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program.",
@@ -253,8 +279,9 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     emit(["", "class Skeleton(_rt.Skeleton):",
           f'    """Skeleton of {doc_name}: maps, programs, links and one view per section."""',
           ""])
-    for s in plan.sections:
-        emit([f"    {s.ident}: sections.{s.ident}"])
+    for s in plan.sections:  # .kconfig and the arena exist from load on
+        late_view = s.section == ARENA_SECTION or s.section.startswith(".kconfig")
+        emit([f"    {s.ident}: sections.{s.ident}{' | None' if late_view else ''}"])
     emit(["    maps: Maps", "    progs: Programs", "    links: Links", ""])
     emit([f"    _name_ = {name!a}", "    _namespaces_ = (Maps, Programs, Links)"])
     emit(_tuple("_sections_", [f"({s.section!a}, {s.ident!r}, sections.{s.ident})"
@@ -265,20 +292,22 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
                            for ident, map_name, key, value in maps]))
     emit(_tuple("_progs_", [f"({ident!r}, {prog_name!a}, {section!a})"
                             for ident, prog_name, section in progs]))
+    # what open(object_path=...) compares the object's types against (btf.layout_digests)
+    emit(_tuple("_layout_", [f"({root!a}, {digest!r})" for root, digest in digests]))
     emit(["",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",
           "        return _rt.unpack_object(_OBJECT)",
           "",
           "",
-          "def open(**opts: _Any) -> Skeleton:",
+          f"def open({_OPEN_PARAMS}) -> Skeleton:",
           '    """Open the embedded object (see bpfskel.Skeleton.open for options)."""',
-          "    return Skeleton.open(**opts)",
+          f"    return Skeleton.open({_OPEN_ARGS}",
           "",
           "",
-          "def open_and_load(**opts: _Any) -> Skeleton:",
+          f"def open_and_load({_OPEN_PARAMS}) -> Skeleton:",
           '    """Open and load the embedded object."""',
-          "    return Skeleton.open_and_load(**opts)",
+          f"    return Skeleton.open_and_load({_OPEN_ARGS}",
           "",
           ""])
     emit(_layout_table(plan))
@@ -288,11 +317,23 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     return "\n".join(out)
 
 
-def _namespace(cls: str, doc: str, item: str, idents: Sequence[str]) -> List[str]:
+def _class_refs(t: CType) -> bool:
+    """Does ``t`` contain a generated class (not a runtime one)?"""
+    if isinstance(t, Arr):
+        return _class_refs(t.elem)
+    return isinstance(t, Ref) and not t.builtin
+
+
+def _namespace(cls: str, doc: str, item: str, idents: Sequence[str],
+               params: Dict[str, str] | None = None) -> List[str]:
     """A ``_rt.Namespace`` subclass annotating each item, so IDEs and mypy know
     ``skel.maps.<name>`` is a ``Map`` (a mangled ``__x`` is left to ``__getattr__``)."""
     lines = ["", f"class {cls}(_rt.Namespace):", f'    """{doc}"""', ""]
-    lines += [f"    {ident}: _rt.{item}" for ident in sorted(idents) if not _mangled(ident)]
+    # a program's link exists once attach() made it: None until then
+    absent = " | None" if item == "Link" else ""
+    params = params or {}
+    lines += [f"    {ident}: _rt.{item}{'[%s]' % params[ident] if ident in params else ''}"
+              f"{absent}" for ident in sorted(idents) if not _mangled(ident)]
     return lines + [""]
 
 
@@ -302,6 +343,26 @@ def _mangled(name: str) -> bool:
 
 
 _TYPES_REF = re.compile(r"\btypes\.(\w+)")
+
+
+def _decoded(t: "CType | None") -> str:
+    """The annotation of what a map side decodes to (see bpfskel.codec)."""
+    if t is None:
+        return "_Any"  # without BTF: int for 1, 2, 4 or 8 bytes, else bytes
+    if isinstance(t, Prim):
+        return "int" if t.enum else t.annotation
+    if isinstance(t, Ref):
+        return "int" if t.builtin else t.annotation
+    if isinstance(t, Arr):
+        return "bytes" if t.chars else elem_annotation(t)
+    return "bytes"
+
+
+def map_annotation(plan: Plan, key_id: int, value_id: int, percpu: bool) -> str:
+    """``K, V`` of ``_rt.Map[K, V]`` for a map with these BTF key/value ids."""
+    key = _decoded(plan.type_refs.get(key_id) if key_id else None)
+    value = _decoded(plan.type_refs.get(value_id) if value_id else None)
+    return f"{key}, list[{value}]" if percpu else f"{key}, {value}"
 
 
 def map_exprs(plan: Plan, key_id: int, value_id: int) -> Tuple[str, str]:

@@ -8,8 +8,11 @@ waits on epoll if nothing was, and drains again.
 
 Typing: with ``event_type`` (a generated class), each record is copied into a
 fresh instance (``from_buffer_copy``); without, the callback gets ``bytes``.
-A record shorter than ``event_type`` raises :class:`EventSizeError` rather
-than being padded: it means the BPF side and the type disagree.
+A record of another size than ``event_type`` is still delivered as one:
+real tools send only the used part of a record (``bpf_ringbuf_output(...,
+offsetof(struct event, args) + e->args_size, ...)``), so a short record is
+zero-padded, and a longer one is cut.  :func:`record_size` gives the
+record's real size.  Decoding never raises, so no record is dropped.
 
 Exceptions: an exception raised by the callback stops the drain at that
 record (which counts as consumed, as in libbpf) and propagates out of
@@ -31,12 +34,37 @@ import asyncio
 import ctypes
 import select
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Deque,
+    Generic,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+)
 
 from .codec import gc_paused
-from .errors import ClosedError, EventSizeError
+from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
 
-__all__ = ["EventReader", "EventSizeError", "event_decoder"]
+__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size"]
+
+_SIZE_KEY = "_record_size_"
+
+
+def record_size(event: Any) -> int:
+    """The size in bytes of the record ``event`` was decoded from.
+
+    Equal to ``sizeof(event)`` unless the record was shorter (the missing
+    tail reads as zeros) or longer (the extra bytes were cut).  Perf buffer
+    samples include the kernel's padding to 8 bytes.
+    """
+    d = getattr(event, "__dict__", None)
+    size = d.get(_SIZE_KEY) if d is not None else None
+    return ctypes.sizeof(event) if size is None else int(size)
 
 
 def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any]:
@@ -45,19 +73,27 @@ def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any
         return lambda buf, off, n: bytes(buf[off:off + n])
     size = ctypes.sizeof(event_type)
     copy = event_type.from_buffer_copy
-    name = getattr(event_type, "__qualname__", repr(event_type))
 
     def decode(buf: Any, off: int, n: int) -> Any:
-        if n < size:
-            raise EventSizeError(f"{source}: a {n}-byte record is smaller than "
-                                 f"{name} ({size} bytes)")
-        return copy(buf, off)
+        if n == size:
+            return copy(buf, off)
+        if n > size:
+            event = copy(buf, off)
+        else:  # only the used part was sent: the rest reads as zeros
+            event = copy(bytes(buf[off:off + n]) + bytes(size - n))
+        event.__dict__[_SIZE_KEY] = n
+        return event
 
     return decode
 
 
-class EventReader:
-    """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio."""
+E = TypeVar("E")
+R = TypeVar("R", bound="EventReader[Any]")
+
+
+class EventReader(Generic[E]):
+    """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio.
+    Generic in the event type: ``RingBuffer[types.event]``, ``[bytes]`` untyped."""
 
     def __init__(self, source: str, fds: Sequence[int]) -> None:
         self.source = source
@@ -126,24 +162,38 @@ class EventReader:
         self._check_open()  # closed by another thread before or during the wait
         return self._deliver(sink, None)
 
-    def read(self, max_events: Optional[int] = None) -> List[Any]:
+    def read(self, max_events: Optional[int] = None) -> List[E]:
         """The batch path: every pending event (up to ``max_events``) as a list,
         without waiting and without calling the callback."""
         self._check_open()
         out: List[Any] = []
-        with gc_paused():
-            self._deliver(self._list_sink(out), max_events)
-        return out
+        try:
+            with gc_paused():
+                self._deliver(self._list_sink(out), max_events)
+        except BaseException:
+            # Events already taken off the rings are not lost: the next read,
+            # poll or iteration delivers them first.
+            self._backlog.extendleft(reversed(self._sink_args(out)))
+            raise
+        return self._events(out)
 
+    # read() collects what the sink gets; these turn that into sink
+    # arguments (for the backlog) and into the events read() returns.
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
         return out.append
+
+    def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
+        return [(event,) for event in out]
+
+    def _events(self, out: List[Any]) -> List[E]:
+        return out
 
     def fileno(self) -> int:
         """The epoll fd: readable when events are pending."""
         self._check_open()
         return self._epoll.fileno()
 
-    async def events(self) -> AsyncIterator[Any]:
+    async def events(self) -> AsyncIterator[E]:
         """``async for event in reader.events()`` (or ``async for ... in reader``)."""
         self._check_open()
         loop = asyncio.get_running_loop()
@@ -174,7 +224,7 @@ class EventReader:
             self._wakers.remove(wake)
             loop.remove_reader(fd)  # the selector ignores an fd closed meanwhile
 
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[E]:
         return self.events()
 
     def _close_maps(self) -> None:
@@ -199,7 +249,7 @@ class EventReader:
     def closed(self) -> bool:
         return self._closed
 
-    def __enter__(self) -> "EventReader":
+    def __enter__(self: R) -> R:
         return self
 
     def __exit__(self, *exc: object) -> None:

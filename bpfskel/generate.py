@@ -8,6 +8,8 @@ from typing import List, Set, Tuple
 
 from . import __version__, codegen, layout
 from .arena import BPF_MAP_TYPE_ARENA
+from .btf import layout_digests
+from .maps import PERCPU_TYPES
 from .names import ARENA_SECTION, identifier
 from .objfile import ObjectInfo, read_object
 
@@ -42,14 +44,21 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) ->
     map_types = {m.ident: (m.key_type_id, m.value_type_id) for m in info.maps if not m.internal}
     plan = layout.plan(info.btf, map_types, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
+    annotations = {m.ident: "_Any, _Any" if m.internal else codegen.map_annotation(
+        plan, m.key_type_id, m.value_type_id, m.type in PERCPU_TYPES) for m in info.maps}
     for m in sorted(info.maps, key=lambda m: m.ident):
         key, value = codegen.map_exprs(plan, m.key_type_id, m.value_type_id) \
             if not m.internal else ("None", "None")
         maps.append((m.ident, m.name, key, value))
     progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
+    datasecs = {t.name: t.id for t in info.btf.datasecs()}
+    digests = layout_digests(info.btf.__getitem__,
+                             {s.section: datasecs[s.section] for s in plan.sections
+                              if s.section != ARENA_SECTION}, map_types)
     return codegen.render(plan, name=name, source=os.path.basename(source),
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
-                          obj=data, maps=maps, progs=progs)
+                          obj=data, maps=maps, progs=progs, digests=digests,
+                          map_types=annotations)
 
 
 def generate(data: bytes, source: str, name: str) -> str:

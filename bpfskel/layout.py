@@ -42,10 +42,12 @@ class LayoutError(Error, ValueError):
 
 @dataclass(frozen=True)
 class Prim:
-    """A ctypes scalar, e.g. ``c_uint32``."""
+    """A ctypes scalar, e.g. ``c_uint32``; ``enum`` names the generated enum
+    class an enum-typed scalar reads as."""
     name: str
     size: int
     annotation: str
+    enum: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,14 @@ class Arr:
         return self.elem.size * self.length
 
     @property
+    def chars(self) -> bool:
+        """A C ``char[N]``: a runtime ``CharArray`` (see :mod:`bpfskel.chars`)."""
+        return isinstance(self.elem, Prim) and self.elem.name == "c_char"
+
+    @property
     def annotation(self) -> str:
-        # ctypes reads a char[N] member as bytes; any other array stays an Array
-        if isinstance(self.elem, Prim) and self.elem.name == "c_char":
-            return "bytes"
-        return _elem_annotation(self)
+        # a char[N] member reads as the array and takes bytes: a descriptor type
+        return "_rt.CharField" if self.chars else elem_annotation(self)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class Opaque:
 CType = Union[Prim, Ref, Arr, Opaque]
 
 
-def _elem_annotation(t: CType) -> str:
+def elem_annotation(t: CType) -> str:
     """The annotation of ``t`` as an array element: what indexing returns is
     a ctypes object for nested arrays (``char[4][16]`` gives char arrays)."""
     if isinstance(t, Prim):
@@ -95,7 +100,7 @@ def _elem_annotation(t: CType) -> str:
     if isinstance(t, Ref):
         return t.annotation
     if isinstance(t, Arr):
-        return f"_c.Array[{_elem_annotation(t.elem)}]"
+        return "_rt.CharArray" if t.chars else f"_c.Array[{elem_annotation(t.elem)}]"
     return "_c.Array[_c.c_ubyte]"
 
 
@@ -263,12 +268,14 @@ class _Planner:
             return Opaque(t.size)  # long double: raw bytes
         if t.kind in (Kind.ENUM, Kind.ENUM64):
             self.plan_enum(t, hint)
-            return int_prim(t.size, t.signed)
+            prim = int_prim(t.size, t.signed)
+            enum = self.enums[t.id].name
+            return Prim(prim.name, prim.size, f"_rt.EnumField[types.{enum}]", enum)
         if t.kind == Kind.ARRAY:
             elem = self.btf.resolve(t.ref)
             if elem.kind == Kind.INT and elem.size == 1 and not elem.encoding & INT_BOOL \
                     and (elem.name == "char" or elem.encoding & INT_CHAR):
-                return Arr(Prim("c_char", 1, "bytes"), t.nelems)
+                return Arr(Prim("c_char", 1, "int"), t.nelems)
             inner = self.expr(t.ref, hint)
             if inner is None:
                 return None

@@ -26,7 +26,20 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    overload,
+)
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
@@ -55,7 +68,8 @@ class MapType:
     ARENA = 33
 
 
-_PERCPU = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH})
+_PERCPU = PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
+                                    MapType.LRU_PERCPU_HASH})
 _ARRAYS = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})
 _QUEUES = frozenset({MapType.QUEUE, MapType.STACK})
 _NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA}
@@ -73,7 +87,16 @@ def possible_cpus() -> int:
                              "counting possible CPUs"))
 
 
-class Map:
+if TYPE_CHECKING:
+    from .perfbuf import PerfBuffer
+    from .ringbuf import RingBuffer
+
+K = TypeVar("K")
+V = TypeVar("V")
+E = TypeVar("E")
+
+
+class Map(Generic[K, V]):
     """One map of a skeleton: metadata, and a mapping of keys to values.
 
     ``key_type``/``value_type`` are the generated classes from the map's BTF
@@ -273,7 +296,7 @@ class Map:
 
     # -- single elements -----------------------------------------------------------
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: Any) -> V:
         fd, kc, vc, per_entry, ncpu = self._dict_op("lookup")
         raw = self._key(kc, key)
         buf = ctypes.create_string_buffer(per_entry)
@@ -281,9 +304,9 @@ class Map:
         if ret == -errno.ENOENT:
             raise KeyError(key)
         _libbpf.check(ret, f"looking up a key in {self._what()}")
-        return self._decode_value(vc, buf, ncpu)
+        return self._decode_value(vc, buf, ncpu)  # type: ignore[no-any-return]
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def get(self, key: Any, default: Optional[V] = None) -> Optional[V]:
         try:
             return self[key]
         except (KeyError, IndexError):  # an array index out of range is absent too
@@ -317,7 +340,7 @@ class Map:
             raise KeyError(key)
         _libbpf.check(ret, f"deleting a key from {self._what()}")
 
-    def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> Any:
+    def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> V:
         """Lookup-and-delete (``bpf_map_lookup_and_delete_elem``).
 
         On a hash: ``pop(key[, default])`` like ``dict.pop``.  On a queue or
@@ -326,7 +349,7 @@ class Map:
         if self.type in _QUEUES:
             if key is not _MISSING:
                 raise TypeError(f"{self._what()} is a queue/stack: pop() takes no key")
-            return self._queue_take(_libbpf.lib().bpf_map_lookup_and_delete_elem, "pop")
+            return self._queue_take(_libbpf.lib().bpf_map_lookup_and_delete_elem, "pop")  # type: ignore[no-any-return]
         if key is _MISSING:
             raise TypeError("pop() needs a key on a hash map")
         fd, kc, vc, per_entry, ncpu = self._dict_op("pop")
@@ -338,12 +361,12 @@ class Map:
         if ret == -errno.ENOENT:
             if default is _MISSING:
                 raise KeyError(key)
-            return default
+            return default  # type: ignore[no-any-return]
         if ret == -batch.ENOTSUPP:  # e.g. LPM tries: only the hash family has it
             raise NotSupportedError(f"pop from {self._what()}: the kernel has no "
                                     f"lookup-and-delete for map type {self.type}")
         _libbpf.check(ret, f"lookup-and-delete in {self._what()}")
-        return self._decode_value(vc, buf, ncpu)
+        return self._decode_value(vc, buf, ncpu)  # type: ignore[no-any-return]
 
     # -- queue and stack maps --------------------------------------------------------
 
@@ -357,11 +380,11 @@ class Map:
         full = " (full: push(value, BPF_EXIST) drops the oldest)" if ret == -errno.E2BIG else ""
         _libbpf.check(ret, f"pushing to {self._what()}{full}")
 
-    def peek(self) -> Any:
+    def peek(self) -> V:
         """The value ``pop()`` would return, left in place."""
         if self.type not in _QUEUES:
             raise TypeError(f"{self._what()} is not a queue or stack map")
-        return self._queue_take(_libbpf.lib().bpf_map_lookup_elem, "peek")
+        return self._queue_take(_libbpf.lib().bpf_map_lookup_elem, "peek")  # type: ignore[no-any-return]
 
     def _queue_take(self, fn: Callable[..., int], op: str) -> Any:
         _kc, vc, _pe, _n = self._setup()
@@ -418,21 +441,21 @@ class Map:
             _libbpf.check(ret, f"looking up a key in {self._what()}")
             yield [kc.decode(raw)], [self._decode_value(vc, value, ncpu)]
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[K]:
         for keys, _ in self._walk(False):
             yield from keys
 
-    def keys(self) -> List[Any]:
+    def keys(self) -> List[K]:
         with gc_paused():
             return [k for keys, _ in self._walk(False) for k in keys]
 
-    def values(self) -> List[Any]:
+    def values(self) -> List[V]:
         with gc_paused():
             return [v for _, values in self._walk(True) for v in values]
 
-    def items(self) -> List[Tuple[Any, Any]]:
+    def items(self) -> List[Tuple[K, V]]:
         """Every (key, value), read in batches of hundreds per syscall."""
-        out: List[Tuple[Any, Any]] = []
+        out: List[Tuple[K, V]] = []
         with gc_paused():
             for keys, values in self._walk(True):
                 out.extend(zip(keys, values))
@@ -514,8 +537,18 @@ class Map:
 
     # -- event readers -------------------------------------------------------------------
 
+    @overload
+    def ring_buffer(self, callback: Optional[Callable[[E], Any]],
+                    event_type: Type[E]) -> "RingBuffer[E]": ...
+    @overload
+    def ring_buffer(self, callback: Optional[Callable[[E], Any]] = None, *,
+                    event_type: Type[E]) -> "RingBuffer[E]": ...
+    @overload
+    def ring_buffer(self, callback: Optional[Callable[[bytes], Any]] = None,
+                    event_type: None = None) -> "RingBuffer[bytes]": ...
+
     def ring_buffer(self, callback: Optional[Callable[[Any], Any]] = None,
-                    event_type: Any = None) -> Any:
+                    event_type: Any = None) -> "RingBuffer[Any]":
         """A reader for this ``BPF_MAP_TYPE_RINGBUF`` map (see :mod:`bpfskel.ringbuf`)."""
         from .ringbuf import RingBuffer
 
@@ -524,9 +557,22 @@ class Map:
         return RingBuffer(self._live_fd("read a ring buffer"), self.max_entries,
                           callback, event_type, self.name)
 
+    @overload
+    def perf_buffer(self, callback: Optional[Callable[[int, E], Any]],
+                    event_type: Type[E], lost: Optional[Callable[[int, int], Any]] = None,
+                    page_count: int = 64) -> "PerfBuffer[E]": ...
+    @overload
+    def perf_buffer(self, callback: Optional[Callable[[int, E], Any]] = None, *,
+                    event_type: Type[E], lost: Optional[Callable[[int, int], Any]] = None,
+                    page_count: int = 64) -> "PerfBuffer[E]": ...
+    @overload
+    def perf_buffer(self, callback: Optional[Callable[[int, bytes], Any]] = None,
+                    event_type: None = None, lost: Optional[Callable[[int, int], Any]] = None,
+                    page_count: int = 64) -> "PerfBuffer[bytes]": ...
+
     def perf_buffer(self, callback: Optional[Callable[[int, Any], Any]] = None,
                     event_type: Any = None, lost: Optional[Callable[[int, int], Any]] = None,
-                    page_count: int = 64) -> Any:
+                    page_count: int = 64) -> "PerfBuffer[Any]":
         """A reader for this ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` (see :mod:`bpfskel.perfbuf`)."""
         from .perfbuf import PerfBuffer
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from . import _libbpf
 from .errors import libbpf_error
-from .events import EventReader, event_decoder
+from .events import E, EventReader, event_decoder
 
 __all__ = ["PerfBuffer", "online_cpus"]
 
@@ -105,7 +105,7 @@ class _CpuRing:
         os.close(self.fd)
 
 
-class PerfBuffer(EventReader):
+class PerfBuffer(EventReader[E]):
     """Events from a perf event array; ``callback(cpu, event)``,
     ``lost(cpu, count)``.  See :class:`~bpfskel.events.EventReader`."""
 
@@ -143,7 +143,13 @@ class PerfBuffer(EventReader):
         self.lost_events = 0
 
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
-        return lambda cpu, event: out.append(event)
+        return lambda cpu, event: out.append((cpu, event))
+
+    def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
+        return out
+
+    def _events(self, out: List[Any]) -> List[Any]:
+        return [event for _, event in out]
 
     def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
         count = 0

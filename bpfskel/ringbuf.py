@@ -31,7 +31,7 @@ import mmap
 import struct
 from typing import Any, Callable, Optional
 
-from .events import EventReader, event_decoder
+from .events import E, EventReader, event_decoder
 
 __all__ = ["RingBuffer"]
 
@@ -42,7 +42,7 @@ _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 
 
-class RingBuffer(EventReader):
+class RingBuffer(EventReader[E]):
     """Events from one ring buffer map; see :class:`~bpfskel.events.EventReader`.
 
     ``callback(event)`` receives each event; ``event_type`` (a generated

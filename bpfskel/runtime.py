@@ -17,10 +17,15 @@ from .maps import Map
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .structs import (
+    BoolField,
     CEnum,
+    CharArray,
+    CharField,
+    EnumField,
     Struct,
     Union,
     add_accessors,
+    char_array,
     check_layouts,
     int128,
     uint128,
@@ -29,8 +34,9 @@ from .structs import (
 )
 from .views import SectionView
 
-__all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
-           "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
+__all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", "Map",
+           "Namespace", "Program", "SectionView", "Skeleton", "Struct", "Union",
+           "add_accessors", "char_array", "check_layouts", "int128", "uint128", "unmangle",
            "unpack_object"]
 
 _libbpf.lib()

@@ -25,7 +25,19 @@ from __future__ import annotations
 import ctypes
 import errno
 import weakref
-from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from . import _libbpf
 from . import btf as btf_mod
@@ -48,6 +60,9 @@ S = TypeVar("S", bound="Skeleton")
 class Namespace:
     """Attribute access to named items (``skel.maps.events``), iterable."""
 
+    _kind: str
+    _absent_: ClassVar[FrozenSet[str]] = frozenset()  # Links: programs not attached yet
+
     def __init__(self, kind: str, items: Dict[str, Any]) -> None:
         self.__dict__.update(items)
         object.__setattr__(self, "_kind", kind)
@@ -58,8 +73,11 @@ class Namespace:
     def __len__(self) -> int:
         return len(self.__dict__) - 1
 
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"no {self._kind} named {name!r}")
+    if not TYPE_CHECKING:  # so that mypy flags a misspelt name instead of typing it Any
+        def __getattr__(self, name: str) -> Any:
+            if name in self._absent_:
+                return None  # a link attach() has not made (yet)
+            raise AttributeError(f"no {self._kind} named {name!r}")
 
     def __repr__(self) -> str:
         names = ", ".join(k for k in self.__dict__ if k != "_kind")
@@ -183,8 +201,9 @@ class Skeleton(ArenaSupport):
         btf_ptr = lib.bpf_object__btf(obj)
         reader = btf_mod._Reader(btf_ptr) if btf_ptr else None
         types = {ident: (key, value) for ident, _n, key, value in self._maps_}
-        maps: Dict[str, Map] = {}
+        maps: Dict[str, "Map[Any, Any]"] = {}
         self._section_maps: Dict[str, int] = {}
+        type_ids: Dict[str, Tuple[int, int]] = {}  # map -> BTF key, value ids
         m = lib.bpf_object__next_map(obj, None)
         while m:
             name = _libbpf.cstr(lib.bpf_map__name(m))
@@ -196,6 +215,9 @@ class Skeleton(ArenaSupport):
                     section = t.name
                     self._section_maps[section] = m
             ident = map_ident(name, bool(section), section)
+            if not lib.bpf_map__is_internal(m):
+                type_ids[ident] = (lib.bpf_map__btf_key_type_id(m),
+                                   lib.bpf_map__btf_value_type_id(m))
             key, value = types.get(ident, (None, None))
             maps[ident] = Map(self, m, ident, key, value, section)
             m = lib.bpf_object__next_map(obj, m)
@@ -209,8 +231,10 @@ class Skeleton(ArenaSupport):
         self.maps = maps_ns("map", maps)
         self.progs = progs_ns("program", progs)
         self.links = links_ns("link", {})
+        links_ns._absent_ = frozenset(progs)
         if object_path is not None:
             self._verify_layout(reader, object_path)
+            self._verify_types(reader, object_path, type_ids)
         self._mems: Dict[str, Memory] = {}
         self._views = self._res.views
         self._freezes: Dict[str, Freeze] = {}
@@ -244,6 +268,24 @@ class Skeleton(ArenaSupport):
                     raise ObjectMismatchError(
                         f"{path}: variable {identifier(var.name)} of {section} does not "
                         f"match the generated view (offset {vs.offset})")
+
+    _layout_: Tuple[Tuple[str, str], ...] = ()
+
+    def _verify_types(self, reader: Any, path: str,
+                      type_ids: Dict[str, Tuple[int, int]]) -> None:
+        """Refuse an object whose types differ, in depth, from those the module
+        was generated from (same offsets are not enough: ``{u32 lo, hi}`` vs
+        ``{u32 hi, lo}``, or ``__u64`` vs ``double``)."""
+        lib = _libbpf.lib()
+        sections = {section: lib.bpf_map__btf_value_type_id(self._section_maps[section])
+                    for section, _ident, _cls in self._sections_}
+        got = dict(btf_mod.layout_digests(reader.read, sections, type_ids))
+        for root, digest in self._layout_:
+            if got.get(root) != digest:
+                raise ObjectMismatchError(
+                    f"{path}: the types of {root} differ from those the module "
+                    f"{self._name_!r} was generated from (names, kinds, sizes, offsets "
+                    "or bitfields); regenerate it with bpfskel gen")
 
     def _open_view(self, section: str, ident: str, cls: type) -> None:
         m = self._section_maps.get(section)

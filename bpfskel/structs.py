@@ -14,10 +14,26 @@ import ctypes
 import enum
 import functools
 import zlib
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    Iterator,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
-__all__ = ["Struct", "Union", "CEnum", "int128", "uint128", "add_accessors",
-           "check_layouts", "unpack_object", "fields_of", "unmangle"]
+from .chars import CharArray, char_array
+from .members import BoolField, CharField, EnumField, ctypes_fields, install_members
+
+__all__ = ["Struct", "Union", "CEnum", "BoolField", "CharArray", "CharField", "EnumField",
+           "char_array", "int128",
+           "uint128", "add_accessors", "check_layouts", "unpack_object", "fields_of",
+           "unmangle"]
 
 AccessorSpec = Tuple[str, int, int, int, int, bool]  # name, offset, nbytes, shift, bits, signed
 
@@ -34,28 +50,77 @@ class _Repr:
                 value = getattr(self, name)
             except Exception as e:  # e.g. ClosedError on a destroyed view
                 return f"<{type(self).__name__}: {e}>"
-            if isinstance(value, ctypes.Array):
+            if isinstance(value, CharArray):
+                pass  # its repr shows every byte
+            elif isinstance(value, ctypes.Array):
                 value = list(value)
             parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-class Struct(_Repr, ctypes.Structure):
-    """Base of every generated struct: packed, padding explicit."""
+def _set_class_attr(base: Any) -> Callable[[Any, str, Any], None]:
+    """``__setattr__`` of our ctypes metaclasses: after ``_fields_``, install
+    :class:`CharField` on the ``char[N]`` members ctypes made descriptors for."""
+    base_setattr = base.__setattr__
 
-    __slots__ = ()  # subclasses decide: generated ones keep a __dict__ (see views)
+    def setattr_(cls: Any, name: str, value: Any) -> None:
+        if name != "_fields_":
+            base_setattr(cls, name, value)
+            return
+        with ctypes_fields(value):
+            base_setattr(cls, name, value)
+        install_members(cls)
 
-    _pack_ = 1
-    _layout_ = "ms"  # with _pack_, explicit for Python 3.14+; no effect before
+    return setattr_
 
 
-class Union(_Repr, ctypes.Union):
-    """Base of every generated union."""
+if TYPE_CHECKING:
+    # What type checkers see.  ctypes' stubs give Structure and Union instances
+    # a catch-all __getattr__/__setattr__, which would type a misspelt member
+    # as Any; generated classes annotate every member, so they do without.
+    from _ctypes import _CData
+    from _ctypes import _PyCStructType as _CStructType
+    from _ctypes import _UnionType as _CUnionType
 
-    __slots__ = ()
+    class _Typed(_CData):
+        _fields_: ClassVar[Sequence[Tuple[Any, ...]]]
+        _anonymous_: ClassVar[Sequence[str]]
+        _pack_: ClassVar[int]
+        _layout_: ClassVar[str]
+        _enums_: ClassVar[Dict[str, Any]]  # enum members (bpfskel.members)
 
-    _pack_ = 1
-    _layout_ = "ms"
+        def __init__(self, *args: Any, **kw: Any) -> None: ...
+
+    class Struct(_Repr, _Typed, metaclass=_CStructType):
+        """Base of every generated struct: packed, padding explicit."""
+
+    class Union(_Repr, _Typed, metaclass=_CUnionType):
+        """Base of every generated union."""
+
+else:
+    _CStructType, _CUnionType = type(ctypes.Structure), type(ctypes.Union)
+
+    class _StructType(_CStructType):
+        __setattr__ = _set_class_attr(_CStructType)
+
+    class _UnionType(_CUnionType):
+        __setattr__ = _set_class_attr(_CUnionType)
+
+    class Struct(_Repr, ctypes.Structure, metaclass=_StructType):
+        """Base of every generated struct: packed, padding explicit."""
+
+        __slots__ = ()  # subclasses decide: generated ones keep a __dict__ (see views)
+
+        _pack_ = 1
+        _layout_ = "ms"  # with _pack_, explicit for Python 3.14+; no effect before
+
+    class Union(_Repr, ctypes.Union, metaclass=_UnionType):
+        """Base of every generated union."""
+
+        __slots__ = ()
+
+        _pack_ = 1
+        _layout_ = "ms"
 
 
 def fields_of(cls: type) -> Iterator[str]:

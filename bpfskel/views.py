@@ -110,9 +110,8 @@ def set_freeze(view: Any, switch: Freeze) -> None:
 
 
 def _wrapped(ftype: Any) -> bool:
-    # Aggregates get read-only twins; char[N] fields read as bytes already.
-    return issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array)) and not (
-        issubclass(ftype, ctypes.Array) and ftype._type_ is ctypes.c_char)
+    # Aggregates, char[N] included, get read-only twins.
+    return issubclass(ftype, (ctypes.Structure, ctypes.Union, ctypes.Array))
 
 
 class _ReadOnlyMember:
@@ -201,8 +200,12 @@ def readonly_class(cls: type) -> type:
                 shadowed[name] = getattr(cls, name)
         _promote_anonymous(cls, cls, 0, ns, shadowed)
         base_setattr = cls.__setattr__
+        # what a write may name: C members (promoted ones included), accessors
+        members = frozenset(name for name in dir(cls) if not name.startswith("__"))
 
         def setattr_(self: Any, name: str, value: Any) -> None:
+            if name not in members:  # a misspelt setting must not become a new attribute
+                raise AttributeError(f"{cls.__name__!r} has no member {name!r}")
             if _is_frozen(self):
                 raise _refuse(f"{cls.__name__}.{name}")
             desc = shadowed.get(name)

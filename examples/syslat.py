@@ -106,7 +106,7 @@ class Report:
             calls0, ns0 = self.last.get(tgid, (0, 0))
             self.last[tgid] = (st.calls, st.total_ns)
             if st.calls > calls0:
-                rows.append((st.calls - calls0, tgid, st.comm.decode(errors="replace"),
+                rows.append((st.calls - calls0, tgid, st.comm.value.decode(errors="replace"),
                              st.total_ns - ns0))
         rows.sort(reverse=True)
         out = [time.strftime("%H:%M:%S") + f"  traced {skel.bss.traced} calls"
@@ -165,7 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                             if printed < args.max_events:
                                 name = names.get(e.id, f"syscall {e.id}")
                                 print(f"SLOW {e.latency_ns / 1000:>10.0f} us  "
-                                      f"{e.tgid:>7} {e.comm.decode(errors='replace'):<16} "
+                                      f"{e.tgid:>7} {e.comm.value.decode(errors='replace'):<16} "
                                       f"{name}() = {e.ret}", flush=True)
                             printed += 1
                         slow.clear()

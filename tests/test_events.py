@@ -14,7 +14,6 @@ from typing import Any, Iterator, List
 import pytest
 
 import bpfskel
-from bpfskel.events import EventSizeError
 from bpfskel.perfbuf import online_cpus
 
 from bpfenv import module_fixture
@@ -97,11 +96,13 @@ def test_callback_exception_propagates_and_stops(mod: Any, skel: Any) -> None:
         assert seen == [0, 1, 2, 3, 4, 5]
 
 
-def test_event_type_larger_than_record_is_an_error(skel: Any) -> None:
-    with skel.maps.events.ring_buffer(lambda e: None, ctypes.c_char * 64) as rb:
+def test_event_type_larger_than_record_is_zero_padded(skel: Any) -> None:
+    got: List[Any] = []
+    with skel.maps.events.ring_buffer(got.append, ctypes.c_ubyte * 64) as rb:
         fire(1)
-        with pytest.raises(EventSizeError, match="32-byte record"):
-            rb.poll(1000)
+        assert rb.poll(1000) == 1
+    (e,) = got
+    assert bpfskel.record_size(e) == 32 and bytes(e)[32:] == bytes(32)
 
 
 def test_ring_buffer_with_selectors_and_close(skel: Any) -> None:

@@ -36,7 +36,7 @@ _rt.unmangle(types, ('__u32', '__u64'))
 class Maps(_rt.Namespace):
     """The object's maps (``skel.maps``), by bpftool's identifiers."""
 
-    hits: _rt.Map
+    hits: _rt.Map[int, int]
 
 
 class Programs(_rt.Namespace):
@@ -48,7 +48,7 @@ class Programs(_rt.Namespace):
 class Links(_rt.Namespace):
     """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
 
-    count_xdp: _rt.Link
+    count_xdp: _rt.Link | None
 
 
 class Skeleton(_rt.Skeleton):
@@ -67,20 +67,36 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('count_xdp', 'count_xdp', 'xdp'),
     )
+    _layout_ = (
+        ('key of map hits', 'b6bd6d7bc516520b'),
+        ('value of map hits', 'b24819782cbca613'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:
         return _rt.unpack_object(_OBJECT)
 
 
-def open(**opts: _Any) -> Skeleton:
+def open(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open the embedded object (see bpfskel.Skeleton.open for options)."""
-    return Skeleton.open(**opts)
+    return Skeleton.open(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
-def open_and_load(**opts: _Any) -> Skeleton:
+def open_and_load(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open and load the embedded object."""
-    return Skeleton.open_and_load(**opts)
+    return Skeleton.open_and_load(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
 _rt.check_layouts((

@@ -26,13 +26,13 @@ class types:
         pid: int
         tid: int
         ts_ns: int
-        comm: bytes
+        comm: _rt.CharField
 
     class totals(_rt.Struct):
         """struct totals: 32 bytes."""
         calls: int
         bytes: int
-        last_comm: _bytes
+        last_comm: _rt.CharField
 
     __u32 = _c.c_uint32  # typedef unsigned int __u32
     __u64 = _c.c_uint64  # typedef unsigned long long __u64
@@ -58,10 +58,6 @@ class sections:
         min_ns: int
 
 
-# Some C members share a name with a type that annotations in their class
-# use; there the annotation names the type through one of these aliases.
-_bytes = bytes
-
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64'))
 
@@ -69,13 +65,13 @@ types.event._fields_ = [
     ('pid', _c.c_uint32),                        #     0: __u32 pid
     ('tid', _c.c_uint32),                        #     4: __u32 tid
     ('ts_ns', _c.c_uint64),                      #     8: __u64 ts_ns
-    ('comm', _c.c_char * 16),                    #    16: char comm[16]
+    ('comm', _rt.char_array(16)),                #    16: char comm[16]
 ]
 
 types.totals._fields_ = [
     ('calls', _c.c_uint64),                      #     0: __u64 calls
     ('bytes', _c.c_uint64),                      #     8: __u64 bytes
-    ('last_comm', _c.c_char * 16),               #    16: char last_comm[16]
+    ('last_comm', _rt.char_array(16)),           #    16: char last_comm[16]
 ]
 
 sections.bss._section_ = '.bss'
@@ -100,10 +96,10 @@ sections.rodata._fields_ = [
 class Maps(_rt.Namespace):
     """The object's maps (``skel.maps``), by bpftool's identifiers."""
 
-    bss: _rt.Map
-    data: _rt.Map
-    per_pid: _rt.Map
-    rodata: _rt.Map
+    bss: _rt.Map[_Any, _Any]
+    data: _rt.Map[_Any, _Any]
+    per_pid: _rt.Map[int, types.totals]
+    rodata: _rt.Map[_Any, _Any]
 
 
 class Programs(_rt.Namespace):
@@ -115,7 +111,7 @@ class Programs(_rt.Namespace):
 class Links(_rt.Namespace):
     """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
 
-    count_getpid: _rt.Link
+    count_getpid: _rt.Link | None
 
 
 class Skeleton(_rt.Skeleton):
@@ -144,20 +140,39 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('count_getpid', 'count_getpid', 'tp/syscalls/sys_enter_getpid'),
     )
+    _layout_ = (
+        ('section .bss', '5a9efd0d08db4df5'),
+        ('section .data', '76d905a06a8062f9'),
+        ('section .rodata', 'f2c0e6319216b852'),
+        ('key of map per_pid', 'b6bd6d7bc516520b'),
+        ('value of map per_pid', '3142618eded4e398'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:
         return _rt.unpack_object(_OBJECT)
 
 
-def open(**opts: _Any) -> Skeleton:
+def open(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open the embedded object (see bpfskel.Skeleton.open for options)."""
-    return Skeleton.open(**opts)
+    return Skeleton.open(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
-def open_and_load(**opts: _Any) -> Skeleton:
+def open_and_load(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open and load the embedded object."""
-    return Skeleton.open_and_load(**opts)
+    return Skeleton.open_and_load(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
 _rt.check_layouts((

@@ -62,10 +62,10 @@ class types:
         word: int
         lo16: int
         hi16: int
-        state: int
+        state: _rt.EnumField[types.state]
         grid: _c.Array[_c.Array[types.point]]
-        name: bytes
-        names: _c.Array[_c.Array[_c.c_char]]
+        name: _rt.CharField
+        names: _c.Array[_rt.CharArray]
         valid: bool
         ratio: float
         mean: float
@@ -114,8 +114,8 @@ class sections:
         __slots__ = ()  # no stray attributes: a typo raises
         hdr: types.packed_hdr
         pair: types.pair_t
-        big_value: int
-        anon_value: int
+        big_value: _rt.EnumField[types.big]
+        anon_value: _rt.EnumField[types.anon_e]
 
     class rodata(_rt.SectionView):
         """The .rodata section: 12 bytes."""
@@ -167,6 +167,7 @@ types.record__anon0._fields_ = [
     ('_size', _c.c_ubyte * 4),                   #     0: union size
 ]
 
+types.record._enums_ = {'state': types.state}
 types.record._anonymous_ = ('_anon0_',)
 types.record._fields_ = [
     ('tag', _c.c_uint8),                         #     0: __u8 tag
@@ -175,8 +176,8 @@ types.record._fields_ = [
     ('state', _c.c_uint8),                       #     8: enum state state
     ('_pad_9', _c.c_ubyte * 1),                  #     9: padding
     ('grid', (types.point * 3) * 2),             #    10: struct point grid[2][3]
-    ('name', _c.c_char * 12),                    #    34: char name[12]
-    ('names', (_c.c_char * 4) * 2),              #    46: char names[2][4]
+    ('name', _rt.char_array(12)),                #    34: char name[12]
+    ('names', (_rt.char_array(4)) * 2),          #    46: char names[2][4]
     ('valid', _c.c_bool),                        #    54: _Bool valid
     ('_pad_55', _c.c_ubyte * 1),                 #    55: padding
     ('ratio', _c.c_float),                       #    56: float ratio
@@ -203,6 +204,7 @@ sections.bss._fields_ = [
 ]
 
 sections.data._section_ = '.data'
+sections.data._enums_ = {'big_value': types.big, 'anon_value': types.anon_e}
 sections.data._fields_ = [
     ('hdr', types.packed_hdr),                   #     0: struct packed_hdr hdr
     ('_pad_7', _c.c_ubyte * 1),                  #     7: padding
@@ -220,9 +222,9 @@ sections.rodata._fields_ = [
 class Maps(_rt.Namespace):
     """The object's maps (``skel.maps``), by bpftool's identifiers."""
 
-    bss: _rt.Map
-    data: _rt.Map
-    rodata: _rt.Map
+    bss: _rt.Map[_Any, _Any]
+    data: _rt.Map[_Any, _Any]
+    rodata: _rt.Map[_Any, _Any]
 
 
 class Programs(_rt.Namespace):
@@ -234,7 +236,7 @@ class Programs(_rt.Namespace):
 class Links(_rt.Namespace):
     """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
 
-    touch: _rt.Link
+    touch: _rt.Link | None
 
 
 class Skeleton(_rt.Skeleton):
@@ -262,20 +264,37 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('touch', 'touch', 'syscall'),
     )
+    _layout_ = (
+        ('section .bss', '5fa33e60920a61ab'),
+        ('section .data', 'e29e7d1b3cbc1c73'),
+        ('section .rodata', '0432c0cffad8892d'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:
         return _rt.unpack_object(_OBJECT)
 
 
-def open(**opts: _Any) -> Skeleton:
+def open(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open the embedded object (see bpfskel.Skeleton.open for options)."""
-    return Skeleton.open(**opts)
+    return Skeleton.open(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
-def open_and_load(**opts: _Any) -> Skeleton:
+def open_and_load(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open and load the embedded object."""
-    return Skeleton.open_and_load(**opts)
+    return Skeleton.open_and_load(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
 _rt.check_layouts((

@@ -37,7 +37,7 @@ class types:
         __init___: int
         __pad: int
         bytes: int
-        label: _bytes_
+        label: _rt.CharField
         types: int
         nested: _types.data
         _c: int
@@ -86,7 +86,6 @@ class sections:
 
 # Some C members share a name with a type that annotations in their class
 # use; there the annotation names the type through one of these aliases.
-_bytes_ = bytes
 _c_ = _c
 _types = types
 
@@ -110,7 +109,7 @@ types.awkward._fields_ = [
     ('_pad_28', _c.c_ubyte * 4),                 #    28: padding
     ('__pad', _c.c_uint64),                      #    32: __u64 __pad
     ('bytes', _c.c_uint64),                      #    40: __u64 bytes
-    ('label', _c.c_char * 8),                    #    48: char label[8]
+    ('label', _rt.char_array(8)),                #    48: char label[8]
     ('types', _c.c_uint32),                      #    56: __u32 types
     ('nested', types.data),                      #    60: struct data nested
     ('_c', _c.c_uint8),                          #    68: __u8 _c
@@ -154,12 +153,12 @@ sections.rodata_cfg._fields_ = [
 class Maps(_rt.Namespace):
     """The object's maps (``skel.maps``), by bpftool's identifiers."""
 
-    bss: _rt.Map
-    bss_extra: _rt.Map
-    data: _rt.Map
-    data_has_dash: _rt.Map
-    in_: _rt.Map
-    rodata_cfg: _rt.Map
+    bss: _rt.Map[_Any, _Any]
+    bss_extra: _rt.Map[_Any, _Any]
+    data: _rt.Map[_Any, _Any]
+    data_has_dash: _rt.Map[_Any, _Any]
+    in_: _rt.Map[int, types.awkward]
+    rodata_cfg: _rt.Map[_Any, _Any]
 
 
 class Programs(_rt.Namespace):
@@ -171,7 +170,7 @@ class Programs(_rt.Namespace):
 class Links(_rt.Namespace):
     """Links ``Skeleton.attach()`` made (``skel.links``), by program."""
 
-    pass_: _rt.Link
+    pass_: _rt.Link | None
 
 
 class Skeleton(_rt.Skeleton):
@@ -206,20 +205,41 @@ class Skeleton(_rt.Skeleton):
     _progs_ = (
         ('pass_', 'pass', 'syscall'),
     )
+    _layout_ = (
+        ('section .bss', '7a56509da21aafe9'),
+        ('section .bss.extra', 'ae84defa83c0cd42'),
+        ('section .data', 'a1b79f077c5c908a'),
+        ('section .data.has-dash', 'b2595775a1d1648c'),
+        ('section .rodata.cfg', '10b87c1dceb65439'),
+        ('key of map in_', 'b6bd6d7bc516520b'),
+        ('value of map in_', 'bda91aa9c9855a42'),
+    )
 
     @classmethod
     def _object_bytes(cls) -> bytes:
         return _rt.unpack_object(_OBJECT)
 
 
-def open(**opts: _Any) -> Skeleton:
+def open(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open the embedded object (see bpfskel.Skeleton.open for options)."""
-    return Skeleton.open(**opts)
+    return Skeleton.open(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
-def open_and_load(**opts: _Any) -> Skeleton:
+def open_and_load(
+    *, object_path: str | None = None, object_name: str | None = None,
+    btf_custom_path: str | None = None, kconfig: str | dict[str, _Any] | None = None,
+    pin_root_path: str | None = None,
+) -> Skeleton:
     """Open and load the embedded object."""
-    return Skeleton.open_and_load(**opts)
+    return Skeleton.open_and_load(
+        object_path=object_path, object_name=object_name,
+        btf_custom_path=btf_custom_path, kconfig=kconfig, pin_root_path=pin_root_path)
 
 
 _rt.check_layouts((

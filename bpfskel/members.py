@@ -1,0 +1,167 @@
+"""Members whose writes need Python code: ``char[N]``, ``_Bool`` and enums.
+
+Every other member of a generated class is ctypes' own field descriptor, so
+reads and writes run no Python code of ours.  Three kinds need more:
+
+* ``char[N]`` (:class:`CharField`): ctypes only takes an instance of the
+  array type; we take bytes and NUL-pad them (:mod:`.chars`);
+* ``_Bool`` (:class:`BoolField`): ctypes stores the truth value of anything,
+  ``"no"`` included; we refuse what is not an int, as for every integer;
+* enums (:class:`EnumField`): reads return the generated
+  :class:`~.structs.CEnum`, writes take any int.
+
+Each is a ``property`` whose getter is ctypes' descriptor (``char[N]`` and
+``_Bool`` reads stay C code) or wraps it (enums).  They are installed by the
+metaclass of :class:`~.structs.Struct` right after ``_fields_`` is set,
+promoted members of anonymous structs and unions included.  A class lists
+its enum members in ``_enums_`` (name -> enum class) before its ``_fields_``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Tuple, TypeVar, overload
+
+from .chars import BytesLike, CharArray, char_bytes
+
+__all__ = ["CharField", "BoolField", "EnumField", "install_members", "ctypes_fields"]
+
+_memmove = ctypes.memmove
+_addressof = ctypes.addressof
+E = TypeVar("E")
+
+
+class _Member(property):
+    offset: int
+    size: int
+    cfield: Any  # ctypes' descriptor (what promoting an anonymous member needs)
+
+
+class CharField(_Member):
+    """A ``char[N]`` member: reads return the live array, writes take bytes."""
+
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: Any = None) -> "CharField": ...
+        @overload
+        def __get__(self, obj: object, owner: Any = None) -> CharArray: ...
+        def __get__(self, obj: Any, owner: Any = None) -> Any: ...
+        def __set__(self, obj: Any, value: BytesLike) -> None: ...
+
+
+class BoolField(_Member):
+    """A ``_Bool`` member: reads give a bool, writes take an int or bool."""
+
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: Any = None) -> "BoolField": ...
+        @overload
+        def __get__(self, obj: object, owner: Any = None) -> bool: ...
+        def __get__(self, obj: Any, owner: Any = None) -> Any: ...
+        def __set__(self, obj: Any, value: int) -> None: ...
+
+
+class EnumField(_Member, Generic[E]):
+    """An enum member: reads give the generated enum, writes take any int."""
+
+    if TYPE_CHECKING:
+        @overload
+        def __get__(self, obj: None, owner: Any = None) -> "EnumField[E]": ...
+        @overload
+        def __get__(self, obj: object, owner: Any = None) -> E: ...
+        def __get__(self, obj: Any, owner: Any = None) -> Any: ...
+        def __set__(self, obj: Any, value: int) -> None: ...
+
+
+def _member(kind: Any, cfield: Any, get: Any, set_: Callable[[Any, Any], None],
+            doc: str) -> _Member:
+    f: _Member = kind(get, set_, None, doc)
+    f.offset = cfield.offset
+    f.size = cfield.size
+    f.cfield = cfield
+    return f
+
+
+def _char_field(cfield: Any, arg: Any) -> _Member:
+    offset, length = cfield.offset, arg
+
+    def set_(self: Any, value: Any) -> None:
+        _memmove(_addressof(self) + offset, char_bytes(value, length), length)
+
+    return _member(CharField, cfield, cfield.__get__, set_, f"char[{length}]")
+
+
+def _int_setter(cfield: Any, what: str) -> Callable[[Any, Any], None]:
+    store = cfield.__set__
+
+    def set_(self: Any, value: Any) -> None:
+        if not isinstance(value, int):
+            raise TypeError(f"{what}: an int is required, not {type(value).__name__}")
+        store(self, value)
+
+    return set_
+
+
+def _bool_field(cfield: Any, arg: Any) -> _Member:
+    return _member(BoolField, cfield, cfield.__get__, _int_setter(cfield, "_Bool"), "_Bool")
+
+
+def _enum_field(cfield: Any, enum: Any) -> _Member:
+    load = cfield.__get__
+
+    def get(self: Any) -> Any:
+        return enum(load(self))
+
+    return _member(EnumField, cfield, get, _int_setter(cfield, enum.__name__),
+                   f"enum {enum.__name__}")
+
+
+_MAKERS = {CharField: _char_field, BoolField: _bool_field, EnumField: _enum_field}
+
+
+def _members(cls: Any, nested: bool = True) -> Iterator[Tuple[str, Any, Any]]:
+    """(name, field class, argument) of every member of ``cls`` that needs one
+    of our descriptors, promoted members of anonymous members included."""
+    anonymous = cls.__dict__.get("_anonymous_", ())
+    enums = cls.__dict__.get("_enums_", {})
+    for f in cls.__dict__.get("_fields_", ()):
+        name, ftype = f[0], f[1]
+        if name in enums:
+            yield name, EnumField, enums[name]
+        elif isinstance(ftype, type) and issubclass(ftype, CharArray):
+            yield name, CharField, ftype._length_
+        elif ftype is ctypes.c_bool:
+            yield name, BoolField, None
+        elif nested and name in anonymous:
+            yield from _members(ftype)
+
+
+@contextlib.contextmanager
+def ctypes_fields(fields: Any) -> Iterator[None]:
+    """While ctypes lays out ``fields``: the anonymous members among them show
+    ctypes' own descriptors, which it needs to promote their members."""
+    types = [f[1] for f in fields if isinstance(f[1], type)]
+    swapped = []
+    while types:
+        t = types.pop()
+        for name, _, _ in _members(t, nested=False):
+            desc = t.__dict__.get(name)
+            if isinstance(desc, _Member):
+                setattr(t, name, desc.cfield)
+                swapped.append((t, name, desc))
+        types.extend(f[1] for f in t.__dict__.get("_fields_", ())
+                     if f[0] in t.__dict__.get("_anonymous_", ()))
+    try:
+        yield
+    finally:
+        for t, name, desc in swapped:
+            setattr(t, name, desc)
+
+
+def install_members(cls: Any) -> None:
+    """Put our descriptor on each member of ``cls`` that needs one."""
+    for name, kind, arg in _members(cls):
+        desc = cls.__dict__.get(name)
+        if desc is not None and not isinstance(desc, kind):
+            setattr(cls, name, _MAKERS[kind](desc, arg))
