@@ -30,7 +30,7 @@ sysdeps:
 pydeps:
 	@(cd / && $(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff; \
 	  sys.exit(bpfskel.__file__ != '$(CURDIR)/bpfskel/__init__.py')") 2>/dev/null \
-	  || $(PYTHON) -m pip install -q -e '.[test]'
+	  || $(PYTHON) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 
 deps: sysdeps pydeps
 

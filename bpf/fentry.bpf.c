@@ -26,11 +26,11 @@ int BPF_PROG(unlink_entry, int dfd, struct filename *name)
 }
 
 SEC("fexit/do_unlinkat")
-int BPF_PROG(unlink_exit, int dfd, struct filename *name, long ret)
+int BPF_PROG(unlink_exit, int dfd, struct filename *name, int ret)
 {
 	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
 		return 0;
-	fexit_ret = ret;
+	fexit_ret = ret;	/* an int: sign-extended here */
 	__sync_fetch_and_add(&fexit_hits, 1);
 	return 0;
 }

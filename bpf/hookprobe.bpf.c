@@ -10,7 +10,7 @@ struct file;
 SEC("kprobe/__x64_sys_getpid")
 int probe_kprobe(void *ctx) { return 0; }
 
-SEC("kprobe.multi/__x64_sys_getpid")
+SEC("kprobe.multi/do_unlinkat")	/* ftrace-able, unlike 6.12's __x64_sys_* */
 int probe_kprobe_multi(void *ctx) { return 0; }
 
 SEC("fentry/do_unlinkat")	/* in BTF, unlike the __x64_sys_* wrappers */

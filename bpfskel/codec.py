@@ -6,7 +6,8 @@ without BTF) and the size libbpf reports.  Scalars follow the one rule every
 global and struct member follows (see :data:`INTEGER_RULE`):
 
 * integer types (``__u32``, ``_Bool``, enums, ``__int128``) take an ``int``
-  (``bool`` and ``IntEnum`` included) and return an ``int``; the value is
+  (``bool`` and ``IntEnum`` included) and return an ``int`` (an enum side,
+  the generated enum); the value is
   converted as C converts it, modulo 2**bits, so ``-1`` into a ``__u32``
   is ``0xffffffff`` (``u32 hkey = -1``); a ``_Bool`` stores ``value != 0``;
 * floating types take an ``int`` or ``float`` and return a ``float``;
@@ -71,6 +72,7 @@ class Codec:
         self._int_format: Optional[str] = None
         self._float_format: Optional[str] = None
         self._int128: Optional[bool] = None  # signed?, for __int128 sides
+        self._enum: Any = getattr(ctype, "_enum_", None)  # members.enum_ctype
         if ctype is None:
             self._int_format = _UNSIGNED_BY_SIZE.get(size)
         elif is_integer_type(ctype):
@@ -138,6 +140,9 @@ class Codec:
         fmt = self._int_format or self._float_format
         if fmt is not None:
             unpack = struct.Struct(fmt).unpack_from
+            if self._enum is not None:
+                enum = self._enum
+                return lambda data: enum(unpack(data)[0])
             return lambda data: unpack(data)[0]
         if self.ctype is None or _is_char_array(self.ctype):
             return bytes
@@ -151,6 +156,8 @@ class Codec:
         fmt = self._int_format or self._float_format
         if fmt is not None and stride == self.size:
             raw: Any = memoryview(buf).cast("B")[:count * stride]
+            if self._enum is not None:
+                return list(map(self._enum, raw.cast(fmt)))
             return list(raw.cast(fmt))
         if stride == self.size and self.decode is not bytes and self._int128 is None:
             # One copy of the whole run; slicing the array then makes the element

@@ -350,7 +350,7 @@ def _decoded(t: "CType | None") -> str:
     if t is None:
         return "_Any"  # without BTF: int for 1, 2, 4 or 8 bytes, else bytes
     if isinstance(t, Prim):
-        return "int" if t.enum else t.annotation
+        return f"types.{t.enum}" if t.enum else t.annotation
     if isinstance(t, Ref):
         return "int" if t.builtin else t.annotation
     if isinstance(t, Arr):
@@ -373,6 +373,9 @@ def map_exprs(plan: Plan, key_id: int, value_id: int) -> Tuple[str, str]:
         t = plan.type_refs.get(type_id) if type_id else None
         if t is None:
             return "None"
+        expr = ctype_expr(t, "types.")
+        if isinstance(t, Prim) and t.enum:  # decodes to the generated enum
+            expr = f"_rt.enum_ctype({expr}, types.{t.enum})"
         return _TYPES_REF.sub(lambda m: f"getattr(types, {m.group(1)!r})"
-                              if _mangled(m.group(1)) else m.group(0), ctype_expr(t, "types."))
+                              if _mangled(m.group(1)) else m.group(0), expr)
     return one(key_id), one(value_id)

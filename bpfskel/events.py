@@ -58,10 +58,13 @@ _SIZE_KEY = "_record_size_"
 def record_size(event: Any) -> int:
     """The size in bytes of the record ``event`` was decoded from.
 
-    Equal to ``sizeof(event)`` unless the record was shorter (the missing
-    tail reads as zeros) or longer (the extra bytes were cut).  Perf buffer
-    samples include the kernel's padding to 8 bytes.
+    ``len(event)`` for ``bytes`` events; for typed ones, ``sizeof(event)``
+    unless the record was shorter (the missing tail reads as zeros) or
+    longer (the extra bytes were cut).  Perf buffer samples include the
+    kernel's padding to 8 bytes.
     """
+    if isinstance(event, (bytes, bytearray)):  # a reader without event_type
+        return len(event)
     d = getattr(event, "__dict__", None)
     size = d.get(_SIZE_KEY) if d is not None else None
     return ctypes.sizeof(event) if size is None else int(size)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Tuple, TypeVar, overload
 
 from .chars import BytesLike, CharArray, char_bytes
 
-__all__ = ["CharField", "BoolField", "EnumField", "install_members", "ctypes_fields"]
+__all__ = ["CharField", "BoolField", "EnumField", "install_members", "ctypes_fields",
+           "enum_ctype"]
 
 _memmove = ctypes.memmove
 _addressof = ctypes.addressof
@@ -115,6 +117,13 @@ def _enum_field(cfield: Any, enum: Any) -> _Member:
 
     return _member(EnumField, cfield, get, _int_setter(cfield, enum.__name__),
                    f"enum {enum.__name__}")
+
+
+@functools.lru_cache(maxsize=None)
+def enum_ctype(ctype: Any, enum: Any) -> Any:
+    """``ctype`` (a ctypes integer type) marked as holding ``enum``: a map key
+    or value of this type decodes to the generated enum (:mod:`.codec`)."""
+    return type(f"{enum.__name__}_{ctype.__name__}", (ctype,), {"_enum_": enum})
 
 
 _MAKERS = {CharField: _char_field, BoolField: _bool_field, EnumField: _enum_field}

@@ -27,6 +27,7 @@ from .structs import (
     add_accessors,
     char_array,
     check_layouts,
+    enum_ctype,
     int128,
     uint128,
     unmangle,
@@ -36,8 +37,8 @@ from .views import SectionView
 
 __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", "Map",
            "Namespace", "Program", "SectionView", "Skeleton", "Struct", "Union",
-           "add_accessors", "char_array", "check_layouts", "int128", "uint128", "unmangle",
-           "unpack_object"]
+           "add_accessors", "char_array", "check_layouts", "enum_ctype", "int128", "uint128",
+           "unmangle", "unpack_object"]
 
 _libbpf.lib()
 

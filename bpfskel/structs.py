@@ -28,10 +28,10 @@ from typing import (
 )
 
 from .chars import CharArray, char_array
-from .members import BoolField, CharField, EnumField, ctypes_fields, install_members
+from .members import BoolField, CharField, EnumField, ctypes_fields, enum_ctype, install_members
 
 __all__ = ["Struct", "Union", "CEnum", "BoolField", "CharArray", "CharField", "EnumField",
-           "char_array", "int128",
+           "char_array", "enum_ctype", "int128",
            "uint128", "add_accessors", "check_layouts", "unpack_object", "fields_of",
            "unmangle"]
 

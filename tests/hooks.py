@@ -68,6 +68,9 @@ def _kernel() -> str:
     return os.uname().release
 
 
+_probe_logs: Dict[str, str] = {}  # marker -> the whole error of its failed probe
+
+
 @functools.lru_cache(maxsize=None)
 def unavailable_reason(marker: str) -> Optional[str]:
     """Why the hook cannot be used on this kernel, or None when its probe
@@ -84,6 +87,7 @@ def unavailable_reason(marker: str) -> Optional[str]:
             skel.load()
             getattr(skel.progs, hook.program).attach().destroy()
     except (OSError, Error) as e:
+        _probe_logs[marker] = str(e)
         first = str(e).splitlines()[0]
         return f"{marker}: {hook.what} unavailable on kernel {_kernel()}: {first}"
     return None
@@ -122,6 +126,8 @@ def check(item: pytest.Item) -> None:
         if reason is None:
             continue
         if mark.name in expected_hooks():
-            pytest.fail(f"{reason} (its config, {os.environ['VMRUN_KERNEL_CONFIG']}, "
-                        "says it should work)", pytrace=False)
+            config = os.environ["VMRUN_KERNEL_CONFIG"]
+            pytest.fail(f"{reason}\nbut its config ({config}) has "
+                        f"{', '.join(HOOKS[mark.name].config)}\n{_probe_logs.get(mark.name, '')}",
+                        pytrace=False)
         pytest.skip(reason)

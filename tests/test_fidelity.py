@@ -322,3 +322,19 @@ def test_object_path_with_other_types_at_the_same_offsets_is_refused(tmp_path: A
         other = _cfg_object(tmp_path, name, fields, total, value)
         with pytest.raises(bpfskel.ObjectMismatchError, match=where):
             m.open(object_path=str(other))
+
+
+def test_enums_read_as_the_generated_enum_everywhere(mod: Any, skel: Any) -> None:
+    color = mod.types.color
+    skel.bss.color = 2
+    assert skel.bss.color is color.GREEN                    # a global
+    skel.bss.color = 7                                      # C lets an enum hold any value
+    assert skel.bss.color == 7 and isinstance(skel.bss.color, color)
+    m = skel.maps.colors
+    m[1] = color.RED
+    m[2] = 2
+    assert m[1] is color.RED and m.get(2) is color.GREEN   # map values
+    assert sorted(m.values()) == [color.RED, color.GREEN]
+    assert all(isinstance(v, color) for v in m.values())
+    with pytest.raises(TypeError):
+        skel.bss.color = "RED"

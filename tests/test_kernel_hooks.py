@@ -3,9 +3,10 @@ fexit and BPF LSM. Each test is marked with its hook (tests/hooks.py): on the
 host it skips with a reason naming the hook; ``make test-kernels`` runs it in
 VMs of Debian kernels (tools/vmrun), where it must pass.
 
-Every program is auto-attached by ``skel.attach()`` from its ``SEC()`` name,
-counts the getpid() calls (unlinks, file opens) of this process only, and the test
-reads the counts and the recorded return values live from ``.bss``.
+Every program is auto-attached by ``skel.attach()`` from its ``SEC()`` name and
+counts the getpid() or unlink() calls, or the file opens, of this process
+only; the test reads the counts and the recorded arguments and return values
+live from ``.bss``.
 
 Sources: bpf/kprobe.bpf.c, bpf/kprobe_multi.bpf.c, bpf/fentry.bpf.c,
 bpf/lsm.bpf.c, bpf/minimal.bpf.c.
@@ -69,13 +70,16 @@ def test_kprobe_and_kretprobe_count_getpid(kprobe_mod: Any) -> None:
 
 
 @pytest.mark.kprobe_multi
-def test_kprobe_multi_counts_getpid(kprobe_multi_mod: Any) -> None:
+def test_kprobe_multi_sees_unlink(kprobe_multi_mod: Any, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"")
     with _attached(kprobe_multi_mod) as skel:
-        before = skel.bss.multi_hits, skel.bss.multi_ret_hits
-        _getpid_calls(CALLS)
-        assert skel.bss.multi_hits - before[0] == CALLS
-        assert skel.bss.multi_ret_hits - before[1] == CALLS
-        assert skel.bss.multi_ret == PID
+        assert set(vars(skel.links)) >= {"unlink_multi_entry", "unlink_multi_return"}
+        os.unlink(victim)
+        with pytest.raises(FileNotFoundError):
+            os.unlink(victim)
+        assert (skel.bss.multi_hits, skel.bss.multi_ret_hits) == (2, 2)
+        assert skel.bss.multi_ret == -errno.ENOENT
 
 
 def test_attach_refuses_a_missing_kprobe_multi(kprobe_multi_mod: Any) -> None:
@@ -87,7 +91,7 @@ def test_attach_refuses_a_missing_kprobe_multi(kprobe_multi_mod: Any) -> None:
     with kprobe_multi_mod.open() as skel:
         skel.rodata.target_tgid = os.getpid()
         skel.load()
-        with pytest.raises(bpfskel.LibbpfError, match="kprobe.multi/__x64_sys_getpid"):
+        with pytest.raises(bpfskel.LibbpfError, match="kprobe.multi/do_unlinkat"):
             skel.attach()
 
 

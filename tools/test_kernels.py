@@ -75,9 +75,12 @@ def run_kernel(kernel: str, pytest_args: List[str], timeout: float) -> Result:
         return kernel, 0, 0, 1
     with tempfile.TemporaryDirectory(prefix="bpfskel-matrix-") as out:
         report = Path(out) / "junit.xml"
+        # Third-party pytest plugins (hypothesis, ...) are not used here, and
+        # loading them costs more than the tests under emulation.
         cmd = [str(VMRUN), "--kernel", kernel, "--timeout", str(timeout), "--rwdir", out,
-               "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "-m", "kernel", f"--junitxml={report}", *pytest_args]
+               "--env", "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1", "--",
+               sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "kernel",
+               f"--junitxml={report}", *pytest_args]
         print(f"== kernel {version}: {' '.join(cmd[1:])}", flush=True)
         start = time.monotonic()
         status = subprocess.run(cmd, cwd=REPO).returncode
