@@ -70,7 +70,10 @@ class _Resources:
     """Everything native a skeleton owns; closed by destroy or the finalizer.
 
     Kept apart from the skeleton so that ``weakref.finalize`` can clean up an
-    object nobody destroyed without keeping it alive.
+    object nobody destroyed without keeping it alive.  :meth:`close` runs
+    once: the first caller takes ``_owner`` (a single, atomic ``list.pop``),
+    so a destroy racing another thread, the finalizer or a signal handler
+    never closes the object, a link or a mapping twice.
     """
 
     def __init__(self) -> None:
@@ -80,9 +83,23 @@ class _Resources:
         self.mems: List[Memory] = []
         self.views: Dict[str, Any] = {}  # section -> the view the app sees
         self.arena: Any = None  # the ArenaMemory, from load on
+        self.readers: "weakref.WeakSet[Any]" = weakref.WeakSet()  # ring/perf readers
+        self._owner = [True]
 
-    def close(self) -> None:
-        # Views first, so that one the app kept raises ClosedError whether the
+    def close(self, collected: bool = False) -> None:
+        """``collected``: the skeleton was garbage-collected, not destroyed.
+        Mappings something still points into then stay mapped (a sub-object
+        kept from a view keeps reading the map, which the mapping keeps alive)
+        instead of being replaced by zero pages."""
+        try:
+            self._owner.pop()
+        except IndexError:
+            return
+        # Readers first: a poll in progress stops, a waiting one raises
+        # ClosedError, and async iterations end, before the maps go.
+        for reader in list(self.readers):
+            reader.close()
+        # Views next, so that one the app kept raises ClosedError whether the
         # skeleton was destroyed or only garbage-collected.
         for view in self.views.values():
             object.__setattr__(view, "__class__", closed_class(type(view)))
@@ -90,7 +107,7 @@ class _Resources:
             link.destroy()
         self.links.clear()
         for mem in self.mems:
-            mem.close()  # before the object: the maps must not stay mapped
+            mem.close(keep_exported=collected)  # before the object: maps must not stay mapped
         self.mems.clear()
         obj, self.obj = self.obj, None
         arena, self.arena = self.arena, None
@@ -147,7 +164,7 @@ class Skeleton(ArenaSupport):
         # instance gets once its __dict__ is touched (3x slower).
         self.__dict__ = {}
         res = self._res = _Resources()
-        self._finalizer = weakref.finalize(self, res.close)
+        self._finalizer = weakref.finalize(self, res.close, True)
         self._loaded = False
         self._kconfig_text = _kconfig_text(kconfig)
         name = object_name or cls._name_
