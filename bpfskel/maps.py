@@ -468,8 +468,8 @@ class Map:
 
         if self.type != MapType.RINGBUF:
             raise TypeError(f"{self._what()} is not a ring buffer (type {self.type})")
-        return RingBuffer(self._live_fd("read a ring buffer"), self.max_entries,
-                          callback, event_type, self.name)
+        return self._reader(RingBuffer(self._live_fd("read a ring buffer"),
+                                       self.max_entries, callback, event_type, self.name))
 
     def perf_buffer(self, callback: Optional[Callable[[int, Any], Any]] = None,
                     event_type: Any = None, lost: Optional[Callable[[int, int], Any]] = None,
@@ -479,6 +479,12 @@ class Map:
 
         if self.type != MapType.PERF_EVENT_ARRAY:
             raise TypeError(f"{self._what()} is not a perf event array (type {self.type})")
-        return PerfBuffer(self._live_fd("read a perf buffer"), callback, event_type, lost,
-                          page_count, self.name, self.max_entries)
+        return self._reader(PerfBuffer(self._live_fd("read a perf buffer"), callback,
+                                       event_type, lost, page_count, self.name,
+                                       self.max_entries))
+
+    def _reader(self, reader: Any) -> Any:
+        """The skeleton closes every reader it made when it is destroyed."""
+        self._skel._res.readers.add(reader)
+        return reader
 
