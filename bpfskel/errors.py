@@ -270,15 +270,9 @@ DIAGNOSES: Tuple[Tuple[Pattern[str], str], ...] = tuple((re.compile(p), m) for p
     (r"failed to resolve CO-RE relocation (?P<what>[^\n]*)",
      "a CO-RE relocation does not match this kernel's types: {what}; the field or "
      "type does not exist here (guard it with bpf_core_field_exists())"),
-    (r"failed to find valid kernel BTF",
-     "this kernel has no BTF (/sys/kernel/btf/vmlinux) for CO-RE; build it with "
-     "CONFIG_DEBUG_INFO_BTF or pass btf_custom_path"),
     (r"failed to determine tracepoint '(?P<name>[^']+)' perf event ID",
      "tracepoint '{name}' does not exist on this kernel (see "
      "/sys/kernel/tracing/events/)"),
-    (r"unknown func (?P<name>\w+)#\d+",
-     "the kernel does not offer helper {name} (too old a kernel, or not allowed for "
-     "this program type)"),
 ))
 
 
@@ -298,6 +292,8 @@ def libbpf_error(err: int, operation: str, log: str = "") -> LibbpfError:
     a verifier rejection is a :class:`VerifierError`, unless the process lacks
     privileges)."""
     err = abs(err) or _errno.EINVAL
+    if err == _errno.ESRCH and diagnose(log):
+        return LibbpfError(err, operation, log)  # libbpf's "not found", not a process
     if _PROG_LOG.search(log) and not (err in (_errno.EPERM, _errno.EACCES)
                                       and permission_hint()):
         return VerifierError(err, operation, log)
