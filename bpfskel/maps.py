@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import struct
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
@@ -90,6 +91,10 @@ class Map:
         self.section = section  # the global data section for .data/.bss/..., else ""
         self._codecs: Optional[Tuple[Codec, Codec, int, int]] = None
         self._batch_ok = True
+        self._res = skel._res  # its ``obj`` is None once the skeleton is destroyed
+        self._live: Optional[Tuple[int, Codec, Codec, int, int]] = None
+        self._get: Optional[Tuple[Any, ...]] = None  # m[k], see _go_live
+        self._array_len = 0  # max_entries of an array map (for IndexError), else 0
 
     @property
     def _ptr(self) -> int:
@@ -134,7 +139,7 @@ class Map:
             self._skel._check_resize(self.section, size)
         _libbpf.call(lib.bpf_map__set_value_size, f"resizing map {self.name!r}",
                      self._ptr, size)
-        self._codecs = None
+        self._codecs = self._live = self._get = None
         if self.section:
             self._skel._section_resized(self.section)
 
@@ -184,19 +189,44 @@ class Map:
         return self._codecs
 
     def _dict_op(self, op: str) -> Tuple[int, Codec, Codec, int, int]:
-        if self.type in _NOT_DICTS:
-            raise TypeError(f"{self._what()} (type {self.type}) has no keys: {op} is "
+        """(fd, key codec, value codec, per-entry value bytes, CPUs or 0)."""
+        live = self._live
+        if live is None or not self._res.obj:
+            live = self._go_live(op)
+        return live
+
+    def _go_live(self, op: str) -> Tuple[int, Codec, Codec, int, int]:
+        """What every element operation needs, read from libbpf once: after
+        load, none of it (fd, type, sizes, max_entries) can change, so a lookup
+        costs one syscall and no libbpf metadata calls.  Before load nothing is
+        cached (``value_size``/``max_entries`` may still be set)."""
+        mtype = self.type  # raises ClosedError once destroyed
+        if mtype in _NOT_DICTS:
+            raise TypeError(f"{self._what()} (type {mtype}) has no keys: {op} is "
                             "for hash, array and LPM trie maps")
         fd = self._live_fd(op)
-        return (fd, *self._setup())
+        live = (fd, *self._setup())
+        self._array_len = self.max_entries if mtype in _ARRAYS else 0
+        if self._skel.loaded:
+            self._live = live
+            _fd, kc, vc, per_entry, ncpu = live
+            slot = _percpu_slot(vc.size)
+            decode = (lambda buf: vc.decode_many(buf, ncpu, slot)) if ncpu else vc.decode
+            # integer keys and values skip the codec's type dispatch (a key
+            # struct.pack refuses goes through it, for its error message)
+            kfmt, vfmt = kc._int_format, None if ncpu else vc._int_format
+            self._get = (fd, struct.Struct(kfmt).pack if kfmt else kc.encode, kc.encode,
+                         ctypes.c_char * per_entry,
+                         struct.Struct(vfmt).unpack_from if vfmt else None, decode,
+                         _libbpf.lib().bpf_map_lookup_elem)
+        return live
 
-    def _key(self, codec: Codec, key: Any) -> bytes:
-        if self.type in _ARRAYS and isinstance(key, int):
-            n = self.max_entries
-            if not 0 <= key < n:
-                raise IndexError(f"index {key} out of range for array {self._what()} "
-                                 f"of {n} entries")
-        return codec.encode(key)
+    def _key(self, codec: Any, key: Any, check_only: bool = False) -> bytes:
+        n = self._array_len  # set by _dict_op, which every caller runs first
+        if n and isinstance(key, int) and not 0 <= key < n:
+            raise IndexError(f"index {key} out of range for array {self._what()} "
+                             f"of {n} entries")
+        return b"" if check_only else codec.encode(key)
 
     def _decode_value(self, vcodec: Codec, buf: Any, ncpu: int) -> Any:
         if ncpu:
@@ -221,14 +251,29 @@ class Map:
     # -- single elements -----------------------------------------------------------
 
     def __getitem__(self, key: Any) -> Any:
-        fd, kc, vc, per_entry, ncpu = self._dict_op("lookup")
-        raw = self._key(kc, key)
-        buf = ctypes.create_string_buffer(per_entry)
-        ret = _libbpf.lib().bpf_map_lookup_elem(fd, raw, buf)
-        if ret == -errno.ENOENT:
-            raise KeyError(key)
-        _libbpf.check(ret, f"looking up a key in {self._what()}")
-        return self._decode_value(vc, buf, ncpu)
+        # The hot path: everything but the syscall was prepared once (see
+        # _go_live); a message is built only on error.
+        get = self._get
+        if get is None or not self._res.obj:
+            self._go_live("lookup")  # raises before load and after destroy
+            get = self._get
+            assert get is not None
+        fd, pack, encode, buf_type, unpack, decode, lookup = get
+        if self._array_len:
+            self._key(None, key, check_only=True)
+        try:
+            raw = pack(key)
+        except struct.error:
+            raw = encode(key)  # raises the TypeError or OverflowError naming the type
+        buf = buf_type()
+        ret = lookup(fd, raw, buf)
+        if ret:
+            if ret == -errno.ENOENT:
+                raise KeyError(key)
+            _libbpf.check(ret, f"looking up a key in {self._what()}")
+        if unpack is not None:
+            return unpack(buf)[0]
+        return decode(buf)
 
     def get(self, key: Any, default: Any = None) -> Any:
         try:
@@ -249,20 +294,22 @@ class Map:
         fd, kc, vc, per_entry, ncpu = self._dict_op("update")
         raw = self._key(kc, key)
         data = self._encode_value(vc, value, ncpu, per_entry)
-        _libbpf.check(_libbpf.lib().bpf_map_update_elem(fd, raw, data, flags),
-                      f"updating a key in {self._what()}")
+        ret = _libbpf.lib().bpf_map_update_elem(fd, raw, data, flags)
+        if ret:
+            _libbpf.check(ret, f"updating a key in {self._what()}")
 
     __setitem__ = set
 
     def __delitem__(self, key: Any) -> None:
         fd, kc, _vc, _pe, _n = self._dict_op("delete")
-        if self.type in _ARRAYS:
+        if self._array_len:
             raise TypeError(f"array {self._what()}: elements cannot be deleted "
                             "(assign zero, or use clear())")
         ret = _libbpf.lib().bpf_map_delete_elem(fd, self._key(kc, key))
-        if ret == -errno.ENOENT:
-            raise KeyError(key)
-        _libbpf.check(ret, f"deleting a key from {self._what()}")
+        if ret:
+            if ret == -errno.ENOENT:
+                raise KeyError(key)
+            _libbpf.check(ret, f"deleting a key from {self._what()}")
 
     def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> Any:
         """Lookup-and-delete (``bpf_map_lookup_and_delete_elem``).

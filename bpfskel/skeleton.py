@@ -23,7 +23,6 @@ How a view stays one object through that life
 from __future__ import annotations
 
 import ctypes
-import errno
 import weakref
 from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
@@ -301,7 +300,9 @@ class Skeleton(ArenaSupport):
         for sec, ident, cls in self._sections_:
             if sec == section and section in self._views:
                 old_view = self._views.pop(section)
-                object.__setattr__(old_view, "__class__", closed_class(type(old_view)))
+                why = (f"this {section} view was replaced when the section was resized: "
+                       f"use skel.{ident} again")
+                object.__setattr__(old_view, "__class__", closed_class(type(old_view), why))
                 old = self._mems.pop(section)
                 keep = old.read_at(0, old.size)
                 self._res.mems.remove(old)
@@ -351,14 +352,35 @@ class Skeleton(ArenaSupport):
     # -- attach ----------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Auto-attach every program libbpf can attach from its section name."""
+        """Auto-attach, as libbpf's C skeleton does (``bpf_object__attach_skeleton``,
+        called for one program at a time so that a failure names it).
+
+        A program is skipped when it is not loaded (``autoload``), when its
+        ``autoattach`` is off, when ``skel.links`` holds a live link for it,
+        or when its ``SEC()`` gives no target to attach to (``SEC("xdp")``, a
+        bare ``SEC("uprobe")``).  Every other program is attached, and its link
+        goes into ``skel.links``.  The first failure raises, naming the
+        program; the programs attached before it stay attached (``detach()``
+        or ``destroy()`` undoes them).  A link destroyed since leaves
+        ``skel.links``, so calling ``attach()`` again re-attaches just what is
+        not attached.
+        """
         self._check_loaded("attach")
+        links = self.links.__dict__
         for ident, prog in self.progs.__dict__.items():
-            if ident == "_kind" or not prog.autoload or ident in self.links.__dict__:
+            if ident == "_kind" or not prog.autoload:
+                continue
+            link = links.get(ident)
+            if link is not None:
+                if not link.destroyed:
+                    continue
+                del links[ident]
+            if not prog.autoattach:
                 continue
             link = _attach_auto(prog)
             if link is not None:
-                self.links.__dict__[ident] = prog._keep(link)
+                links[ident] = prog._keep(link)
+                link._on_destroy.append(_forget_link(links, ident))
 
     def detach(self) -> None:
         """Destroy the links ``attach`` made."""
@@ -410,24 +432,32 @@ class Skeleton(ArenaSupport):
 
 
 def _attach_auto(prog: Program) -> Optional[Link]:
-    """libbpf's auto-attach; a section libbpf cannot auto-attach is skipped."""
+    """libbpf's skeleton auto-attach for one program: its link, or None when
+    libbpf skips it (no target in the section name, autoattach off)."""
     lib = _libbpf.lib()
-    with _libbpf.capture() as lines:
-        ctypes.set_errno(0)
-        ptr = lib.bpf_program__attach(prog._ptr)
-    if ptr:
-        return Link(ptr, f"{prog.name}:{prog.section}")
-    err = ctypes.get_errno()
-    if err in (errno.EOPNOTSUPP, errno.ESRCH) and not prog.section.startswith(_TARGETED):
-        return None  # e.g. SEC("syscall"), "xdp" or a bare "uprobe": nothing to auto-attach
-    _libbpf.check_ptr(None, f"attaching program {prog.name!r} ({prog.section})", lines)
-    return None
+    prog_ptr, link_ptr = ctypes.c_void_p(prog._ptr), ctypes.c_void_p()
+    obj = ctypes.c_void_p(prog._skel._res.obj)
+    name = prog.name.encode()
+    progs = _libbpf.ProgSkeleton(name=name, prog=ctypes.pointer(prog_ptr),
+                                 link=ctypes.pointer(link_ptr))
+    s = _libbpf.ObjectSkeleton(sz=ctypes.sizeof(_libbpf.ObjectSkeleton), name=name,
+                               obj=ctypes.pointer(obj), prog_cnt=1,
+                               prog_skel_sz=ctypes.sizeof(_libbpf.ProgSkeleton),
+                               progs=ctypes.pointer(progs))
+    _libbpf.call(lib.bpf_object__attach_skeleton,
+                 f"attaching program {prog.name!r} ({prog.section})", ctypes.byref(s))
+    if not link_ptr.value:
+        return None
+    return Link(link_ptr.value, f"{prog.name}:{prog.section}")
 
 
-# Sections naming their target: failing to auto-attach one of these is an error.
-_TARGETED = ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "tp_btf/", "uprobe/",
-             "uretprobe/", "uprobe.s/", "uretprobe.s/", "usdt/", "kprobe/", "kretprobe/",
-             "ksyscall/", "kretsyscall/", "fentry/", "fexit/", "fmod_ret/")
+def _forget_link(links: Dict[str, Any], ident: str) -> Any:
+    """A Link hook: a destroyed link leaves ``skel.links``.  It holds the
+    namespace's dict, not the skeleton, so that it keeps nothing alive."""
+    def forget(link: Link) -> None:
+        if links.get(ident) is link:
+            del links[ident]
+    return forget
 
 
 def _kconfig_text(kconfig: Any) -> Optional[str]:
