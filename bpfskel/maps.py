@@ -91,6 +91,7 @@ class Map:
         self.section = section  # the global data section for .data/.bss/..., else ""
         self._codecs: Optional[Tuple[Codec, Codec, int, int]] = None
         self._batch_ok = True
+        self._pinned_here = False  # pin() set libbpf's pin path; unpin() clears it
         self._res = skel._res  # its ``obj`` is None once the skeleton is destroyed
         self._live: Optional[Tuple[int, Codec, Codec, int, int]] = None
         self._get: Optional[Tuple[Any, ...]] = None  # m[k], see _go_live
@@ -497,14 +498,29 @@ class Map:
     # -- pinning -----------------------------------------------------------------------
 
     def pin(self, path: str) -> None:
-        """Pin the map at ``path`` on a bpffs (``bpf_map__pin``)."""
-        _libbpf.call(_libbpf.lib().bpf_map__pin, f"pinning {self._what()} at {path!r}",
-                     self._ptr, path.encode())
+        """Pin the map at ``path`` on a bpffs (``bpf_map__pin``).  A failed pin
+        leaves no state behind: libbpf records the path before it pins and
+        keeps it when pinning fails, which would refuse every later path."""
+        lib = _libbpf.lib()
+        ptr = self._ptr
+        before = lib.bpf_map__pin_path(ptr)  # a copy (c_char_p), or None
+        with _libbpf.capture() as lines:
+            ret = lib.bpf_map__pin(ptr, path.encode())
+        if ret < 0:
+            lib.bpf_map__set_pin_path(ptr, before)
+            _libbpf.check(ret, f"pinning {self._what()} at {path!r}", lines)
+        if before is None:
+            self._pinned_here = True
 
     def unpin(self, path: Optional[str] = None) -> None:
-        """Remove the pin at ``path`` (default: where the map was pinned)."""
-        _libbpf.call(_libbpf.lib().bpf_map__unpin, f"unpinning {self._what()}",
+        """Remove the pin at ``path`` (default: where the map was pinned).
+        A path :meth:`pin` gave is forgotten, so the map can be pinned elsewhere."""
+        lib = _libbpf.lib()
+        _libbpf.call(lib.bpf_map__unpin, f"unpinning {self._what()}",
                      self._ptr, path.encode() if path else None)
+        if self._pinned_here:
+            lib.bpf_map__set_pin_path(self._ptr, None)
+            self._pinned_here = False
 
     # -- event readers -------------------------------------------------------------------
 

@@ -180,9 +180,9 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
                                    prot=mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError as e:
             if e.errno == ENOTSUPP:
-                raise libbpf_error(ENOTSUPP, f"mmap of map fd {fd} ({size} bytes): the "
-                                   "map is not mmapable (create it with BPF_F_MMAPABLE)"
-                                   ) from None
+                raise libbpf_error(ENOTSUPP, f"mmap of map fd {fd} ({size} bytes): this "
+                                   "map type cannot be mapped (only arrays created with "
+                                   "BPF_F_MMAPABLE, arenas and ring buffers can)") from None
             if e.errno not in (_errno.EPERM, _errno.EACCES):
                 raise libbpf_error(e.errno or _errno.EINVAL,
                                    f"mmap of map fd {fd} ({size} bytes)") from None
