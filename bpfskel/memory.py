@@ -333,8 +333,8 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
         mmap.mmap.move(self, dest, src, count)
 
     def flush(self, *args: Any) -> None:
+        """Nothing to write back: the mapping is the map's memory itself."""
         self._check_open()
-        mmap.mmap.flush(self, *args)
 
     def madvise(self, *args: Any) -> None:
         self._check_open()
