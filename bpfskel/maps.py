@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
-from .errors import ClosedError, Error, NotSupportedError, QueueEmptyError
+from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
@@ -334,7 +334,7 @@ class Map:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        if ret == -batch.ENOTSUPP:  # e.g. LPM tries: only the hash family has it
+        if ret == -ENOTSUPP:  # e.g. LPM tries: only the hash family has it
             raise NotSupportedError(f"pop from {self._what()}: the kernel has no "
                                     f"lookup-and-delete for map type {self.type}")
         _libbpf.check(ret, f"lookup-and-delete in {self._what()}")

@@ -112,7 +112,8 @@ def test_close_runs_once_from_many_threads(fd: int) -> None:
         errors: List[BaseException] = []
         start = threading.Barrier(4)
 
-        def close() -> None:
+        def close(mem: Memory = mem, start: threading.Barrier = start,
+                  errors: List[BaseException] = errors) -> None:
             start.wait()
             try:
                 mem.close()

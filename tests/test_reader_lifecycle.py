@@ -97,15 +97,15 @@ def race(make: Callable[[], Any], work: Callable[[Any], None]) -> List[str]:
             reader = make()
             started = threading.Event()
 
-            def worker() -> None:
+            def worker(reader: Any = reader, started: threading.Event = started) -> None:
                 try:
                     while True:
                         started.set()
                         work(reader)
                 except bpfskel.ClosedError:
                     pass
-                except BaseException as e:  # noqa: BLE001 - reported below
-                    problems.append(f"worker: {e!r}")
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    problems.append(f"worker: {exc!r}")
 
             t = threading.Thread(target=worker)
             t.start()
@@ -145,10 +145,11 @@ def test_ring_close_racing_read_releases_once(skel: Any) -> None:
 @pytest.mark.parametrize("kind", ["ring", "perf"])
 def test_poll_racing_close_raises_closed_error(skel: Any, kind: str) -> None:
     """Item 2: never a raw OSError (EBADF) from epoll_wait on a closed fd."""
-    if kind == "ring":
-        make: Callable[[], Any] = lambda: skel.maps.small_rb.ring_buffer(lambda e: None)
-    else:
-        make = lambda: skel.maps.perf.perf_buffer(lambda c, e: None, page_count=1)
+    def make() -> Any:
+        if kind == "ring":
+            return skel.maps.small_rb.ring_buffer(lambda e: None)
+        return skel.maps.perf.perf_buffer(lambda c, e: None, page_count=1)
+
     assert race(make, lambda r: r.poll(timeout_ms=1)) == []
 
 
