@@ -23,6 +23,7 @@ from .errors import (
 )
 from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
 from .memory import BorrowedMemory, Memory
+from .structs import asdict
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "QueueEmptyError",
     "ReadOnlyError",
     "VerifierError",
+    "asdict",
     "libbpf_version",
     "__version__",
 ]
