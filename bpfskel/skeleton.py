@@ -392,8 +392,15 @@ class Skeleton(ArenaSupport):
     # -- destroy -------------------------------------------------------------------
 
     def destroy(self) -> None:
-        """Detach, unmap and close everything.  Idempotent.  Views the app
-        kept raise ClosedError afterwards; sub-objects read zeros."""
+        """Close the ring and perf buffer readers made from the maps, detach,
+        unmap and close everything, exactly once (idempotent, and safe against
+        other threads, the finalizer and signal handlers).  Afterwards views
+        the app kept, maps, programs and readers raise ClosedError (a waiting
+        ``poll()`` too, and ``async for`` ends); sub-objects read zeros.
+
+        A skeleton nobody destroyed is closed the same way by its finalizer,
+        except that sub-objects kept from its views keep the memory they point
+        into (and so the map) alive, reading its last contents."""
         self._res.close()
         self._finalizer.detach()
 
