@@ -19,10 +19,12 @@ from .errors import (
     ObjectMismatchError,
     QueueEmptyError,
     ReadOnlyError,
+    VerifierError,
 )
 from .events import record_size
 from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
 from .memory import BorrowedMemory, Memory
+from .structs import asdict
 
 __version__ = "0.1.0"
 
@@ -44,6 +46,8 @@ __all__ = [
     "ObjectMismatchError",
     "QueueEmptyError",
     "ReadOnlyError",
+    "VerifierError",
+    "asdict",
     "libbpf_version",
     "record_size",
     "__version__",

@@ -169,6 +169,34 @@ class TcOpts(Structure):
     ]
 
 
+class ProgSkeleton(Structure):
+    """``struct bpf_prog_skeleton`` (libbpf.h)."""
+
+    _fields_ = [
+        ("name", c_char_p),
+        ("prog", POINTER(c_void_p)),  # struct bpf_program **
+        ("link", POINTER(c_void_p)),  # struct bpf_link **
+    ]
+
+
+class ObjectSkeleton(Structure):
+    """``struct bpf_object_skeleton`` (libbpf.h), as far as attaching uses it."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("name", c_char_p),
+        ("data", c_void_p),
+        ("data_sz", c_size_t),
+        ("obj", POINTER(c_void_p)),
+        ("map_cnt", c_int),
+        ("map_skel_sz", c_int),
+        ("maps", c_void_p),
+        ("prog_cnt", c_int),
+        ("prog_skel_sz", c_int),
+        ("progs", POINTER(ProgSkeleton)),
+    ]
+
+
 def opts(cls: Any, **values: Any) -> Any:
     """An options struct with ``sz`` set to the size this module declares."""
     o = cls(**values)
@@ -215,6 +243,8 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_map__set_value_size": (c_int, [_p, c_uint32], None),
     "bpf_map__set_max_entries": (c_int, [_p, c_uint32], None),
     "bpf_map__pin": (c_int, [_p, c_char_p], None),
+    "bpf_map__pin_path": (c_char_p, [_p], None),
+    "bpf_map__set_pin_path": (c_int, [_p, c_char_p], None),
     "bpf_map__unpin": (c_int, [_p, c_char_p], None),
     # programs
     "bpf_program__name": (c_char_p, [_p], None),
@@ -223,6 +253,9 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_program__type": (c_int, [_p], None),
     "bpf_program__autoload": (c_bool, [_p], None),
     "bpf_program__set_autoload": (c_int, [_p, c_bool], None),
+    "bpf_program__autoattach": (c_bool, [_p], (1, 0)),
+    "bpf_program__set_autoattach": (None, [_p, c_bool], (1, 0)),
+    "bpf_object__attach_skeleton": (c_int, [c_void_p], None),
     "bpf_program__attach": (_p, [_p], None),
     "bpf_program__attach_tracepoint": (_p, [_p, c_char_p, c_char_p], None),
     "bpf_program__attach_raw_tracepoint": (_p, [_p, c_char_p], None),

@@ -20,11 +20,11 @@ import errno
 from typing import Iterator, Tuple
 
 from . import _libbpf
+from .errors import ENOTSUPP
 
 __all__ = ["BatchUnsupported", "lookup_batches", "update_batch", "delete_batch",
            "UNSUPPORTED_ERRNOS"]
 
-ENOTSUPP = 524  # the kernel-internal "not supported" bpf() returns for missing ops
 UNSUPPORTED_ERRNOS = frozenset({ENOTSUPP, errno.EOPNOTSUPP, errno.ENOSYS})
 FIRST_CHUNK = 256
 MAX_CHUNK = 1 << 16

@@ -13,13 +13,24 @@ also from the built-in class a Python user would reach for first:
 * :class:`ClosedError` is a ``ValueError``, like I/O on a closed file.
 * :class:`BoundsError` is a ``ValueError`` (and an ``IndexError``): an access
   outside a mapping.
+* :class:`VerifierError` is a :class:`LibbpfError` whose log holds the
+  verifier's rejection.  It is deliberately *not* a ``PermissionError``,
+  although the verifier answers EACCES: ``except PermissionError`` is for a
+  process that lacks privileges, and then the message names the missing
+  capabilities.
+
+libbpf's errnos say little (ESRCH, "No such process", for a function missing
+from kernel BTF).  When libbpf's log matches one of the common failures in
+:data:`DIAGNOSES`, the message leads with what happened and what to check,
+and names the errno symbolically.
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Dict, Optional, Sequence, Type
+import re
+from typing import Dict, Optional, Pattern, Sequence, Tuple, Type
 
 __all__ = [
     "Error",
@@ -31,12 +42,16 @@ __all__ = [
     "ObjectMismatchError",
     "QueueEmptyError",
     "EventSizeError",
+    "VerifierError",
+    "ENOTSUPP",
+    "DIAGNOSES",
     "libbpf_error",
     "permission_hint",
 ]
 
 
 LOG_TAIL_LINES = 40  # lines of libbpf's log an error message quotes
+ENOTSUPP = 524  # the kernel-internal "not supported" that bpf() and mmap leak to user space
 
 
 class Error(Exception):
@@ -57,7 +72,11 @@ class LibbpfError(Error, OSError):
     hint: str  # what the process lacks, for EPERM/EACCES; "" otherwise
 
     def __init__(self, err: int, operation: str, log: str = "") -> None:
-        message = f"{operation}: {strerror(err)} (errno {err})"
+        what = self._diagnosis(log)
+        if what:
+            message = f"{operation}: {what} ({_errno.errorcode.get(err, err)}, errno {err})"
+        else:
+            message = f"{operation}: {strerror(err)} (errno {err})"
         hint = permission_hint() if err in (_errno.EPERM, _errno.EACCES) else ""
         if hint:
             message += f"; {hint}"
@@ -72,11 +91,34 @@ class LibbpfError(Error, OSError):
         self.log = log
         self.hint = hint
 
+    @staticmethod
+    def _diagnosis(log: str) -> str:
+        return diagnose(log)
+
     def __str__(self) -> str:
         return str(self.strerror)
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (libbpf_error, (self.errno, self.operation, self.log))
+
+
+class VerifierError(LibbpfError):
+    """The kernel verifier rejected a program: ``log`` holds its log and
+    ``program`` the program's name.  ``errno`` is what the kernel answered
+    (usually EACCES), but this is not a ``PermissionError``."""
+
+    program: str
+
+    def __init__(self, err: int, operation: str, log: str = "") -> None:
+        super().__init__(err, operation, log)
+        found = _PROG_LOG.search(log)
+        self.program = found.group(1) if found else ""
+
+    @staticmethod
+    def _diagnosis(log: str) -> str:
+        found = _PROG_LOG.search(log)
+        return diagnose(log) or (f"the verifier rejected program '{found.group(1)}'"
+                                 if found else "the verifier rejected a program")
 
 
 class ReadOnlyError(Error, PermissionError):
@@ -172,9 +214,10 @@ _BUILTIN_FOR_ERRNO: Dict[int, Type[OSError]] = {
     _errno.EPIPE: BrokenPipeError,
 }
 
-# libbpf's own error numbers (LIBBPF_ERRNO__*, libbpf.h), which os.strerror
-# does not know.
+# libbpf's own error numbers (LIBBPF_ERRNO__*, libbpf.h) and the kernel's
+# internal ones that leak to user space, which os.strerror does not know.
 _LIBBPF_ERRNOS = {
+    ENOTSUPP: "operation not supported (ENOTSUPP)",
     4000: "libelf failed",
     4001: "invalid BPF object format",
     4002: "missing or bad 'version' section",
@@ -212,9 +255,48 @@ def _subclass_for(err: int) -> Type[LibbpfError]:
     return cls
 
 
+# libbpf prints a rejected program's verifier log between these markers.
+_PROG_LOG = re.compile(r"prog '([^']*)': -- BEGIN PROG LOAD LOG --\n(?!-- END)")
+
+# libbpf's log line for a common failure -> what to tell the user.  Matched in
+# order against the whole log of the failed call; the first match wins.
+DIAGNOSES: Tuple[Tuple[Pattern[str], str], ...] = tuple((re.compile(p), m) for p, m in (
+    (r"failed to find kernel BTF type ID of '(?P<name>[^']+)'",
+     "kernel function '{name}' not found in kernel BTF; is it inlined or renamed on "
+     "this kernel?"),
+    (r"extern \((?:func|var) ksym\) '(?P<name>[^']+)': not found in kernel",
+     "kernel symbol '{name}' (a __ksym extern) not found in kernel BTF; is it "
+     "inlined, renamed or in an unloaded module on this kernel?"),
+    (r"failed to resolve CO-RE relocation (?P<what>[^\n]*)",
+     "a CO-RE relocation does not match this kernel's types: {what}; the field or "
+     "type does not exist here (guard it with bpf_core_field_exists())"),
+    (r"failed to determine tracepoint '(?P<name>[^']+)' perf event ID",
+     "tracepoint '{name}' does not exist on this kernel (see "
+     "/sys/kernel/tracing/events/)"),
+))
+
+
+def diagnose(log: str) -> str:
+    """A message for a common failure recognised in libbpf's log, or ""."""
+    if not log:
+        return ""
+    for pattern, message in DIAGNOSES:
+        found = pattern.search(log)
+        if found:
+            return message.format(**found.groupdict())
+    return ""
+
+
 def libbpf_error(err: int, operation: str, log: str = "") -> LibbpfError:
-    """Build the :class:`LibbpfError` subclass matching ``err``."""
+    """Build the :class:`LibbpfError` subclass matching ``err`` (and ``log``:
+    a verifier rejection is a :class:`VerifierError`, unless the process lacks
+    privileges)."""
     err = abs(err) or _errno.EINVAL
+    if err == _errno.ESRCH and diagnose(log):
+        return LibbpfError(err, operation, log)  # libbpf's "not found", not a process
+    if _PROG_LOG.search(log) and not (err in (_errno.EPERM, _errno.EACCES)
+                                      and permission_hint()):
+        return VerifierError(err, operation, log)
     return _subclass_for(err)(err, operation, log)
 
 

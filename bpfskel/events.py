@@ -18,20 +18,39 @@ Exceptions: an exception raised by the callback stops the drain at that
 record (which counts as consumed, as in libbpf) and propagates out of
 ``poll()``/``consume()``; nothing is printed or swallowed.
 
-Threads: a reader is driven from one thread at a time.  ``close()`` may be
-called from a callback (the drain stops after that event, and the buffers are
-unmapped once it returns) or from another thread while ``poll()`` waits (that
-``poll()`` then raises :class:`~bpfskel.ClosedError` when its wait ends; a
-wait with no timeout is not interrupted).  Async iteration reads a batch and
-yields it one event at a time: events read but not yet yielded when the loop
-stops are kept, and the next ``read()``/``poll()``/iteration delivers them
-first.
+Lifetime and threads: a reader is driven from one thread at a time, but
+``close()`` may come from anywhere: a callback, another thread, a signal
+handler, or ``Skeleton.destroy()``, which closes every reader the skeleton
+made.  ``close()`` marks the reader closed at once and wakes a waiting
+``poll()`` (through an eventfd in the epoll set, so a wait with no timeout
+ends too) and every async iteration.  From then on:
+
+* a ``poll()``/``consume()``/``read()`` that is delivering stops after the
+  event in hand and returns what it delivered; one that is waiting raises
+  :class:`~bpfskel.ClosedError`; every later call raises ``ClosedError``;
+* ``async for`` ends.
+
+The reader owns its fds (epoll, eventfd, the rings' mappings; a perf buffer
+also its event fds and its own duplicate of the map fd).  They are released
+exactly once, by whichever caller leaves last: every operation that touches
+them registers as a user first, and ``close()`` only releases when no user is
+left (else the last user does, on its way out).  Taking a user slot and
+taking ownership for release are single list operations, atomic under the
+GIL and between bytecodes, so neither threads nor a signal handler can run
+the release twice or while a user still reads the rings.  An async iteration
+is a user for as long as its event loop watches the epoll fd.
+
+Async iteration reads a batch and yields it one event at a time: events read
+but not yet yielded when the loop stops are kept, and the next
+``read()``/``poll()``/iteration delivers them first.  asyncio is imported
+only when an async iteration starts, so a reader costs nothing before its
+first poll.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
+import os
 import select
 from collections import deque
 from typing import (
@@ -95,17 +114,27 @@ R = TypeVar("R", bound="EventReader[Any]")
 
 
 class EventReader(Generic[E]):
-    """Base of RingBuffer and PerfBuffer: epoll, poll, context manager, asyncio.
+    """Base of RingBuffer and PerfBuffer: epoll, poll, lifetime, asyncio.
     Generic in the event type: ``RingBuffer[types.event]``, ``[bytes]`` untyped."""
 
     def __init__(self, source: str, fds: Sequence[int]) -> None:
         self.source = source
         self._closed = False
-        self._draining = 0  # nesting depth of _deliver: close() defers unmapping
+        # One entry per operation in progress (see the module docstring); the
+        # release runs once, by whoever pops ``_owned`` with no user left.
+        self._users: List[None] = []
+        self._owned: List[bool] = []
         # sink arguments read from the rings but not delivered yet (async iteration)
         self._backlog: Deque[Tuple[Any, ...]] = deque()
         self._wakers: List[Callable[[], None]] = []  # async iterations to wake on close
         self._epoll = select.epoll()
+        try:
+            self._wake_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        except BaseException:
+            self._epoll.close()
+            raise
+        self._owned.append(True)
+        self._epoll.register(self._wake_fd, select.EPOLLIN)
         for fd in fds:
             self._epoll.register(fd, select.EPOLLIN)
 
@@ -114,12 +143,39 @@ class EventReader(Generic[E]):
     def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
         raise NotImplementedError
 
+    # -- users and the one release -------------------------------------------------
+
+    def _enter(self) -> None:
+        """Register as a user of the fds, or raise ClosedError.  The slot is
+        taken before the check, so a close() that the check misses sees it."""
+        self._users.append(None)
+        if self._closed:
+            self._leave()
+            raise ClosedError(f"{self.source}: the reader is closed")
+
+    def _leave(self) -> None:
+        self._users.pop()
+        if self._closed and not self._users:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            self._owned.pop()  # atomic: exactly one caller gets past this
+        except IndexError:
+            return
+        self._backlog.clear()
+        try:
+            self._close_maps()
+        finally:
+            self._epoll.close()
+            os.close(self._wake_fd)
+
     def _deliver(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
         """The backlog first, then the rings; at most ``limit`` events (0: none)."""
-        count = 0
-        backlog = self._backlog
-        self._draining += 1
+        self._enter()
         try:
+            count = 0
+            backlog = self._backlog
             while backlog and count != limit and not self._closed:
                 args = backlog.popleft()
                 count += 1
@@ -128,9 +184,7 @@ class EventReader(Generic[E]):
                 count += self._drain(sink, None if limit is None else limit - count)
             return count
         finally:
-            self._draining -= 1
-            if self._closed and not self._draining:
-                self._close_maps()  # close() was called from a callback
+            self._leave()
 
     _callback: Optional[Callable[..., Any]] = None
 
@@ -151,19 +205,21 @@ class EventReader(Generic[E]):
 
     def poll(self, timeout_ms: int = -1) -> int:
         """Deliver pending events; if none, wait up to ``timeout_ms`` (-1: forever)
-        for some and deliver those.  Returns the number of events delivered."""
+        for some and deliver those.  Returns the number of events delivered;
+        raises ClosedError if the reader is closed before or during the wait."""
         self._check_open()
         sink = self._callback_sink()
-        n = self._deliver(sink, None)
-        if n:
-            return n
+        self._enter()
         try:
+            n = self._deliver(sink, None)
+            if n or self._closed:
+                return n
+            # close() writes the eventfd: this wait ends at once
             self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000.0)
-        except ValueError:  # "closed epoll object": close() from another thread
-            if not self._closed:
-                raise
-        self._check_open()  # closed by another thread before or during the wait
-        return self._deliver(sink, None)
+            self._check_open()
+            return self._deliver(sink, None)
+        finally:
+            self._leave()
 
     def read(self, max_events: Optional[int] = None) -> List[E]:
         """The batch path: every pending event (up to ``max_events``) as a list,
@@ -192,40 +248,45 @@ class EventReader(Generic[E]):
         return out
 
     def fileno(self) -> int:
-        """The epoll fd: readable when events are pending."""
+        """The epoll fd: readable when events are pending (and once closed)."""
         self._check_open()
         return self._epoll.fileno()
 
     async def events(self) -> AsyncIterator[E]:
         """``async for event in reader.events()`` (or ``async for ... in reader``)."""
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        ready = asyncio.Event()
-        fd = self._epoll.fileno()
-        backlog = self._backlog
+        import asyncio  # only here: 40 modules a reader that never awaits does not need
 
-        def keep(*args: Any) -> None:
-            backlog.append(args)
-
-        def wake() -> None:  # from close(), perhaps in another thread
-            loop.call_soon_threadsafe(ready.set)
-
-        loop.add_reader(fd, ready.set)
-        self._wakers.append(wake)
+        self._enter()  # the loop watches our epoll fd until the finally below
         try:
-            while not self._closed:
-                if not backlog:
-                    ready.clear()
-                    with gc_paused():
-                        self._deliver(keep, None)  # so close() waits for it
+            loop = asyncio.get_running_loop()
+            ready = asyncio.Event()
+            fd = self._epoll.fileno()
+            backlog = self._backlog
+
+            def keep(*args: Any) -> None:
+                backlog.append(args)
+
+            def wake() -> None:  # from close(), perhaps in another thread
+                loop.call_soon_threadsafe(ready.set)
+
+            loop.add_reader(fd, ready.set)
+            self._wakers.append(wake)
+            try:
+                while not self._closed:
                     if not backlog:
-                        await ready.wait()
-                        continue
-                # taken one at a time: what the loop does not take stays queued
-                yield backlog.popleft()[-1]
+                        ready.clear()
+                        with gc_paused():
+                            self._deliver(keep, None)
+                        if not backlog:
+                            await ready.wait()
+                            continue
+                    # taken one at a time: what the loop does not take stays queued
+                    yield backlog.popleft()[-1]
+            finally:
+                self._wakers.remove(wake)
+                loop.remove_reader(fd)
         finally:
-            self._wakers.remove(wake)
-            loop.remove_reader(fd)  # the selector ignores an fd closed meanwhile
+            self._leave()
 
     def __aiter__(self) -> AsyncIterator[E]:
         return self.events()
@@ -234,19 +295,25 @@ class EventReader(Generic[E]):
         raise NotImplementedError
 
     def close(self) -> None:
-        """Unmap the buffers and close the epoll fd.  Idempotent."""
+        """Stop the reader and release its fds and mappings (now, or when the
+        last poll/read/iteration in progress returns).  Idempotent; callable
+        from a callback, another thread or a signal handler."""
         if self._closed:
             return
-        self._closed = True
-        self._epoll.close()
-        self._backlog.clear()
-        for wake in list(self._wakers):
+        self._users.append(None)  # the eventfd stays open while we write it
+        try:
+            self._closed = True
             try:
-                wake()
-            except RuntimeError:  # its event loop is already closed
+                os.eventfd_write(self._wake_fd, 1)
+            except OSError:  # the counter is full: a wake-up is pending anyway
                 pass
-        if not self._draining:  # else _deliver unmaps once the callback returns
-            self._close_maps()
+            for wake in list(self._wakers):
+                try:
+                    wake()
+                except RuntimeError:  # its event loop is already closed
+                    pass
+        finally:
+            self._leave()
 
     @property
     def closed(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, List, Optional
 
 from . import _libbpf
 from .errors import ClosedError
@@ -11,26 +11,53 @@ __all__ = ["Link"]
 
 
 class Link:
-    """An attachment (``struct bpf_link``).  ``destroy()`` detaches; idempotent."""
+    """An attachment (``struct bpf_link``).  ``destroy()`` detaches; idempotent.
+
+    Detaching runs exactly once, even when ``destroy()`` races another thread,
+    the skeleton's ``destroy()``, a finalizer or a signal handler: the handle
+    sits in a one-element list and ``destroy()`` takes it with one atomic
+    ``list.pop()``; only the caller that got it detaches.
+    """
 
     def __init__(self, ptr: int, what: str) -> None:
-        self._ptr: Optional[int] = ptr
+        self._owned: List[int] = [ptr]
+        # called once, after the detach: the skeleton drops the link from skel.links
+        self._on_destroy: List[Callable[["Link"], None]] = []
         self.what = what
 
     @property
+    def _ptr(self) -> Optional[int]:
+        try:
+            return self._owned[0]
+        except IndexError:
+            return None
+
+    @property
     def fd(self) -> int:
-        if not self._ptr:
+        ptr = self._ptr
+        if not ptr:
             raise ClosedError(f"link {self.what} was destroyed")
-        return int(_libbpf.lib().bpf_link__fd(self._ptr))
+        return int(_libbpf.lib().bpf_link__fd(ptr))
 
     @property
     def destroyed(self) -> bool:
-        return not self._ptr
+        return not self._owned
 
     def destroy(self) -> None:
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            _libbpf.lib().bpf_link__destroy(ptr)
+        try:
+            handle = self._owned.pop()
+        except IndexError:
+            return
+        try:
+            self._detach(handle)
+        finally:
+            hooks, self._on_destroy = self._on_destroy, []
+            for hook in hooks:
+                hook(self)
+
+    def _detach(self, handle: int) -> None:
+        if handle:
+            _libbpf.lib().bpf_link__destroy(handle)
 
     def __enter__(self) -> "Link":
         return self
@@ -45,4 +72,4 @@ class Link:
             pass
 
     def __repr__(self) -> str:
-        return f"<Link {self.what}{' destroyed' if not self._ptr else ''}>"
+        return f"<Link {self.what}{' destroyed' if self.destroyed else ''}>"

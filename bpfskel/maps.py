@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import struct
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -43,7 +44,7 @@ from typing import (
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
-from .errors import ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
+from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
@@ -113,6 +114,11 @@ class Map(Generic[K, V]):
         self.section = section  # the global data section for .data/.bss/..., else ""
         self._codecs: Optional[Tuple[Codec, Codec, int, int]] = None
         self._batch_ok = True
+        self._pinned_here = False  # pin() set libbpf's pin path; unpin() clears it
+        self._res = skel._res  # its ``obj`` is None once the skeleton is destroyed
+        self._live: Optional[Tuple[int, Codec, Codec, int, int]] = None
+        self._get: Optional[Tuple[Any, ...]] = None  # m[k], see _go_live
+        self._array_len = 0  # max_entries of an array map (for IndexError), else 0
 
     @property
     def _ptr(self) -> int:
@@ -210,7 +216,7 @@ class Map(Generic[K, V]):
             self._skel._check_resize(self.section, size)
         _libbpf.call(lib.bpf_map__set_value_size, f"resizing map {self.name!r}",
                      self._ptr, size)
-        self._codecs = None
+        self._codecs = self._live = self._get = None
         if self.section:
             self._skel._section_resized(self.section)
 
@@ -260,19 +266,44 @@ class Map(Generic[K, V]):
         return self._codecs
 
     def _dict_op(self, op: str) -> Tuple[int, Codec, Codec, int, int]:
-        if self.type in _NOT_DICTS:
-            raise TypeError(f"{self._what()} (type {self.type}) has no keys: {op} is "
+        """(fd, key codec, value codec, per-entry value bytes, CPUs or 0)."""
+        live = self._live
+        if live is None or not self._res.obj:
+            live = self._go_live(op)
+        return live
+
+    def _go_live(self, op: str) -> Tuple[int, Codec, Codec, int, int]:
+        """What every element operation needs, read from libbpf once: after
+        load, none of it (fd, type, sizes, max_entries) can change, so a lookup
+        costs one syscall and no libbpf metadata calls.  Before load nothing is
+        cached (``value_size``/``max_entries`` may still be set)."""
+        mtype = self.type  # raises ClosedError once destroyed
+        if mtype in _NOT_DICTS:
+            raise TypeError(f"{self._what()} (type {mtype}) has no keys: {op} is "
                             "for hash, array and LPM trie maps")
         fd = self._live_fd(op)
-        return (fd, *self._setup())
+        live = (fd, *self._setup())
+        self._array_len = self.max_entries if mtype in _ARRAYS else 0
+        if self._skel.loaded:
+            self._live = live
+            _fd, kc, vc, per_entry, ncpu = live
+            slot = _percpu_slot(vc.size)
+            decode = (lambda buf: vc.decode_many(buf, ncpu, slot)) if ncpu else vc.decode
+            # integer keys and values skip the codec's type dispatch (a key
+            # struct.pack refuses goes through it, for its error message)
+            kfmt, vfmt = kc._int_format, None if ncpu else vc._int_format
+            self._get = (fd, struct.Struct(kfmt).pack if kfmt else kc.encode, kc.encode,
+                         ctypes.c_char * per_entry,
+                         struct.Struct(vfmt).unpack_from if vfmt else None, decode,
+                         _libbpf.lib().bpf_map_lookup_elem)
+        return live
 
-    def _key(self, codec: Codec, key: Any) -> bytes:
-        if self.type in _ARRAYS and isinstance(key, int):
-            n = self.max_entries
-            if not 0 <= key < n:
-                raise IndexError(f"index {key} out of range for array {self._what()} "
-                                 f"of {n} entries")
-        return codec.encode(key)
+    def _key(self, codec: Any, key: Any, check_only: bool = False) -> bytes:
+        n = self._array_len  # set by _dict_op, which every caller runs first
+        if n and isinstance(key, int) and not 0 <= key < n:
+            raise IndexError(f"index {key} out of range for array {self._what()} "
+                             f"of {n} entries")
+        return b"" if check_only else codec.encode(key)
 
     def _decode_value(self, vcodec: Codec, buf: Any, ncpu: int) -> Any:
         if ncpu:
@@ -297,14 +328,29 @@ class Map(Generic[K, V]):
     # -- single elements -----------------------------------------------------------
 
     def __getitem__(self, key: Any) -> V:
-        fd, kc, vc, per_entry, ncpu = self._dict_op("lookup")
-        raw = self._key(kc, key)
-        buf = ctypes.create_string_buffer(per_entry)
-        ret = _libbpf.lib().bpf_map_lookup_elem(fd, raw, buf)
-        if ret == -errno.ENOENT:
-            raise KeyError(key)
-        _libbpf.check(ret, f"looking up a key in {self._what()}")
-        return self._decode_value(vc, buf, ncpu)  # type: ignore[no-any-return]
+        # The hot path: everything but the syscall was prepared once (see
+        # _go_live); a message is built only on error.
+        get = self._get
+        if get is None or not self._res.obj:
+            self._go_live("lookup")  # raises before load and after destroy
+            get = self._get
+            assert get is not None
+        fd, pack, encode, buf_type, unpack, decode, lookup = get
+        if self._array_len:
+            self._key(None, key, check_only=True)
+        try:
+            raw = pack(key)
+        except struct.error:
+            raw = encode(key)  # raises the TypeError or OverflowError naming the type
+        buf = buf_type()
+        ret = lookup(fd, raw, buf)
+        if ret:
+            if ret == -errno.ENOENT:
+                raise KeyError(key)
+            _libbpf.check(ret, f"looking up a key in {self._what()}")
+        if unpack is not None:
+            return unpack(buf)[0]  # type: ignore[no-any-return]
+        return decode(buf)  # type: ignore[no-any-return]
 
     def get(self, key: Any, default: Optional[V] = None) -> Optional[V]:
         try:
@@ -325,20 +371,22 @@ class Map(Generic[K, V]):
         fd, kc, vc, per_entry, ncpu = self._dict_op("update")
         raw = self._key(kc, key)
         data = self._encode_value(vc, value, ncpu, per_entry)
-        _libbpf.check(_libbpf.lib().bpf_map_update_elem(fd, raw, data, flags),
-                      f"updating a key in {self._what()}")
+        ret = _libbpf.lib().bpf_map_update_elem(fd, raw, data, flags)
+        if ret:
+            _libbpf.check(ret, f"updating a key in {self._what()}")
 
     __setitem__ = set
 
     def __delitem__(self, key: Any) -> None:
         fd, kc, _vc, _pe, _n = self._dict_op("delete")
-        if self.type in _ARRAYS:
+        if self._array_len:
             raise TypeError(f"array {self._what()}: elements cannot be deleted "
                             "(assign zero, or use clear())")
         ret = _libbpf.lib().bpf_map_delete_elem(fd, self._key(kc, key))
-        if ret == -errno.ENOENT:
-            raise KeyError(key)
-        _libbpf.check(ret, f"deleting a key from {self._what()}")
+        if ret:
+            if ret == -errno.ENOENT:
+                raise KeyError(key)
+            _libbpf.check(ret, f"deleting a key from {self._what()}")
 
     def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> V:
         """Lookup-and-delete (``bpf_map_lookup_and_delete_elem``).
@@ -362,7 +410,7 @@ class Map(Generic[K, V]):
             if default is _MISSING:
                 raise KeyError(key)
             return default  # type: ignore[no-any-return]
-        if ret == -batch.ENOTSUPP:  # e.g. LPM tries: only the hash family has it
+        if ret == -ENOTSUPP:  # e.g. LPM tries: only the hash family has it
             raise NotSupportedError(f"pop from {self._what()}: the kernel has no "
                                     f"lookup-and-delete for map type {self.type}")
         _libbpf.check(ret, f"lookup-and-delete in {self._what()}")
@@ -526,14 +574,29 @@ class Map(Generic[K, V]):
     # -- pinning -----------------------------------------------------------------------
 
     def pin(self, path: str) -> None:
-        """Pin the map at ``path`` on a bpffs (``bpf_map__pin``)."""
-        _libbpf.call(_libbpf.lib().bpf_map__pin, f"pinning {self._what()} at {path!r}",
-                     self._ptr, path.encode())
+        """Pin the map at ``path`` on a bpffs (``bpf_map__pin``).  A failed pin
+        leaves no state behind: libbpf records the path before it pins and
+        keeps it when pinning fails, which would refuse every later path."""
+        lib = _libbpf.lib()
+        ptr = self._ptr
+        before = lib.bpf_map__pin_path(ptr)  # a copy (c_char_p), or None
+        with _libbpf.capture() as lines:
+            ret = lib.bpf_map__pin(ptr, path.encode())
+        if ret < 0:
+            lib.bpf_map__set_pin_path(ptr, before)
+            _libbpf.check(ret, f"pinning {self._what()} at {path!r}", lines)
+        if before is None:
+            self._pinned_here = True
 
     def unpin(self, path: Optional[str] = None) -> None:
-        """Remove the pin at ``path`` (default: where the map was pinned)."""
-        _libbpf.call(_libbpf.lib().bpf_map__unpin, f"unpinning {self._what()}",
+        """Remove the pin at ``path`` (default: where the map was pinned).
+        A path :meth:`pin` gave is forgotten, so the map can be pinned elsewhere."""
+        lib = _libbpf.lib()
+        _libbpf.call(lib.bpf_map__unpin, f"unpinning {self._what()}",
                      self._ptr, path.encode() if path else None)
+        if self._pinned_here:
+            lib.bpf_map__set_pin_path(self._ptr, None)
+            self._pinned_here = False
 
     # -- event readers -------------------------------------------------------------------
 
@@ -554,8 +617,8 @@ class Map(Generic[K, V]):
 
         if self.type != MapType.RINGBUF:
             raise TypeError(f"{self._what()} is not a ring buffer (type {self.type})")
-        return RingBuffer(self._live_fd("read a ring buffer"), self.max_entries,
-                          callback, event_type, self.name)
+        return self._reader(RingBuffer(self._live_fd("read a ring buffer"),
+                                       self.max_entries, callback, event_type, self.name))
 
     @overload
     def perf_buffer(self, callback: Optional[Callable[[int, E], Any]],
@@ -578,6 +641,12 @@ class Map(Generic[K, V]):
 
         if self.type != MapType.PERF_EVENT_ARRAY:
             raise TypeError(f"{self._what()} is not a perf event array (type {self.type})")
-        return PerfBuffer(self._live_fd("read a perf buffer"), callback, event_type, lost,
-                          page_count, self.name, self.max_entries)
+        return self._reader(PerfBuffer(self._live_fd("read a perf buffer"), callback,
+                                       event_type, lost, page_count, self.name,
+                                       self.max_entries))
+
+    def _reader(self, reader: Any) -> Any:
+        """The skeleton closes every reader it made when it is destroyed."""
+        self._skel._res.readers.add(reader)
+        return reader
 

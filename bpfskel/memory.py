@@ -58,7 +58,7 @@ import weakref
 from typing import Any, List, Optional, Tuple
 
 from . import _libbpf
-from .errors import BoundsError, ClosedError, ReadOnlyError, libbpf_error
+from .errors import ENOTSUPP, BoundsError, ClosedError, ReadOnlyError, libbpf_error
 
 __all__ = ["Memory", "BorrowedMemory", "buffer_address"]
 
@@ -179,6 +179,10 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
             self = super().__new__(cls, fd, size, flags=mmap.MAP_SHARED,
                                    prot=mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError as e:
+            if e.errno == ENOTSUPP:
+                raise libbpf_error(ENOTSUPP, f"mmap of map fd {fd} ({size} bytes): this "
+                                   "map type cannot be mapped (only arrays created with "
+                                   "BPF_F_MMAPABLE, arenas and ring buffers can)") from None
             if e.errno not in (_errno.EPERM, _errno.EACCES):
                 raise libbpf_error(e.errno or _errno.EINVAL,
                                    f"mmap of map fd {fd} ({size} bytes)") from None
@@ -188,11 +192,15 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
             except OSError as e2:
                 raise libbpf_error(e2.errno or _errno.EINVAL,
                                    f"read-only mmap of map fd {fd} ({size} bytes)") from None
+        self._start(size, readonly)
+        return self
+
+    def _start(self, size: int, readonly: bool) -> None:
         self._size = size
         self._readonly = readonly
         self._closed = False
+        self._owner = [True]  # close() pops it: one caller releases, once
         self._address = buffer_address(self)
-        return self
 
     def __init__(self, fd: int, size: int) -> None:  # mmap's __init__ takes no part
         pass
@@ -209,10 +217,7 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
             raise ValueError(f"size must be a positive int, not {size!r}")
         self = super().__new__(cls, -1, size, flags=mmap.MAP_PRIVATE | _MAP_ANONYMOUS,
                                prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        self._size = size
-        self._readonly = False
-        self._closed = False
-        self._address = buffer_address(self)
+        self._start(size, False)
         return self
 
     def remap(self, fd: int) -> None:
@@ -264,29 +269,106 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
         return mmap.mmap.__getitem__(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        self._writable()
+        mmap.mmap.__setitem__(self, key, value)
+
+    # The file-like methods inherited from mmap.mmap obey the same rules as
+    # read_at/write_at: ClosedError after close, ReadOnlyError on a read-only
+    # region, BoundsError outside 0..size.  None of them may reach the mapping
+    # unchecked: after close it may be zero pages standing in for the map.
+
+    def _writable(self) -> None:
         self._check_open()
         if self._readonly:
             raise ReadOnlyError("memory-mapped region")
-        mmap.mmap.__setitem__(self, key, value)
+
+    def read(self, n: Optional[int] = None) -> bytes:
+        self._check_open()
+        return mmap.mmap.read(self, n)
+
+    def read_byte(self) -> int:
+        self._check_open()
+        return mmap.mmap.read_byte(self)
+
+    def readline(self) -> bytes:
+        self._check_open()
+        return mmap.mmap.readline(self)
+
+    def find(self, sub: Any, *args: Any) -> int:
+        self._check_open()
+        return mmap.mmap.find(self, sub, *args)
+
+    def rfind(self, sub: Any, *args: Any) -> int:
+        self._check_open()
+        return mmap.mmap.rfind(self, sub, *args)
+
+    def tell(self) -> int:
+        self._check_open()
+        return mmap.mmap.tell(self)
+
+    def seek(self, pos: int, whence: int = 0) -> None:
+        self._check_open()
+        base = {0: 0, 1: mmap.mmap.tell(self), 2: self._size}.get(whence)
+        if base is None:
+            raise ValueError(f"unknown whence {whence!r}")
+        if not 0 <= base + pos <= self._size:
+            raise BoundsError(f"seek to {base + pos} is outside 0..{self._size}")
+        mmap.mmap.seek(self, base + pos)
+
+    def write(self, data: Any) -> int:
+        self._writable()
+        n = memoryview(data).nbytes
+        self._bounds(mmap.mmap.tell(self), n)
+        return mmap.mmap.write(self, data)
+
+    def write_byte(self, byte: int) -> None:
+        self._writable()
+        self._bounds(mmap.mmap.tell(self), 1)
+        mmap.mmap.write_byte(self, byte)
+
+    def move(self, dest: int, src: int, count: int) -> None:
+        self._writable()
+        self._bounds(src, count)
+        self._bounds(dest, count)
+        mmap.mmap.move(self, dest, src, count)
+
+    def flush(self, *args: Any) -> None:
+        """Nothing to write back: the mapping is the map's memory itself."""
+        self._check_open()
+
+    def madvise(self, *args: Any) -> None:
+        self._check_open()
+        mmap.mmap.madvise(self, *args)
+
+    def resize(self, newsize: int) -> None:
+        self._check_open()
+        raise TypeError("the memory of a BPF map cannot be resized")
 
     # -- lifetime --------------------------------------------------------------
 
-    def close(self) -> None:
-        """Release the map's pages.  Idempotent.
+    def close(self, keep_exported: bool = False) -> None:
+        """Release the map's pages.  Idempotent, and exactly once even when
+        called from several threads or a signal handler.
 
         If live ctypes objects still point into the region, its pages are
         replaced by anonymous zero pages at the same address instead: the map
-        is released all the same and those objects never fault.
+        is released all the same and those objects never fault.  With
+        ``keep_exported`` they are left mapped instead (the mapping then keeps
+        the map alive until the last such object is gone): this Memory still
+        refuses every access.
         """
-        if self._closed:
+        try:
+            self._owner.pop()
+        except IndexError:
             return
         self._closed = True
         try:
             mmap.mmap.close(self)
             return
         except BufferError:
-            pass  # exported: something still points in; swap in a placeholder
-        self._placeholder()
+            pass  # exported: something still points in
+        if not keep_exported:
+            self._placeholder()
 
     def __enter__(self) -> "Memory":
         return self

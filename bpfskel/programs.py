@@ -54,6 +54,7 @@ class Program:
         self._skel = skel
         self._raw_ptr = ptr
         self.ident = ident
+        self._autoattach = True  # our own switch, for a libbpf without one
 
     @property
     def _ptr(self) -> int:
@@ -122,8 +123,31 @@ class Program:
         _libbpf.call(_libbpf.lib().bpf_program__set_autoload,
                      f"setting autoload of {self.name!r}", self._ptr, bool(value))
 
+    @property
+    def autoattach(self) -> bool:
+        """Whether ``skel.attach()`` attaches this program (default True).
+
+        Set it to False for a program the app attaches itself (say, a uprobe on
+        a binary it picks at run time), so that ``attach()`` still attaches
+        the rest.  It is libbpf's ``bpf_program__set_autoattach`` (1.0+), and
+        a switch of our own on a libbpf without it.  ``prog.attach()`` ignores
+        it, as libbpf's ``bpf_program__attach`` does."""
+        fn = _libbpf.lib().bpf_program__autoattach
+        if fn is None:
+            return bool(self._ptr) and self._autoattach
+        return bool(fn(self._ptr))
+
+    @autoattach.setter
+    def autoattach(self, value: bool) -> None:
+        fn = _libbpf.lib().bpf_program__set_autoattach
+        ptr = self._ptr  # ClosedError after destroy, either way
+        if fn is None:
+            self._autoattach = bool(value)
+        else:
+            fn(ptr, bool(value))
+
     def _attach(self, fn: Callable[..., Any], what: str, *args: Any) -> Link:
-        self._skel._check_loaded(f"attaching {self.name!r}")
+        self._skel._check_loaded(f"attach {self.name!r}")
         ptr = _libbpf.call_ptr(fn, f"attaching program {self.name!r} ({what})",
                                self._ptr, *args)
         return self._keep(Link(ptr, f"{self.name}:{what}"))
@@ -312,7 +336,7 @@ class Program:
         the app dropped it (``skel.detach()`` only detaches what ``attach()``
         made).  The filter outlives a killed process: destroy it.
         """
-        self._skel._check_loaded(f"attaching {self.name!r}")
+        self._skel._check_loaded(f"attach {self.name!r}")
         link = tc.attach(self.fd, self.name, int(ifindex), bool(ingress), priority, handle)
         return self._keep(link)
 
@@ -321,7 +345,7 @@ class Program:
                  flags: int = 0) -> TestRunResult:
         """Run the program once (or ``repeat`` times) in the kernel on the given
         input, with ``bpf_prog_test_run_opts``."""
-        self._skel._check_loaded(f"test-running {self.name!r}")
+        self._skel._check_loaded(f"test-run {self.name!r}")
         if self.type == BPF_PROG_TYPE_SYSCALL and repeat == 1:
             repeat = 0  # the kernel refuses repeat for SEC("syscall"); 0 means once
         din = ctypes.create_string_buffer(bytes(data_in), len(data_in)) if data_in else None

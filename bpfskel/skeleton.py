@@ -23,7 +23,6 @@ How a view stays one object through that life
 from __future__ import annotations
 
 import ctypes
-import errno
 import weakref
 from typing import (
     TYPE_CHECKING,
@@ -88,7 +87,10 @@ class _Resources:
     """Everything native a skeleton owns; closed by destroy or the finalizer.
 
     Kept apart from the skeleton so that ``weakref.finalize`` can clean up an
-    object nobody destroyed without keeping it alive.
+    object nobody destroyed without keeping it alive.  :meth:`close` runs
+    once: the first caller takes ``_owner`` (a single, atomic ``list.pop``),
+    so a destroy racing another thread, the finalizer or a signal handler
+    never closes the object, a link or a mapping twice.
     """
 
     def __init__(self) -> None:
@@ -98,9 +100,23 @@ class _Resources:
         self.mems: List[Memory] = []
         self.views: Dict[str, Any] = {}  # section -> the view the app sees
         self.arena: Any = None  # the ArenaMemory, from load on
+        self.readers: "weakref.WeakSet[Any]" = weakref.WeakSet()  # ring/perf readers
+        self._owner = [True]
 
-    def close(self) -> None:
-        # Views first, so that one the app kept raises ClosedError whether the
+    def close(self, collected: bool = False) -> None:
+        """``collected``: the skeleton was garbage-collected, not destroyed.
+        Mappings something still points into then stay mapped (a sub-object
+        kept from a view keeps reading the map, which the mapping keeps alive)
+        instead of being replaced by zero pages."""
+        try:
+            self._owner.pop()
+        except IndexError:
+            return
+        # Readers first: a poll in progress stops, a waiting one raises
+        # ClosedError, and async iterations end, before the maps go.
+        for reader in list(self.readers):
+            reader.close()
+        # Views next, so that one the app kept raises ClosedError whether the
         # skeleton was destroyed or only garbage-collected.
         for view in self.views.values():
             object.__setattr__(view, "__class__", closed_class(type(view)))
@@ -108,7 +124,7 @@ class _Resources:
             link.destroy()
         self.links.clear()
         for mem in self.mems:
-            mem.close()  # before the object: the maps must not stay mapped
+            mem.close(keep_exported=collected)  # before the object: maps must not stay mapped
         self.mems.clear()
         obj, self.obj = self.obj, None
         arena, self.arena = self.arena, None
@@ -165,7 +181,7 @@ class Skeleton(ArenaSupport):
         # instance gets once its __dict__ is touched (3x slower).
         self.__dict__ = {}
         res = self._res = _Resources()
-        self._finalizer = weakref.finalize(self, res.close)
+        self._finalizer = weakref.finalize(self, res.close, True)
         self._loaded = False
         self._kconfig_text = _kconfig_text(kconfig)
         name = object_name or cls._name_
@@ -326,7 +342,9 @@ class Skeleton(ArenaSupport):
         for sec, ident, cls in self._sections_:
             if sec == section and section in self._views:
                 old_view = self._views.pop(section)
-                object.__setattr__(old_view, "__class__", closed_class(type(old_view)))
+                why = (f"this {section} view was replaced when the section was resized: "
+                       f"use skel.{ident} again")
+                object.__setattr__(old_view, "__class__", closed_class(type(old_view), why))
                 old = self._mems.pop(section)
                 keep = old.read_at(0, old.size)
                 self._res.mems.remove(old)
@@ -376,14 +394,35 @@ class Skeleton(ArenaSupport):
     # -- attach ----------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Auto-attach every program libbpf can attach from its section name."""
+        """Auto-attach, as libbpf's C skeleton does (``bpf_object__attach_skeleton``,
+        called for one program at a time so that a failure names it).
+
+        A program is skipped when it is not loaded (``autoload``), when its
+        ``autoattach`` is off, when ``skel.links`` holds a live link for it,
+        or when its ``SEC()`` gives no target to attach to (``SEC("xdp")``, a
+        bare ``SEC("uprobe")``).  Every other program is attached, and its link
+        goes into ``skel.links``.  The first failure raises, naming the
+        program; the programs attached before it stay attached (``detach()``
+        or ``destroy()`` undoes them).  A link destroyed since leaves
+        ``skel.links``, so calling ``attach()`` again re-attaches just what is
+        not attached.
+        """
         self._check_loaded("attach")
+        links = self.links.__dict__
         for ident, prog in self.progs.__dict__.items():
-            if ident == "_kind" or not prog.autoload or ident in self.links.__dict__:
+            if ident == "_kind" or not prog.autoload:
+                continue
+            link = links.get(ident)
+            if link is not None:
+                if not link.destroyed:
+                    continue
+                del links[ident]
+            if not prog.autoattach:
                 continue
             link = _attach_auto(prog)
             if link is not None:
-                self.links.__dict__[ident] = prog._keep(link)
+                links[ident] = prog._keep(link)
+                link._on_destroy.append(_forget_link(links, ident))
 
     def detach(self) -> None:
         """Destroy the links ``attach`` made."""
@@ -395,8 +434,15 @@ class Skeleton(ArenaSupport):
     # -- destroy -------------------------------------------------------------------
 
     def destroy(self) -> None:
-        """Detach, unmap and close everything.  Idempotent.  Views the app
-        kept raise ClosedError afterwards; sub-objects read zeros."""
+        """Close the ring and perf buffer readers made from the maps, detach,
+        unmap and close everything, exactly once (idempotent, and safe against
+        other threads, the finalizer and signal handlers).  Afterwards views
+        the app kept, maps, programs and readers raise ClosedError (a waiting
+        ``poll()`` too, and ``async for`` ends); sub-objects read zeros.
+
+        A skeleton nobody destroyed is closed the same way by its finalizer,
+        except that sub-objects kept from its views keep the memory they point
+        into (and so the map) alive, reading its last contents."""
         self._res.close()
         self._finalizer.detach()
 
@@ -435,25 +481,32 @@ class Skeleton(ArenaSupport):
 
 
 def _attach_auto(prog: Program) -> Optional[Link]:
-    """libbpf's auto-attach; a section libbpf cannot auto-attach is skipped."""
+    """libbpf's skeleton auto-attach for one program: its link, or None when
+    libbpf skips it (no target in the section name, autoattach off)."""
     lib = _libbpf.lib()
-    with _libbpf.capture() as lines:
-        ctypes.set_errno(0)
-        ptr = lib.bpf_program__attach(prog._ptr)
-    if ptr:
-        return Link(ptr, f"{prog.name}:{prog.section}")
-    err = ctypes.get_errno()
-    if err in (errno.EOPNOTSUPP, errno.ESRCH) and not prog.section.startswith(_TARGETED):
-        return None  # e.g. SEC("syscall"), "xdp" or a bare "uprobe": nothing to auto-attach
-    _libbpf.check_ptr(None, f"attaching program {prog.name!r} ({prog.section})", lines)
-    return None
+    prog_ptr, link_ptr = ctypes.c_void_p(prog._ptr), ctypes.c_void_p()
+    obj = ctypes.c_void_p(prog._skel._res.obj)
+    name = prog.name.encode()
+    progs = _libbpf.ProgSkeleton(name=name, prog=ctypes.pointer(prog_ptr),
+                                 link=ctypes.pointer(link_ptr))
+    s = _libbpf.ObjectSkeleton(sz=ctypes.sizeof(_libbpf.ObjectSkeleton), name=name,
+                               obj=ctypes.pointer(obj), prog_cnt=1,
+                               prog_skel_sz=ctypes.sizeof(_libbpf.ProgSkeleton),
+                               progs=ctypes.pointer(progs))
+    _libbpf.call(lib.bpf_object__attach_skeleton,
+                 f"attaching program {prog.name!r} ({prog.section})", ctypes.byref(s))
+    if not link_ptr.value:
+        return None
+    return Link(link_ptr.value, f"{prog.name}:{prog.section}")
 
 
-# Sections naming their target: failing to auto-attach one of these is an error.
-_TARGETED = ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "tp_btf/", "uprobe/",
-             "uretprobe/", "uprobe.s/", "uretprobe.s/", "usdt/", "kprobe/", "kretprobe/",
-             "kprobe.multi/", "kretprobe.multi/", "ksyscall/", "kretsyscall/", "fentry/",
-             "fexit/", "fmod_ret/", "fentry.s/", "fexit.s/", "fmod_ret.s/", "lsm/", "lsm.s/")
+def _forget_link(links: Dict[str, Any], ident: str) -> Any:
+    """A Link hook: a destroyed link leaves ``skel.links``.  It holds the
+    namespace's dict, not the skeleton, so that it keeps nothing alive."""
+    def forget(link: Link) -> None:
+        if links.get(ident) is link:
+            del links[ident]
+    return forget
 
 
 def _kconfig_text(kconfig: Any) -> Optional[str]:

@@ -31,17 +31,40 @@ from .chars import CharArray, char_array
 from .members import BoolField, CharField, EnumField, ctypes_fields, enum_ctype, install_members
 
 __all__ = ["Struct", "Union", "CEnum", "BoolField", "CharArray", "CharField", "EnumField",
-           "char_array", "enum_ctype", "int128",
-           "uint128", "add_accessors", "check_layouts", "unpack_object", "fields_of",
-           "unmangle"]
+           "char_array", "enum_ctype", "int128", "uint128", "add_accessors", "asdict",
+           "check_layouts", "unpack_object", "fields_of", "unmangle"]
 
 AccessorSpec = Tuple[str, int, int, int, int, bool]  # name, offset, nbytes, shift, bits, signed
 
 
 class _Repr:
-    """A readable ``repr`` listing the C-visible members."""
+    """What generated structs and unions share as Python values.
+
+    * ``repr`` lists each C-visible member once.
+    * Positional arguments fill the C members in order, never the explicit
+      padding: ``flow(6, 1)`` is ``flow(proto=6, saddr=1)``.
+    * ``==`` compares member values (as C's memberwise comparison would, and
+      never the padding), and ``hash`` follows it, so instances work as dict
+      keys (``dict(m.items())``); do not change one that is a key.
+    * ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give a detached, plain
+      copy (of a live section view too: the copy no longer follows the map).
+    * :func:`asdict` converts one into dicts and lists, recursively.
+    """
 
     __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args:
+            names = list(fields_of(type(self)))
+            if len(args) > len(names):
+                raise TypeError(f"{type(self).__name__}() takes at most {len(names)} "
+                                f"positional arguments ({len(args)} given)")
+            for name, value in zip(names, args):
+                if name in kwargs:
+                    raise TypeError(f"{type(self).__name__}() got multiple values for "
+                                    f"{name!r}")
+                kwargs[name] = value
+        super().__init__(**kwargs)
 
     def __repr__(self) -> str:
         parts = []
@@ -56,6 +79,68 @@ class _Repr:
                 value = list(value)
             parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+    # (methods with C-impossible dunder names only: a C member may be called _key)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Repr):
+            return NotImplemented
+        return _value_key(self) == _value_key(other)
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, _Repr):
+            return NotImplemented
+        return _value_key(self) != _value_key(other)
+
+    def __hash__(self) -> int:
+        return hash(_value_key(self))
+
+    def __copy__(self) -> Any:
+        cls: Any = _plain_class(type(self))
+        return cls.from_buffer_copy(self)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self.__copy__()
+
+    def __reduce__(self) -> Any:
+        data = bytes(memoryview(self).cast("B"))  # type: ignore[arg-type]
+        return (_rebuild, (_plain_class(type(self)), data))
+
+
+def _value_key(obj: Any) -> Tuple[Any, ...]:
+    return (_plain_class(type(obj)), _hashable(asdict(obj)))
+
+
+def _rebuild(cls: Any, data: bytes) -> Any:
+    return cls.from_buffer_copy(data)
+
+
+def _plain_class(cls: type) -> type:
+    """The generated class behind a read-only or closed twin (see views)."""
+    for c in cls.__mro__:
+        if not (c.__dict__.get("_readonly_twin_") or c.__dict__.get("_closed_twin_")):
+            return c
+    return cls  # pragma: no cover - object is never a twin
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def asdict(obj: Any) -> Any:
+    """A generated struct or union as a dict of its C members, recursively:
+    nested structs become dicts, arrays lists, ``__int128`` elements ints;
+    ints, enums and ``bytes`` stay as they are.  Padding is left out."""
+    if isinstance(obj, (int128, uint128)):
+        return obj.value
+    if isinstance(obj, _Repr):
+        return {name: asdict(getattr(obj, name)) for name in fields_of(type(obj))}
+    if isinstance(obj, ctypes.Array):
+        return [asdict(v) for v in obj]
+    return obj
 
 
 def _set_class_attr(base: Any) -> Callable[[Any, str, Any], None]:
@@ -135,6 +220,9 @@ def fields_of(cls: type) -> Iterator[str]:
             elif not (name.startswith(("_pad_", "_bits_", "_int128_", "_size"))):
                 names.append(name)
         names.extend(a[0] for a in getattr(cls, "_accessors_", ()))
+        # a member of an anonymous union may come both from there and from the
+        # accessors the parent repeats for it: each is listed once
+        names = list(dict.fromkeys(names))
         cls._member_names_cache = names  # type: ignore[attr-defined]
     return iter(names)
 
@@ -194,12 +282,18 @@ class int128(Struct):
     _fields_ = [("_raw", ctypes.c_ubyte * 16)]
     value: int
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value})"
+
 
 class uint128(Struct):
     """An ``unsigned __int128`` array element; ``.value`` is a Python int."""
 
     _fields_ = [("_raw", ctypes.c_ubyte * 16)]
     value: int
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value})"
 
 
 add_accessors(int128, [("value", 0, 16, 0, 128, True)])

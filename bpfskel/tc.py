@@ -58,23 +58,15 @@ class TcLink(Link):
         self.priority = priority
         self.prog_id = prog_id
         self.created_hook = created_hook  # this attach created the clsact qdisc
-        self._attached = True
         self._pid = os.getpid()
 
     @property
     def fd(self) -> int:
-        if not self._attached:
+        if self.destroyed:
             raise ClosedError(f"link {self.what} was destroyed")
         raise NotSupportedError(f"{self.what}: a classic tc filter has no link fd")
 
-    @property
-    def destroyed(self) -> bool:
-        return not self._attached
-
-    def destroy(self) -> None:
-        if not self._attached:
-            return
-        self._attached = False
+    def _detach(self, _handle: int) -> None:  # Link.destroy: runs once
         if os.getpid() != self._pid:
             return  # a forked child's copy: the filter belongs to the parent
         _tc_detach(self.ifindex, self.ingress, self.handle, self.priority, self.prog_id,
@@ -84,7 +76,7 @@ class TcLink(Link):
         return self
 
     def __repr__(self) -> str:
-        return f"<TcLink {self.what}{'' if self._attached else ' destroyed'}>"
+        return f"<TcLink {self.what}{' destroyed' if self.destroyed else ''}>"
 
 
 # The clsact qdiscs this process created, by ifindex: only these are ever

@@ -38,7 +38,7 @@ Three states, one instance
 from __future__ import annotations
 
 import ctypes
-from typing import Any, ClassVar, Dict
+from typing import Any, ClassVar, Dict, Tuple
 
 from .errors import ClosedError, ReadOnlyError
 from .structs import Struct
@@ -64,7 +64,7 @@ class SectionView(Struct):
 
 
 _RO_CACHE: Dict[type, type] = {}
-_CLOSED_CACHE: Dict[type, type] = {}
+_CLOSED_CACHE: Dict[Tuple[type, str], type] = {}
 _addressof = ctypes.addressof
 
 
@@ -242,17 +242,20 @@ def _promote_anonymous(top: type, cls: type, base: int, ns: Dict[str, Any],
         _promote_anonymous(top, atype, off, ns, shadowed)
 
 
-def closed_class(cls: type) -> type:
+def closed_class(cls: type, why: str = "") -> type:
     """A twin of ``cls`` whose every attribute access raises ClosedError
-    (``cls`` itself if it is one already, so closing twice is harmless)."""
+    (``cls`` itself if it is one already, so closing twice is harmless).
+    ``why`` replaces the message's "the skeleton ... was destroyed"."""
     if cls.__dict__.get("_closed_twin_"):
         return cls
-    got = _CLOSED_CACHE.get(cls)
+    got = _CLOSED_CACHE.get((cls, why))
     if got is None:
+        message = why or f"the skeleton owning this {cls.__name__} view was destroyed"
+
         def getattribute(self: Any, name: str) -> Any:
             if name in ("__class__", "__repr__"):
                 return object.__getattribute__(self, name)
-            raise ClosedError(f"the skeleton owning this {cls.__name__} view was destroyed")
+            raise ClosedError(message)
 
         def setattr_(self: Any, name: str, value: Any) -> None:
             getattribute(self, name)
@@ -272,5 +275,5 @@ def closed_class(cls: type) -> type:
         if issubclass(cls, ctypes.Array):
             ns.update(__getitem__=item, __setitem__=item, __len__=item, __iter__=item)
         got = type(f"closed_{cls.__name__}", (cls,), ns)
-        _CLOSED_CACHE[cls] = got
+        _CLOSED_CACHE[(cls, why)] = got
     return got

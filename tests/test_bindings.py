@@ -206,11 +206,14 @@ def _load_expecting_failure(path: Path) -> LibbpfError:
 def _check_verifier_error(e: LibbpfError, path: Path) -> None:
     assert isinstance(e, OSError)
     assert isinstance(e, bpfskel.Error)
-    # libbpf 1.x passes the verifier's errno through unchanged: EACCES.
+    # libbpf 1.x passes the verifier's errno through unchanged: EACCES.  It is
+    # a VerifierError, never a PermissionError: that is for missing privileges.
     assert e.errno == errno.EACCES
-    assert isinstance(e, PermissionError)
+    assert isinstance(e, bpfskel.VerifierError)
+    assert not isinstance(e, PermissionError)
     assert e.operation == f"loading {path.name}"
-    assert str(e).startswith(f"loading {path.name}: Permission denied")
+    assert str(e).startswith(f"loading {path.name}: the verifier rejected program "
+                             f"'{e.program}' (EACCES, errno 13)")
     assert "invalid mem access 'map_value_or_null'" in e.log
     assert "invalid mem access" in str(e)
     assert _libbpf.full_log(e) == e.log

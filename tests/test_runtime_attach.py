@@ -184,7 +184,8 @@ def test_load_failure_is_an_oserror_with_errno_and_verifier_log(
         with pytest.raises(OSError) as ei:
             skel.load()
         e = ei.value
-        assert isinstance(e, bpfskel.LibbpfError) and isinstance(e, PermissionError)
+        assert isinstance(e, bpfskel.VerifierError) and not isinstance(e, PermissionError)
+        assert e.program == "missing_null_check"
         assert e.errno == errno.EACCES
         assert e.operation == "loading BPF object 'rejected'"
         assert "invalid mem access 'map_value_or_null'" in e.log
@@ -209,5 +210,6 @@ def test_load_failure_keeps_the_whole_verifier_log(
     assert _libbpf.full_log(e) == e.log
     # the message stays short: the operation, the errno, the end of the log
     message = str(e).splitlines()
-    assert message[0] == "loading BPF object 'long_reject': Permission denied (errno 13)"
+    assert message[0] == ("loading BPF object 'long_reject': the verifier rejected program "
+                          f"'{e.program}' (EACCES, errno 13)")
     assert len(message) <= _libbpf.LOG_TAIL_LINES + 2

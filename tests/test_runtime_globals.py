@@ -202,8 +202,12 @@ def test_resize_rebuilds_views_and_bpf_sees_the_new_size(resize: Any) -> None:
         skel.maps.rodata_weights.value_size = 4 * n
         values, weights = skel.data_values, skel.rodata_weights
         assert values is not old
-        with pytest.raises(bpfskel.ClosedError):
+        with pytest.raises(bpfskel.ClosedError) as ei:
             old.values
+        # the skeleton is alive: the message says why this view went (it said
+        # "destroyed")
+        assert str(ei.value) == ("this .data.values view was replaced when the section "
+                                 "was resized: use skel.data_values again")
         assert len(values.values) == n and ctypes.sizeof(values) == 8 * n
         assert len(weights.weights) == n and weights.weights[0] == 1
         assert values.values[0] == 5            # written before the resize: kept

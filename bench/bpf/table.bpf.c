@@ -34,3 +34,11 @@ int count_flow(struct xdp_md *ctx)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* single-element operations: u32 -> u64, as a bare ctypes call would use */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u64);
+} single SEC(".maps");
