@@ -22,7 +22,7 @@ identical objects give byte-identical modules.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Match, Sequence, Set, Tuple
+from typing import Dict, List, Match, Optional, Sequence, Set, Tuple
 
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref
 from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
@@ -188,7 +188,12 @@ def _wrapped(text: str) -> List[str]:
 
 
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
-           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo]) -> str:
+           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
+           map_classes: Optional[Dict[str, str]] = None,
+           struct_ops: Sequence[str] = ()) -> str:
+    """The module source.  ``map_classes`` names the runtime class of each map
+    that is not a plain ``Map`` (bpfskel.mapkinds); ``struct_ops`` lists the
+    struct_ops maps, which get a link and a shadow view."""
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -245,11 +250,12 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_fields(s.view, f"sections.{s.ident}", "types.", "", decls))
         emit([""])
     emit(_namespace("Maps", "The object's maps (``skel.maps``), by bpftool's identifiers.",
-                    "Map", [m[0] for m in maps]))
+                    "Map", [m[0] for m in maps], map_classes or {}))
     emit(_namespace("Programs", "The object's programs (``skel.progs``).", "Program",
                     [p[0] for p in progs]))
-    emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program.",
-                    "Link", [p[0] for p in progs]))
+    emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program"
+                    + (" and struct_ops map." if struct_ops else "."),
+                    "Link", [p[0] for p in progs] + list(struct_ops)))
     emit(["", "class Skeleton(_rt.Skeleton):",
           f'    """Skeleton of {doc_name}: maps, programs, links and one view per section."""',
           ""])
@@ -288,11 +294,13 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     return "\n".join(out)
 
 
-def _namespace(cls: str, doc: str, item: str, idents: Sequence[str]) -> List[str]:
+def _namespace(cls: str, doc: str, item: str, idents: Sequence[str],
+               classes: Optional[Dict[str, str]] = None) -> List[str]:
     """A ``_rt.Namespace`` subclass annotating each item, so IDEs and mypy know
     ``skel.maps.<name>`` is a ``Map`` (a mangled ``__x`` is left to ``__getattr__``)."""
     lines = ["", f"class {cls}(_rt.Namespace):", f'    """{doc}"""', ""]
-    lines += [f"    {ident}: _rt.{item}" for ident in sorted(idents) if not _mangled(ident)]
+    lines += [f"    {ident}: _rt.{(classes or {}).get(ident, item)}"
+              for ident in sorted(set(idents)) if not _mangled(ident)]
     return lines + [""]
 
 

@@ -8,8 +8,10 @@ from typing import List, Set, Tuple
 
 from . import __version__, codegen, layout
 from .arena import BPF_MAP_TYPE_ARENA
+from .mapkinds import map_class
 from .names import ARENA_SECTION, identifier
 from .objfile import ObjectInfo, read_object
+from .structops import BPF_MAP_TYPE_STRUCT_OPS, struct_ops_types
 
 __all__ = ["default_name", "generate", "generate_from_info", "mapped_sections"]
 
@@ -39,17 +41,23 @@ def mapped_sections(info: ObjectInfo) -> Set[str]:
 
 
 def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) -> str:
-    map_types = {m.ident: (m.key_type_id, m.value_type_id) for m in info.maps if not m.internal}
+    ops = struct_ops_types(info.btf.__getitem__, len(info.btf))
+    map_types = {m.ident: (m.key_type_id, m.value_type_id or
+                           (ops.get(m.name, (0,))[0] if m.type == BPF_MAP_TYPE_STRUCT_OPS else 0))
+                 for m in info.maps if not m.internal}
     plan = layout.plan(info.btf, map_types, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
     for m in sorted(info.maps, key=lambda m: m.ident):
-        key, value = codegen.map_exprs(plan, m.key_type_id, m.value_type_id) \
+        key, value = codegen.map_exprs(plan, *map_types[m.ident]) \
             if not m.internal else ("None", "None")
         maps.append((m.ident, m.name, key, value))
+    classes = {m.ident: map_class(m.type).__name__ for m in info.maps}
+    struct_ops = sorted(m.ident for m in info.maps if m.type == BPF_MAP_TYPE_STRUCT_OPS)
     progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
     return codegen.render(plan, name=name, source=os.path.basename(source),
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
-                          obj=data, maps=maps, progs=progs)
+                          obj=data, maps=maps, progs=progs, map_classes=classes,
+                          struct_ops=struct_ops)
 
 
 def generate(data: bytes, source: str, name: str) -> str:

@@ -13,6 +13,7 @@ and the CLI's ``--help`` keep working without libbpf.
 from __future__ import annotations
 
 from . import _libbpf
+from .mapkinds import KINDS
 from .maps import Map
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
@@ -32,6 +33,10 @@ from .views import SectionView
 __all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
            "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
            "unpack_object"]
+
+# Every Map subclass a generated module may annotate with (bpfskel.mapkinds).
+globals().update({cls.__name__: cls for cls in KINDS.values()})
+__all__ += sorted(cls.__name__ for cls in KINDS.values())
 
 _libbpf.lib()
 

@@ -27,7 +27,7 @@ import errno
 import weakref
 from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
-from . import _libbpf
+from . import _libbpf, mapkinds, structops
 from . import btf as btf_mod
 from .arena import ArenaSupport
 from .btf import Kind
@@ -197,7 +197,8 @@ class Skeleton(ArenaSupport):
                     self._section_maps[section] = m
             ident = map_ident(name, bool(section), section)
             key, value = types.get(ident, (None, None))
-            maps[ident] = Map(self, m, ident, key, value, section)
+            maps[ident] = mapkinds.map_class(lib.bpf_map__type(m))(
+                self, m, ident, key, value, section)
             m = lib.bpf_object__next_map(obj, m)
         progs: Dict[str, Program] = {}
         p = lib.bpf_object__next_program(obj, None)
@@ -342,6 +343,7 @@ class Skeleton(ArenaSupport):
             link = _attach_auto(prog)
             if link is not None:
                 self.links.__dict__[ident] = prog._keep(link)
+        structops.attach_all(self)  # struct_ops maps register on attach, as in C
 
     def detach(self) -> None:
         """Destroy the links ``attach`` made."""
@@ -376,6 +378,17 @@ class Skeleton(ArenaSupport):
         self._require_open(what)
         if not self._loaded:
             raise Error(f"cannot {what} before load()")
+
+    @property
+    def struct_ops(self) -> Namespace:
+        """Typed shadows of the struct_ops maps (see :mod:`bpfskel.structops`):
+        writable before load; NotSupportedError on libbpf < 1.3."""
+        ns = self.__dict__.get("_struct_ops")
+        if ns is None:
+            obj = self._require_open("use struct_ops")
+            ns = Namespace("struct_ops", structops.shadow_namespace(self, obj))
+            self.__dict__["_struct_ops"] = ns
+        return ns
 
     @property
     def loaded(self) -> bool:

@@ -1,0 +1,26 @@
+"""Which :class:`~bpfskel.maps.Map` class serves which ``enum bpf_map_type``.
+
+Map kinds with operations of their own (struct_ops registration, stack
+traces, bloom filters, map-in-map, fd-keyed storage, the user ring buffer)
+live in their own modules as subclasses of ``Map``; this table is the one
+place that picks the class, at open (the skeleton) and at generation (the
+annotation of ``skel.maps.<name>`` in a generated module).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+from .maps import Map
+from .structops import BPF_MAP_TYPE_STRUCT_OPS, StructOpsMap
+
+__all__ = ["map_class", "KINDS"]
+
+KINDS: Dict[int, Type[Map]] = {
+    BPF_MAP_TYPE_STRUCT_OPS: StructOpsMap,
+}
+
+
+def map_class(map_type: int) -> Type[Map]:
+    """The class for maps of ``map_type`` (plain :class:`Map` for the rest)."""
+    return KINDS.get(int(map_type), Map)
