@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
+from .bloom import BPF_MAP_TYPE_BLOOM_FILTER, BloomFilter
 from .maps import Map
+from .stackmap import BPF_MAP_TYPE_STACK_TRACE, StackTraceMap
+from .storage import STORAGE_MAP_TYPES, StorageMap
 from .structops import BPF_MAP_TYPE_STRUCT_OPS, StructOpsMap
 
 __all__ = ["map_class", "KINDS"]
 
 KINDS: Dict[int, Type[Map]] = {
     BPF_MAP_TYPE_STRUCT_OPS: StructOpsMap,
+    BPF_MAP_TYPE_STACK_TRACE: StackTraceMap,
+    BPF_MAP_TYPE_BLOOM_FILTER: BloomFilter,
+    **{t: StorageMap for t in STORAGE_MAP_TYPES},
 }
 
 
