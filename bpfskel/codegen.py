@@ -190,10 +190,12 @@ def _wrapped(text: str) -> List[str]:
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
            obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
            map_classes: Optional[Dict[str, str]] = None,
-           struct_ops: Sequence[str] = ()) -> str:
+           struct_ops: Sequence[str] = (),
+           inner_maps: Sequence[Tuple[str, str, str]] = ()) -> str:
     """The module source.  ``map_classes`` names the runtime class of each map
     that is not a plain ``Map`` (bpfskel.mapkinds); ``struct_ops`` lists the
-    struct_ops maps, which get a link and a shadow view."""
+    struct_ops maps, which get a link and a shadow view; ``inner_maps`` gives
+    (outer map, inner key type, inner value type) of each map-in-map."""
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -271,6 +273,9 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
                            for ident, map_name, key, value in maps]))
     emit(_tuple("_progs_", [f"({ident!r}, {prog_name!a}, {section!a})"
                             for ident, prog_name, section in progs]))
+    if inner_maps:  # bpfskel.mapinmap: how inner maps read back
+        emit(_tuple("_inner_maps_", [f"({ident!r}, {key}, {value})"
+                                     for ident, key, value in inner_maps]))
     emit(["",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",

@@ -45,19 +45,23 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) ->
     map_types = {m.ident: (m.key_type_id, m.value_type_id or
                            (ops.get(m.name, (0,))[0] if m.type == BPF_MAP_TYPE_STRUCT_OPS else 0))
                  for m in info.maps if not m.internal}
-    plan = layout.plan(info.btf, map_types, mapped_sections(info))
+    inner_types = {f"{m.ident}__inner": (m.inner_key_type_id, m.inner_value_type_id)
+                   for m in info.maps if m.inner_key_type_id or m.inner_value_type_id}
+    plan = layout.plan(info.btf, {**map_types, **inner_types}, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
     for m in sorted(info.maps, key=lambda m: m.ident):
         key, value = codegen.map_exprs(plan, *map_types[m.ident]) \
             if not m.internal else ("None", "None")
         maps.append((m.ident, m.name, key, value))
     classes = {m.ident: map_class(m.type).__name__ for m in info.maps}
+    inner = [(ident[:-len("__inner")], *codegen.map_exprs(plan, *ids))
+             for ident, ids in sorted(inner_types.items())]
     struct_ops = sorted(m.ident for m in info.maps if m.type == BPF_MAP_TYPE_STRUCT_OPS)
     progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
     return codegen.render(plan, name=name, source=os.path.basename(source),
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
                           obj=data, maps=maps, progs=progs, map_classes=classes,
-                          struct_ops=struct_ops)
+                          struct_ops=struct_ops, inner_maps=inner)
 
 
 def generate(data: bytes, source: str, name: str) -> str:

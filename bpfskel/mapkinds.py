@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .bloom import BPF_MAP_TYPE_BLOOM_FILTER, BloomFilter
+from .mapinmap import BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, MapInMap
 from .maps import Map
 from .stackmap import BPF_MAP_TYPE_STACK_TRACE, StackTraceMap
 from .storage import STORAGE_MAP_TYPES, StorageMap
@@ -23,6 +24,8 @@ KINDS: Dict[int, Type[Map]] = {
     BPF_MAP_TYPE_STRUCT_OPS: StructOpsMap,
     BPF_MAP_TYPE_STACK_TRACE: StackTraceMap,
     BPF_MAP_TYPE_BLOOM_FILTER: BloomFilter,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS: MapInMap,
+    BPF_MAP_TYPE_HASH_OF_MAPS: MapInMap,
     **{t: StorageMap for t in STORAGE_MAP_TYPES},
 }
 

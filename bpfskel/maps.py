@@ -98,6 +98,16 @@ class Map:
             raise ClosedError(f"map {self.ident!r}: the skeleton was destroyed")
         return int(self._raw_ptr)
 
+    @staticmethod
+    def create(map_type: int, key_size: int, value_size: int, max_entries: int,
+               **opts: Any) -> Any:
+        """A new map owned by this process, outside any skeleton
+        (:class:`bpfskel.mapinmap.OwnedMap`: ``name``, ``map_flags``,
+        ``key_type``, ``value_type``, ``inner_map``)."""
+        from .mapinmap import create_map
+
+        return create_map(map_type, key_size, value_size, max_entries, **opts)
+
     # -- metadata ----------------------------------------------------------------
 
     @property

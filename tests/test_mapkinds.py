@@ -14,6 +14,8 @@ from typing import Any, Iterator, List, Tuple
 import pytest
 
 import bpfskel
+import bpfskel.mapinmap
+import bpfskel.maps
 from bpfskel.stackmap import StackFrame
 
 from bpfenv import module_fixture
@@ -245,3 +247,63 @@ def test_exchange_errors(skel: Any) -> None:
         skel.bss.exchange("hist", 0)
     with pytest.raises(AttributeError):
         skel.bss.exchange("no_such_global", 0)
+
+
+# -- map-in-map ----------------------------------------------------------------------------
+
+BPF_MAP_TYPE_HASH = 1
+
+
+def test_outer_map_reads_back_typed_maps(skel: Any, mod: Any) -> None:
+    outer = skel.maps.outer
+    assert outer.inner_map == (BPF_MAP_TYPE_HASH, 4, 16, 8, 0)  # the declared struct inner
+    inner = outer[0]  # the slot libbpf filled at load from `.values = { [0] = &inner0 }`
+    assert isinstance(inner, bpfskel.mapinmap.OwnedMap)
+    assert inner.value_type is mod.types.inner_val and inner.key_type is not None
+    with inner:
+        skel.maps.inner0[0] = mod.types.inner_val(tag=3)
+        os.getppid()
+        assert inner[0].hits == 1 and inner[0].tag == 3  # the same map BPF updated
+        assert isinstance(inner[0], mod.types.inner_val)
+    with pytest.raises(KeyError):
+        outer[1]
+    assert [(k, type(v).__name__) for k, v in outer.items()] == [(0, "OwnedMap")]
+
+
+def test_create_inner_and_insert(skel: Any, mod: Any) -> None:
+    outer = skel.maps.outer
+    new = outer.create_inner()
+    assert new.shape() == outer.inner_map
+    new[0] = mod.types.inner_val(tag=9)
+    outer[0] = new  # BPF's bpf_map_lookup_elem(&outer, 0) now finds the new map
+    os.getppid()
+    os.getppid()
+    assert new[0].hits == 2 and new[0].tag == 9
+    assert 0 not in skel.maps.inner0  # the declared map no longer gets the updates
+    assert outer[0].id == new.id
+    skel.maps.outer_hash[77] = new
+    assert skel.maps.outer_hash[77].id == new.id
+    del skel.maps.outer_hash[77]
+    assert 77 not in skel.maps.outer_hash
+    with pytest.raises(TypeError, match="a map or a map fd"):
+        outer[1] = "not a map"
+    wrong = bpfskel.maps.Map.create(BPF_MAP_TYPE_HASH, 4, 8, 8)  # value size differs
+    with wrong, pytest.raises(OSError):
+        outer[1] = wrong  # the kernel checks the inner map's shape
+    new.close()
+    with pytest.raises(bpfskel.ClosedError):
+        new[0]
+
+
+def test_inner_map_set_before_load(mod: Any) -> None:
+    template = bpfskel.maps.Map.create(BPF_MAP_TYPE_HASH, 4, 16, 32, name="tmpl",
+                                       value_type=mod.types.inner_val)
+    with template, mod.open() as skel:
+        skel.maps.outer_hash.inner_map = template
+        skel.load()
+        with pytest.raises(bpfskel.Error, match="fixed at load"):
+            skel.maps.outer_hash.inner_map = template
+        made = skel.maps.outer_hash.create_inner()
+        assert made.max_entries == 32 and made.value_type is mod.types.inner_val
+        skel.maps.outer_hash[1] = made
+        assert skel.maps.outer_hash[1].max_entries == 32
