@@ -19,6 +19,7 @@ from .errors import (
     ObjectMismatchError,
     QueueEmptyError,
     ReadOnlyError,
+    RingBufferFullError,
 )
 from .maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
 from .memory import BorrowedMemory, Memory
@@ -42,6 +43,7 @@ __all__ = [
     "ObjectMismatchError",
     "QueueEmptyError",
     "ReadOnlyError",
+    "RingBufferFullError",
     "libbpf_version",
     "__version__",
 ]

@@ -17,6 +17,7 @@ from .maps import Map
 from .stackmap import BPF_MAP_TYPE_STACK_TRACE, StackTraceMap
 from .storage import STORAGE_MAP_TYPES, StorageMap
 from .structops import BPF_MAP_TYPE_STRUCT_OPS, StructOpsMap
+from .userringbuf import BPF_MAP_TYPE_USER_RINGBUF, UserRingBufferMap
 
 __all__ = ["map_class", "KINDS"]
 
@@ -26,6 +27,7 @@ KINDS: Dict[int, Type[Map]] = {
     BPF_MAP_TYPE_BLOOM_FILTER: BloomFilter,
     BPF_MAP_TYPE_ARRAY_OF_MAPS: MapInMap,
     BPF_MAP_TYPE_HASH_OF_MAPS: MapInMap,
+    BPF_MAP_TYPE_USER_RINGBUF: UserRingBufferMap,
     **{t: StorageMap for t in STORAGE_MAP_TYPES},
 }
 

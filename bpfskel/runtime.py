@@ -13,8 +13,13 @@ and the CLI's ``--help`` keep working without libbpf.
 from __future__ import annotations
 
 from . import _libbpf
-from .mapkinds import KINDS
+from .bloom import BloomFilter
+from .mapinmap import MapInMap, OwnedMap
 from .maps import Map
+from .stackmap import StackTraceMap
+from .storage import StorageMap
+from .structops import StructOpsMap
+from .userringbuf import UserRingBufferMap
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .structs import (
@@ -32,11 +37,10 @@ from .views import SectionView
 
 __all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
            "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
-           "unpack_object"]
-
-# Every Map subclass a generated module may annotate with (bpfskel.mapkinds).
-globals().update({cls.__name__: cls for cls in KINDS.values()})
-__all__ += sorted(cls.__name__ for cls in KINDS.values())
+           "unpack_object",
+           # the Map subclasses of bpfskel.mapkinds, which annotate skel.maps.<name>
+           "BloomFilter", "MapInMap", "OwnedMap", "StackTraceMap", "StorageMap",
+           "StructOpsMap", "UserRingBufferMap"]
 
 _libbpf.lib()
 

@@ -307,3 +307,60 @@ def test_inner_map_set_before_load(mod: Any) -> None:
         assert made.max_entries == 32 and made.value_type is mod.types.inner_val
         skel.maps.outer_hash[1] = made
         assert skel.maps.outer_hash[1].max_entries == 32
+
+
+# -- user ring buffer ------------------------------------------------------------------------
+
+
+def test_user_ring_buffer_batches_drained_by_bpf(mod: Any) -> None:
+    with mod.open_and_load() as skel:
+        rec = mod.types.urec
+        with skel.maps.requests.user_ring_buffer(rec) as urb:
+            size = skel.maps.requests.max_entries
+            assert urb.free == size
+            urb.submit(rec(seq=1, weight=10, tag=b"first"))
+            assert urb.free == size - 24  # 8-byte header + 16-byte record
+            sent, weight, seqs = 1, 10, 1
+            seq = 2
+            for _round in range(5):  # several times around the ring: records wrap
+                batch = [rec(seq=seq + i, weight=i % 7) for i in range(1000)]
+                n = urb.submit_many(batch)
+                assert 0 < n < 1000  # stopped when full
+                with pytest.raises(bpfskel.RingBufferFullError):
+                    urb.submit(rec(seq=0))
+                sent += n
+                weight += sum(r.weight for r in batch[:n])
+                seqs += sum(r.seq for r in batch[:n])
+                seq += n
+                assert skel.progs.drain.test_run().retval == n + (1 if _round == 0 else 0)
+                assert urb.free == size
+            assert (skel.bss.drained, skel.bss.drained_weight, skel.bss.drain_seq_sum) == (
+                sent, weight, seqs)
+            with pytest.raises(TypeError, match="expected"):
+                urb.submit(b"x" * 3)
+        with pytest.raises(bpfskel.ClosedError):
+            urb.submit(rec())
+        with skel.maps.requests.user_ring_buffer() as raw:  # bytes records
+            raw.submit(bytes(rec(seq=5, weight=4)))
+            with pytest.raises(bpfskel.EventSizeError):
+                raw.submit(bytes(size))
+            assert skel.progs.drain.test_run().retval == 1
+            assert skel.bss.drained_weight == weight + 4
+        with pytest.raises(TypeError, match="user_ring_buffer"):
+            skel.maps.requests.items()
+
+
+def test_generated_module_annotates_map_kinds(mod: Any) -> None:
+    """Every class bpfskel.mapkinds picks is reachable as _rt.<name>, and the
+    generated namespace names the one each map gets at open."""
+    from bpfskel import mapkinds, runtime
+
+    for cls in mapkinds.KINDS.values():
+        assert getattr(runtime, cls.__name__) is cls and cls.__name__ in runtime.__all__
+    hints = mod.Maps.__annotations__
+    assert hints["stacks"] == "_rt.StackTraceMap" and hints["seen"] == "_rt.BloomFilter"
+    assert hints["outer"] == "_rt.MapInMap" and hints["task_vals"] == "_rt.StorageMap"
+    assert hints["requests"] == "_rt.UserRingBufferMap" and hints["counts"] == "_rt.Map"
+    with mod.open() as skel:
+        for ident, annotation in hints.items():
+            assert type(getattr(skel.maps, ident)).__name__ == annotation[len("_rt."):]
