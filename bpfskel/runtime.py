@@ -16,12 +16,11 @@ from . import _libbpf
 from .bloom import BloomFilter
 from .mapinmap import MapInMap, OwnedMap
 from .maps import Map
+from .programs import Link, Program
+from .skeleton import Namespace, Skeleton
 from .stackmap import StackTraceMap
 from .storage import StorageMap
 from .structops import StructOpsMap
-from .userringbuf import UserRingBufferMap
-from .programs import Link, Program
-from .skeleton import Namespace, Skeleton
 from .structs import (
     CEnum,
     Struct,
@@ -33,6 +32,7 @@ from .structs import (
     unmangle,
     unpack_object,
 )
+from .userringbuf import UserRingBufferMap
 from .views import SectionView
 
 __all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
