@@ -58,7 +58,11 @@ void BPF_PROG(pyca_cwnd_event, struct sock *sk, enum tcp_ca_event ev)
 	__sync_fetch_and_add(&event_calls, 1);
 }
 
-SEC(".struct_ops")
+#ifndef STRUCT_OPS_SEC
+#define STRUCT_OPS_SEC ".struct_ops"
+#endif
+
+SEC(STRUCT_OPS_SEC)
 struct tcp_congestion_ops pyca = {
 	.init = (void *)pyca_init,
 	.ssthresh = (void *)pyca_ssthresh,

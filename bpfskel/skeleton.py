@@ -158,6 +158,7 @@ class Skeleton(ArenaSupport):
                          pin_root_path=keep[2], kconfig=keep[3])
         lib = _libbpf.lib()
         cls._arena_require(data, name)
+        structops.require_support(data, name)
         res.obj = _libbpf.call_ptr(lib.bpf_object__open_mem, f"opening BPF object {name!r}",
                                    res.buf, len(data), ctypes.byref(o))
         try:

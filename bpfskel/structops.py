@@ -21,7 +21,9 @@ Invariants:
   before load, function-pointer members take a program of the same object
   (libbpf stores ``struct bpf_program *`` there and resolves it at load), and
   every write after load raises :class:`ReadOnlyError`: the kernel copied the
-  struct at load, so a later write would silently do nothing.
+  struct at load, so a later write would silently do nothing.  A program a
+  member now points at is loaded, and one no member points at any more is not
+  (libbpf before 1.5 refuses to load a struct_ops program no struct uses).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
-from . import _libbpf
+from . import _libbpf, elf
 from . import btf as btf_mod
 from .btf import Kind, Type
 from .errors import ClosedError, Error, NotSupportedError, ReadOnlyError
@@ -78,6 +80,19 @@ def struct_ops_types(get: Callable[[int], Type], count: int
 def _is_func_ptr(get: Callable[[int], Type], type_id: int) -> bool:
     t = _skip(get, type_id)
     return t.kind == Kind.PTR and _skip(get, t.ref).kind == Kind.FUNC_PROTO
+
+
+def require_support(data: bytes, name: str) -> None:
+    """Refuse, before libbpf opens it, an object that libbpf 1.1 would open
+    without its ``SEC(".struct_ops.link")`` structs (they arrived in 1.2):
+    attach() would then register nothing, silently."""
+    if _libbpf.version() >= (1, 2):
+        return
+    if any(sec.name == ".struct_ops.link" for sec in elf.sections(data)):
+        raise NotSupportedError(
+            f"BPF object {name!r} has SEC(\".struct_ops.link\") structs, which need libbpf "
+            f">= 1.2 (running {_libbpf.version_string()}); SEC(\".struct_ops\") works on "
+            "every version")
 
 
 class StructOpsMap(Map):
@@ -144,7 +159,10 @@ class StructOpsView:
         if not hasattr(struct, name):
             raise AttributeError(f"struct_ops {self._map.ident!r} has no member {name!r}")
         if name in self._funcs:
+            old = _program_at(self._skel, int(getattr(struct, name)))
             setattr(struct, name, _program_ptr(self._skel, name, value))
+            if old is not None and not _referenced(self._skel, old):
+                old.autoload = False  # libbpf < 1.5 refuses an unused struct_ops program
             return
         if hasattr(value, "_raw_ptr"):
             raise TypeError(f"{name} is not a function pointer: it takes no program")
@@ -164,6 +182,13 @@ def _program_at(skel: Any, ptr: int) -> Optional[Any]:
         if int(prog._raw_ptr) == ptr:
             return prog
     raise Error(f"struct_ops member points at {ptr:#x}, which is no program of this object")
+
+
+def _referenced(skel: Any, prog: Any) -> bool:
+    """Does a function-pointer member of any struct_ops shadow point at ``prog``?"""
+    ptr = int(prog._raw_ptr)
+    return any(int(getattr(view._struct, f)) == ptr
+               for view in skel.struct_ops for f in view._funcs)
 
 
 def _program_ptr(skel: Any, name: str, value: Any) -> int:

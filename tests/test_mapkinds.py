@@ -156,6 +156,19 @@ def test_sk_storage_by_socket(skel: Any) -> None:
             m[a]
 
 
+def test_inode_storage_by_any_fd_on_the_inode(skel: Any, tmp_path: Any) -> None:
+    m = skel.maps.inode_vals
+    path = tmp_path / "annotated"
+    path.write_text("x")
+    other = tmp_path / "other"
+    other.write_text("y")
+    with open(path) as a, open(path) as b, open(other) as c:
+        m[a] = 1234
+        assert m[b] == 1234  # another fd, the same inode
+        with pytest.raises(KeyError):
+            m[c]
+
+
 def cgroup2_dir() -> str:
     """This process's cgroup v2 directory, from /proc/mounts and /proc/self/cgroup."""
     with open("/proc/mounts") as f:

@@ -22,7 +22,7 @@ import bpfskel
 from bpfskel import _libbpf
 from bpfskel.links import Link
 
-from bpfenv import build_obj, module_fixture, requires_bpf
+from bpfenv import build_obj, generated_module, module_fixture, requires_bpf
 
 pytestmark = [requires_bpf,
               pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2's ip is missing")]
@@ -186,6 +186,8 @@ def test_shadow_types_configure_the_struct(mod: Any, netns: str) -> None:
         assert ops.cwnd_event is None
         ops.name = name.encode()  # a scalar member, before load
         ops.cwnd_event = skel.progs.pyca_cwnd_event  # a program the struct did not use
+        ops.init = None  # and pyca_init is no longer used: it is not loaded
+        assert not skel.progs.pyca_init.autoload and skel.progs.pyca_cwnd_event.autoload
         with pytest.raises(TypeError, match="program of this skeleton"):
             ops.cong_avoid = 1234
         with pytest.raises(AttributeError):
@@ -201,6 +203,8 @@ def test_shadow_types_configure_the_struct(mod: Any, netns: str) -> None:
         used, _ = transfer(netns, name, 1 << 20)
         assert used == name
         assert skel.bss.event_calls > 0  # the callback Python plugged in ran
+        assert skel.bss.init_calls == 0 and skel.bss.cong_avoid_calls > 0
+        assert skel.progs.pyca_init.fd < 0
     assert name not in available()
     with pytest.raises(bpfskel.ClosedError):
         ops.name
@@ -213,3 +217,41 @@ def test_shadow_types_refused_on_old_libbpf(mod: Any) -> None:
             skel.struct_ops.pyca
 
 
+
+
+@pytest.fixture(scope="module")
+def link_mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return generated_module("structops_link", tmp_path_factory)
+
+
+def link_object(tmp_path: Path, name: str) -> str:
+    data = build_obj("structops_link").read_bytes()
+    assert data.count(PLACEHOLDER) == 1
+    path = tmp_path / "structops_link.bpf.o"
+    path.write_bytes(data.replace(PLACEHOLDER, name.encode()))
+    return str(path)
+
+
+@pytest.mark.skipif(_libbpf.version() < (1, 2), reason="SEC(\".struct_ops.link\") needs "
+                    "libbpf >= 1.2")
+def test_struct_ops_link_registers_again_after_detach(link_mod: Any, tmp_path: Path) -> None:
+    """A .struct_ops.link struct is registered through a real bpf_link: detach
+    unregisters, and attach registers it again."""
+    name = unique_name()
+    with opened(link_mod, link_object(tmp_path, name)) as skel:
+        skel.load()
+        skel.attach()
+        assert name in available()
+        skel.detach()
+        assert name not in available()
+        skel.attach()
+        assert name in available()
+    assert name not in available()
+
+
+@pytest.mark.skipif(_libbpf.version() >= (1, 2), reason="libbpf >= 1.2 has .struct_ops.link")
+def test_struct_ops_link_refused_on_libbpf_1_1(link_mod: Any, tmp_path: Path) -> None:
+    """libbpf 1.1 would open the object without the struct (and so register
+    nothing): refused with a clear error instead."""
+    with pytest.raises(bpfskel.NotSupportedError, match=r"struct_ops.link.*1\.2"):
+        link_mod.open(object_path=link_object(tmp_path, unique_name()))
