@@ -60,7 +60,11 @@ class OwnedMap(Map):
 
     def __init__(self, fd: int, key_type: Any = None, value_type: Any = None) -> None:
         self._fd = fd
-        self._meta = _info(fd)
+        try:
+            self._meta = _info(fd)
+        except BaseException:
+            self.close()
+            raise
         name = self._meta.name.decode(errors="replace")
         super().__init__(None, 0, name, key_type, value_type)
 

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
 from .errors import ClosedError, Error, NotSupportedError, QueueEmptyError
+
+if TYPE_CHECKING:
+    from .mapinmap import OwnedMap
 
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
@@ -100,7 +103,7 @@ class Map:
 
     @staticmethod
     def create(map_type: int, key_size: int, value_size: int, max_entries: int,
-               **opts: Any) -> Any:
+               **opts: Any) -> "OwnedMap":
         """A new map owned by this process, outside any skeleton
         (:class:`bpfskel.mapinmap.OwnedMap`: ``name``, ``map_flags``,
         ``key_type``, ``value_type``, ``inner_map``)."""
