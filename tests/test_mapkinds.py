@@ -18,7 +18,7 @@ import bpfskel.mapinmap
 import bpfskel.maps
 from bpfskel.stackmap import StackFrame
 
-from bpfenv import module_fixture
+from bpfenv import generated_module, module_fixture
 from mapsenv import pytestmark, traced  # noqa: F401
 
 mod = module_fixture("mapkinds")
@@ -217,6 +217,23 @@ def test_pop_items_loses_no_update(skel: Any) -> None:
     popped += sum(v for _k, v in skel.maps.counts.items(delete=True))
     assert skel.maps.counts.items() == []
     assert popped == skel.bss.calls > 0
+
+
+def test_pop_items_lru_hash_and_the_fallback(skel: Any,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    lru = skel.maps.lru_counts
+    lru.update({i: i * 10 for i in range(20)})
+    assert sorted(lru.items(delete=True)) == [(i, i * 10) for i in range(20)]
+    assert lru.items() == []
+    # An LPM trie has no lookup-and-delete, batched or not: the fallback refuses
+    # rather than read-then-clear, and leaves the entries alone.
+    edge = generated_module("maps_edge", tmp_path_factory)
+    with edge.open_and_load() as other:
+        lpm, key = other.maps.lpm, edge.types.lpm_key
+        lpm[key(prefixlen=8, addr=(10, 0, 0, 0))] = 1
+        with pytest.raises(bpfskel.NotSupportedError, match="lookup-and-delete"):
+            lpm.pop_items()
+        assert [v for _k, v in lpm.items()] == [1]
 
 
 def test_pop_items_refuses_arrays(skel: Any) -> None:
