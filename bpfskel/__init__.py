@@ -19,6 +19,7 @@ from .errors import (
     ObjectMismatchError,
     QueueEmptyError,
     ReadOnlyError,
+    RingBufferFullError,
     VerifierError,
 )
 from .events import record_size
@@ -46,6 +47,7 @@ __all__ = [
     "ObjectMismatchError",
     "QueueEmptyError",
     "ReadOnlyError",
+    "RingBufferFullError",
     "VerifierError",
     "asdict",
     "libbpf_version",

@@ -1,5 +1,6 @@
-"""The one place bpfskel loads native code: libbpf.so.1 and a few libc symbols
-(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``).
+"""The one place bpfskel loads native code: libbpf.so.1, a few libc symbols
+(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``), and GCC's libatomic for
+``exchange`` on mapped globals.
 
 Invariants kept here so that the rest of the package can stay pure Python:
 
@@ -58,6 +59,8 @@ __all__ = [
     "LibbpfNotFoundError",
     "ObjectOpenOpts",
     "MapCreateOpts",
+    "MapInfo",
+    "libatomic",
     "TestRunOpts",
     "TcHook",
     "TcOpts",
@@ -107,6 +110,21 @@ class MapCreateOpts(Structure):
         ("map_extra", c_uint64),
         ("numa_node", c_uint32),
         ("map_ifindex", c_uint32),
+    ]
+
+
+class MapInfo(Structure):
+    """The head of ``struct bpf_map_info`` (``BPF_OBJ_GET_INFO_BY_FD``); the
+    kernel fills as many bytes as the length passed says."""
+
+    _fields_ = [
+        ("type", c_uint32),
+        ("id", c_uint32),
+        ("key_size", c_uint32),
+        ("value_size", c_uint32),
+        ("max_entries", c_uint32),
+        ("map_flags", c_uint32),
+        ("name", ctypes.c_char * 16),
     ]
 
 
@@ -295,6 +313,13 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
                                      c_void_p], None),
     "bpf_map_delete_batch": (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p], None),
     "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)], None),
+    # struct_ops, map-in-map, maps by id (issue 17: bpfskel.structops, bpfskel.mapinmap)
+    "bpf_map__attach_struct_ops": (_p, [_p], None),
+    "bpf_map__inner_map": (_p, [_p], None),
+    "bpf_map__set_inner_map_fd": (c_int, [_p, c_int], None),
+    "bpf_map_get_fd_by_id": (c_int, [c_uint32], None),
+    "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, POINTER(c_uint32)], None),
+    "bpf_obj_pin": (c_int, [c_int, c_char_p], None),
     # libbpf's ring buffer reader
     "ring_buffer__new": (_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p], None),
     "ring_buffer__poll": (c_int, [_p, c_int], None),
@@ -403,6 +428,34 @@ def libc() -> ctypes.CDLL:
         c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
         _libc = c
     return _libc
+
+
+_libatomic: Optional[ctypes.CDLL] = None
+_libatomic_missing = ""
+
+
+def libatomic() -> ctypes.CDLL:
+    """GCC's ``libatomic.so.1``, for a real atomic exchange on mapped memory
+    (``__atomic_exchange_4``/``_8``: one ``xchg`` instruction on x86-64).
+    Raises :class:`NotSupportedError` naming the package when it is missing."""
+    global _libatomic, _libatomic_missing
+    if _libatomic is None and not _libatomic_missing:
+        try:
+            c = ctypes.CDLL("libatomic.so.1")
+        except OSError as e:
+            _libatomic_missing = str(e)
+        else:
+            for width, ctype in ((4, c_uint32), (8, c_uint64)):
+                fn = getattr(c, f"__atomic_exchange_{width}")
+                fn.restype = ctype
+                fn.argtypes = [c_void_p, ctype, c_int]
+            _libatomic = c
+    if _libatomic is None:
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(f"an atomic exchange needs libatomic.so.1 (install Debian's "
+                                f"libatomic1 package): {_libatomic_missing}")
+    return _libatomic
 
 
 def version() -> Tuple[int, int]:

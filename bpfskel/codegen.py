@@ -22,7 +22,7 @@ identical objects give byte-identical modules.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Match, Sequence, Set, Tuple
+from typing import Dict, List, Match, Optional, Sequence, Set, Tuple
 
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref, elem_annotation
 from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
@@ -204,7 +204,15 @@ def _wrapped(text: str) -> List[str]:
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
            obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
            digests: Sequence[Tuple[str, str]] = (),
-           map_types: Dict[str, str] | None = None) -> str:
+           map_types: Optional[Dict[str, str]] = None,
+           map_classes: Optional[Dict[str, str]] = None,
+           struct_ops: Sequence[str] = (),
+           inner_maps: Sequence[Tuple[str, str, str]] = ()) -> str:
+    """The module source.  ``map_types`` gives each map's ``Map[K, V]``
+    parameters; ``map_classes`` names the runtime class of each map that is not
+    a plain ``Map`` (bpfskel.mapkinds); ``struct_ops`` lists the struct_ops
+    maps, which get a link and a shadow view; ``inner_maps`` gives (outer map,
+    inner key type, inner value type) of each map-in-map."""
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -271,11 +279,12 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
         emit(_fields(s.view, f"sections.{s.ident}", "types.", "", decls))
         emit([""])
     emit(_namespace("Maps", "The object's maps (``skel.maps``), by bpftool's identifiers.",
-                    "Map", [m[0] for m in maps], map_types or {}))
+                    "Map", [m[0] for m in maps], map_types or {}, map_classes or {}))
     emit(_namespace("Programs", "The object's programs (``skel.progs``).", "Program",
                     [p[0] for p in progs]))
-    emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program.",
-                    "Link", [p[0] for p in progs]))
+    emit(_namespace("Links", "Links ``Skeleton.attach()`` made (``skel.links``), by program"
+                    + (" and struct_ops map." if struct_ops else "."),
+                    "Link", [p[0] for p in progs] + list(struct_ops)))
     emit(["", "class Skeleton(_rt.Skeleton):",
           f'    """Skeleton of {doc_name}: maps, programs, links and one view per section."""',
           ""])
@@ -294,6 +303,9 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
                             for ident, prog_name, section in progs]))
     # what open(object_path=...) compares the object's types against (btf.layout_digests)
     emit(_tuple("_layout_", [f"({root!a}, {digest!r})" for root, digest in digests]))
+    if inner_maps:  # bpfskel.mapinmap: how inner maps read back
+        emit(_tuple("_inner_maps_", [f"({ident!r}, {key}, {value})"
+                                     for ident, key, value in inner_maps]))
     emit(["",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",
@@ -325,15 +337,25 @@ def _class_refs(t: CType) -> bool:
 
 
 def _namespace(cls: str, doc: str, item: str, idents: Sequence[str],
-               params: Dict[str, str] | None = None) -> List[str]:
+               params: Optional[Dict[str, str]] = None,
+               classes: Optional[Dict[str, str]] = None) -> List[str]:
     """A ``_rt.Namespace`` subclass annotating each item, so IDEs and mypy know
-    ``skel.maps.<name>`` is a ``Map`` (a mangled ``__x`` is left to ``__getattr__``)."""
+    ``skel.maps.<name>`` is a ``Map[K, V]`` (a mangled ``__x`` is left to
+    ``__getattr__``).  A map kind with a class of its own (``classes``) is
+    annotated with that class, unparameterised."""
     lines = ["", f"class {cls}(_rt.Namespace):", f'    """{doc}"""', ""]
     # a program's link exists once attach() made it: None until then
     absent = " | None" if item == "Link" else ""
-    params = params or {}
-    lines += [f"    {ident}: _rt.{item}{'[%s]' % params[ident] if ident in params else ''}"
-              f"{absent}" for ident in sorted(idents) if not _mangled(ident)]
+    params, classes = params or {}, classes or {}
+
+    def annotation(ident: str) -> str:
+        kind = classes.get(ident, item)
+        if kind == item and ident in params:
+            return f"{item}[{params[ident]}]"
+        return kind
+
+    lines += [f"    {ident}: _rt.{annotation(ident)}{absent}"
+              for ident in sorted(set(idents)) if not _mangled(ident)]
     return lines + [""]
 
 

@@ -152,6 +152,17 @@ class EventSizeError(Error, ValueError):
     """A record is smaller than the ``event_type`` it should be read as."""
 
 
+class RingBufferFullError(Error, BlockingIOError):
+    """A user ring buffer has no room for the record (errno ENOSPC); BPF frees
+    space as it drains (``bpf_user_ringbuf_drain``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class NotSupportedError(Error, OSError):
     """The running libbpf or kernel lacks a feature (errno EOPNOTSUPP)."""
 

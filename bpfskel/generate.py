@@ -9,9 +9,11 @@ from typing import List, Set, Tuple
 from . import __version__, codegen, layout
 from .arena import BPF_MAP_TYPE_ARENA
 from .btf import layout_digests
+from .mapkinds import map_class
 from .maps import PERCPU_TYPES
 from .names import ARENA_SECTION, identifier
 from .objfile import ObjectInfo, read_object
+from .structops import BPF_MAP_TYPE_STRUCT_OPS, struct_ops_types
 
 __all__ = ["default_name", "generate", "generate_from_info", "mapped_sections"]
 
@@ -41,15 +43,24 @@ def mapped_sections(info: ObjectInfo) -> Set[str]:
 
 
 def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) -> str:
-    map_types = {m.ident: (m.key_type_id, m.value_type_id) for m in info.maps if not m.internal}
-    plan = layout.plan(info.btf, map_types, mapped_sections(info))
+    ops = struct_ops_types(info.btf.__getitem__, len(info.btf))
+    map_types = {m.ident: (m.key_type_id, m.value_type_id or
+                           (ops.get(m.name, (0,))[0] if m.type == BPF_MAP_TYPE_STRUCT_OPS else 0))
+                 for m in info.maps if not m.internal}
+    inner_types = {f"{m.ident}__inner": (m.inner_key_type_id, m.inner_value_type_id)
+                   for m in info.maps if m.inner_key_type_id or m.inner_value_type_id}
+    plan = layout.plan(info.btf, {**map_types, **inner_types}, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
     annotations = {m.ident: "_Any, _Any" if m.internal else codegen.map_annotation(
         plan, m.key_type_id, m.value_type_id, m.type in PERCPU_TYPES) for m in info.maps}
     for m in sorted(info.maps, key=lambda m: m.ident):
-        key, value = codegen.map_exprs(plan, m.key_type_id, m.value_type_id) \
+        key, value = codegen.map_exprs(plan, *map_types[m.ident]) \
             if not m.internal else ("None", "None")
         maps.append((m.ident, m.name, key, value))
+    classes = {m.ident: map_class(m.type).__name__ for m in info.maps}
+    inner = [(ident[:-len("__inner")], *codegen.map_exprs(plan, *ids))
+             for ident, ids in sorted(inner_types.items())]
+    struct_ops = sorted(m.ident for m in info.maps if m.type == BPF_MAP_TYPE_STRUCT_OPS)
     progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
     datasecs = {t.name: t.id for t in info.btf.datasecs()}
     digests = layout_digests(info.btf.__getitem__,
@@ -58,7 +69,8 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) ->
     return codegen.render(plan, name=name, source=os.path.basename(source),
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
                           obj=data, maps=maps, progs=progs, digests=digests,
-                          map_types=annotations)
+                          map_types=annotations, map_classes=classes,
+                          struct_ops=struct_ops, inner_maps=inner)
 
 
 def generate(data: bytes, source: str, name: str) -> str:

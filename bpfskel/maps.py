@@ -46,6 +46,9 @@ from . import _libbpf, batch
 from .codec import Codec, gc_paused
 from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
 
+if TYPE_CHECKING:
+    from .mapinmap import OwnedMap
+
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
 
@@ -126,6 +129,16 @@ class Map(Generic[K, V]):
         if self._skel.destroyed:
             raise ClosedError(f"map {self.ident!r}: the skeleton was destroyed")
         return int(self._raw_ptr)
+
+    @staticmethod
+    def create(map_type: int, key_size: int, value_size: int, max_entries: int,
+               **opts: Any) -> "OwnedMap":
+        """A new map owned by this process, outside any skeleton
+        (:class:`bpfskel.mapinmap.OwnedMap`: ``name``, ``map_flags``,
+        ``key_type``, ``value_type``, ``inner_map``)."""
+        from .mapinmap import create_map
+
+        return create_map(map_type, key_size, value_size, max_entries, **opts)
 
     # -- metadata ----------------------------------------------------------------
 
@@ -454,18 +467,20 @@ class Map(Generic[K, V]):
                 for keys, values, n in batch.lookup_batches(fd, kc.size, per_entry,
                                                             self._what()):
                     ks = kc.decode_many(keys, n, kc.size)
-                    if not want_values:
-                        yield ks, []
-                    elif ncpu:
-                        yield ks, [self._decode_value(vc, values[i * per_entry:
-                                                                 (i + 1) * per_entry], ncpu)
-                                   for i in range(n)]
-                    else:
-                        yield ks, vc.decode_many(values, n, per_entry)
+                    yield ks, (self._decode_values(vc, values, n, per_entry, ncpu)
+                               if want_values else [])
                 return
             except batch.BatchUnsupported:
                 self._batch_ok = False
         yield from self._walk_keys(fd, kc, vc, per_entry, ncpu, want_values)
+
+    def _decode_values(self, vc: Codec, values: Any, n: int, per_entry: int,
+                       ncpu: int) -> List[Any]:
+        """The ``n`` values of a batch buffer."""
+        if ncpu:
+            return [self._decode_value(vc, values[i * per_entry:(i + 1) * per_entry], ncpu)
+                    for i in range(n)]
+        return vc.decode_many(values, n, per_entry)
 
     def _walk_keys(self, fd: int, kc: Codec, vc: Codec, per_entry: int, ncpu: int,
                    want_values: bool) -> Iterator[Tuple[List[Any], List[Any]]]:
@@ -501,12 +516,43 @@ class Map(Generic[K, V]):
         with gc_paused():
             return [v for _, values in self._walk(True) for v in values]
 
-    def items(self) -> List[Tuple[K, V]]:
-        """Every (key, value), read in batches of hundreds per syscall."""
+    def items(self, delete: bool = False) -> List[Tuple[K, V]]:
+        """Every (key, value), read in batches of hundreds per syscall.
+        ``delete=True`` is :meth:`pop_items`."""
+        if delete:
+            return self.pop_items()
         out: List[Tuple[K, V]] = []
         with gc_paused():
             for keys, values in self._walk(True):
                 out.extend(zip(keys, values))
+        return out
+
+    def pop_items(self) -> List[Tuple[Any, Any]]:
+        """Read and remove every entry, each by the kernel's lookup-and-delete,
+        so no entry BPF adds or updates between a read and a ``clear()`` is
+        lost: ``BPF_MAP_LOOKUP_AND_DELETE_BATCH`` (hash, LRU hash and their
+        per-CPU variants), else key by key with ``BPF_MAP_LOOKUP_AND_DELETE_ELEM``.
+        (An increment BPF makes through a value pointer it looked up just
+        before the delete still lands in the removed copy, as with any delete.)"""
+        fd, kc, vc, per_entry, ncpu = self._dict_op("pop_items")
+        if self.type in _ARRAYS:
+            raise TypeError(f"array {self._what()}: elements cannot be deleted, so not "
+                            "popped (for .bss counters, see exchange())")
+        out: List[Tuple[Any, Any]] = []
+        with gc_paused():
+            try:
+                for keys, values, n in batch.lookup_batches(fd, kc.size, per_entry,
+                                                            self._what(), delete=True):
+                    out.extend(zip(kc.decode_many(keys, n, kc.size),
+                                   self._decode_values(vc, values, n, per_entry, ncpu)))
+                return out
+            except batch.BatchUnsupported:
+                pass
+            for key in self.keys():
+                try:
+                    out.append((key, self.pop(key)))
+                except KeyError:
+                    continue  # deleted meanwhile
         return out
 
     def __len__(self) -> int:

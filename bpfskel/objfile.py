@@ -69,6 +69,8 @@ class MapDesc:
     key_type_id: int
     value_type_id: int
     section: str  # DATASEC name for internal (global data) maps, else ""
+    inner_key_type_id: int = 0  # map-in-map: the declared inner map's key/value types
+    inner_value_type_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,13 @@ def describe(obj_ptr: int) -> ObjectInfo:
         vt = lib.bpf_map__btf_value_type_id(m)
         section = btf[vt].name if internal and 0 < vt < len(btf) and \
             btf[vt].kind == btf_mod.Kind.DATASEC else ""
+        inner = lib.bpf_map__inner_map(m)
         maps.append(MapDesc(name, map_ident(name, internal, section), lib.bpf_map__type(m),
                             lib.bpf_map__key_size(m), lib.bpf_map__value_size(m),
                             lib.bpf_map__max_entries(m), lib.bpf_map__map_flags(m), internal,
-                            lib.bpf_map__btf_key_type_id(m), vt, section))
+                            lib.bpf_map__btf_key_type_id(m), vt, section,
+                            lib.bpf_map__btf_key_type_id(inner) if inner else 0,
+                            lib.bpf_map__btf_value_type_id(inner) if inner else 0))
         m = lib.bpf_object__next_map(obj_ptr, m)
     progs = []
     p = lib.bpf_object__next_program(obj_ptr, None)

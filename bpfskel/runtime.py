@@ -13,9 +13,14 @@ and the CLI's ``--help`` keep working without libbpf.
 from __future__ import annotations
 
 from . import _libbpf
+from .bloom import BloomFilter
+from .mapinmap import MapInMap, OwnedMap
 from .maps import Map
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
+from .stackmap import StackTraceMap
+from .storage import StorageMap
+from .structops import StructOpsMap
 from .structs import (
     BoolField,
     CEnum,
@@ -33,12 +38,16 @@ from .structs import (
     unmangle,
     unpack_object,
 )
+from .userringbuf import UserRingBufferMap
 from .views import SectionView
 
 __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", "Map",
            "Namespace", "Program", "SectionView", "Skeleton", "Struct", "Union",
            "add_accessors", "char_array", "check_layouts", "enum_ctype", "int128", "uint128",
-           "unmangle", "unpack_object"]
+           "unmangle", "unpack_object",
+           # the Map subclasses of bpfskel.mapkinds, which annotate skel.maps.<name>
+           "BloomFilter", "MapInMap", "OwnedMap", "StackTraceMap", "StorageMap",
+           "StructOpsMap", "UserRingBufferMap"]
 
 _libbpf.lib()
 

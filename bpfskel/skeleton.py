@@ -38,7 +38,7 @@ from typing import (
     TypeVar,
 )
 
-from . import _libbpf
+from . import _libbpf, mapkinds, structops
 from . import btf as btf_mod
 from .arena import ArenaSupport
 from .btf import Kind
@@ -192,6 +192,7 @@ class Skeleton(ArenaSupport):
                          pin_root_path=keep[2], kconfig=keep[3])
         lib = _libbpf.lib()
         cls._arena_require(data, name)
+        structops.require_support(data, name)
         res.obj = _libbpf.call_ptr(lib.bpf_object__open_mem, f"opening BPF object {name!r}",
                                    res.buf, len(data), ctypes.byref(o))
         try:
@@ -235,7 +236,8 @@ class Skeleton(ArenaSupport):
                 type_ids[ident] = (lib.bpf_map__btf_key_type_id(m),
                                    lib.bpf_map__btf_value_type_id(m))
             key, value = types.get(ident, (None, None))
-            maps[ident] = Map(self, m, ident, key, value, section)
+            maps[ident] = mapkinds.map_class(lib.bpf_map__type(m))(
+                self, m, ident, key, value, section)
             m = lib.bpf_object__next_map(obj, m)
         progs: Dict[str, Program] = {}
         p = lib.bpf_object__next_program(obj, None)
@@ -423,6 +425,7 @@ class Skeleton(ArenaSupport):
             if link is not None:
                 links[ident] = prog._keep(link)
                 link._on_destroy.append(_forget_link(links, ident))
+        structops.attach_all(self)  # struct_ops maps register on attach, as in C
 
     def detach(self) -> None:
         """Destroy the links ``attach`` made."""
@@ -464,6 +467,17 @@ class Skeleton(ArenaSupport):
         self._require_open(what)
         if not self._loaded:
             raise Error(f"cannot {what} before load()")
+
+    @property
+    def struct_ops(self) -> Namespace:
+        """Typed shadows of the struct_ops maps (see :mod:`bpfskel.structops`):
+        writable before load; NotSupportedError on libbpf < 1.3."""
+        ns = self.__dict__.get("_struct_ops")
+        if ns is None:
+            obj = self._require_open("use struct_ops")
+            ns = Namespace("struct_ops", structops.shadow_namespace(self, obj))
+            self.__dict__["_struct_ops"] = ns
+        return ns
 
     @property
     def loaded(self) -> bool:

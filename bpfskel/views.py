@@ -38,7 +38,7 @@ Three states, one instance
 from __future__ import annotations
 
 import ctypes
-from typing import Any, ClassVar, Dict, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from .errors import ClosedError, ReadOnlyError
 from .structs import Struct
@@ -61,6 +61,16 @@ class SectionView(Struct):
     __slots__ = ()
 
     _section_: ClassVar[str] = ""
+
+    def exchange(self, field: str, value: int, index: Optional[int] = None) -> int:
+        """Atomically swap ``value`` into the 4- or 8-byte integer global
+        ``field`` (``[index]`` of an array global) and return the old value:
+        read-and-clear of a counter BPF keeps incrementing, losing nothing
+        (see :mod:`bpfskel.atomic`).  A global itself named ``exchange``
+        hides this method: call ``bpfskel.atomic.exchange(view, ...)``."""
+        from .atomic import exchange
+
+        return exchange(self, field, value, index)
 
 
 _RO_CACHE: Dict[type, type] = {}
