@@ -1,0 +1,255 @@
+"""ELF64 little-endian images, read by hand for symbolization.
+
+What a symbolizer needs from an executable, a shared library, a separate
+debug file or the ``[vdso]`` image, and nothing more:
+
+* the ``PT_LOAD`` program headers, which turn a file offset (what
+  ``/proc/PID/maps`` and build-id stack frames give) into the virtual address
+  the symbols are written in, for PIE, non-PIE and shared objects alike;
+* the function symbols of ``.symtab`` and ``.dynsym``, sorted once so that
+  each lookup is one ``bisect``;
+* the GNU build-id note and the ``.gnu_debuglink`` section, which name the
+  separate debug file.
+
+The file is ``mmap``-ed while it is parsed and released right after: only the
+sorted addresses and the string table are kept, and names are decoded on
+first use, so opening a large binary costs one pass over its symbol table.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import struct
+from typing import List, NamedTuple, Optional, Tuple, Union
+
+from ..errors import Error
+
+__all__ = ["ElfError", "ElfImage", "Segment", "SymbolTable", "read_elf"]
+
+PT_LOAD, PT_NOTE = 1, 4
+SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM, SHT_NOBITS = 2, 7, 11, 8
+STT_FUNC, STT_GNU_IFUNC = 2, 10
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+NT_GNU_BUILD_ID = 3
+ET_EXEC, ET_DYN = 2, 3
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_PHDR = struct.Struct("<IIQQQQQQ")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_SYM = struct.Struct("<IBBHQQ")
+# alias preference at one address: a global name over a weak one over a local
+_BIND_RANK = {STB_GLOBAL: 0, STB_WEAK: 1, STB_LOCAL: 2}
+
+
+class ElfError(Error, ValueError):
+    """A file is not an ELF64 little-endian image, or its headers are broken."""
+
+
+class Segment(NamedTuple):
+    """A ``PT_LOAD`` program header."""
+
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    flags: int
+
+
+class _Section(NamedTuple):
+    name: str
+    type: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    entsize: int
+
+
+class SymbolTable:
+    """Function symbols sorted by address: ``lookup(vaddr) -> (name, offset)``.
+
+    Each entry covers ``[value, value + size)``; a symbol of size 0 (hand-
+    written assembly) covers up to the next symbol.  Aliases at one address
+    keep one name, the global one first.  Names stay bytes offsets into the
+    string table until they are asked for.
+    """
+
+    __slots__ = ("_starts", "_ends", "_names", "_strtabs", "_cache")
+
+    def __init__(self, entries: List[Tuple[int, int, int, int, int]],
+                 strtabs: List[bytes]) -> None:
+        # entries: (start, rank, end, strtab index, name offset)
+        entries.sort()
+        starts: List[int] = []
+        ends: List[int] = []
+        names: List[int] = []
+        for start, _rank, end, tab, off in entries:
+            if starts and starts[-1] == start:
+                ends[-1] = max(ends[-1], end)  # the preferred alias came first
+                continue
+            starts.append(start)
+            ends.append(end)
+            names.append(tab << 32 | off)
+        for i in range(len(starts)):
+            if ends[i] == starts[i]:  # size 0: up to the next symbol
+                ends[i] = starts[i + 1] if i + 1 < len(starts) else starts[i] + 1
+        self._starts = starts
+        self._ends = ends
+        self._names = names
+        self._strtabs = strtabs
+        self._cache: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def _name(self, i: int) -> str:
+        name = self._cache.get(i)
+        if name is None:
+            ref = self._names[i]
+            tab = self._strtabs[ref >> 32]
+            off = ref & 0xFFFFFFFF
+            end = tab.find(b"\0", off)
+            name = tab[off:end if end >= 0 else len(tab)].decode("utf-8", "replace")
+            self._cache[i] = name
+        return name
+
+    def lookup(self, vaddr: int) -> Optional[Tuple[str, int]]:
+        """The function containing ``vaddr`` and the offset into it, or None."""
+        i = bisect.bisect_right(self._starts, vaddr) - 1
+        # a nested or overlapping symbol may hide an enclosing one: look back a little
+        for j in range(i, max(i - 4, -1), -1):
+            if vaddr < self._ends[j]:
+                return self._name(j), vaddr - self._starts[j]
+        return None
+
+    def symbols(self) -> List[Tuple[str, int, int]]:
+        """Every ``(name, start, end)``, sorted (for tests and tools)."""
+        return [(self._name(i), self._starts[i], self._ends[i])
+                for i in range(len(self._starts))]
+
+
+class ElfImage:
+    """The parts of one ELF file a symbolizer uses (see the module docstring).
+
+    ``build_id`` (bytes or None), ``debuglink`` (file name, CRC32) or None,
+    ``segments`` (the ``PT_LOAD`` headers), ``has_symtab`` (a full ``.symtab``,
+    not only ``.dynsym``), ``symbols`` (a :class:`SymbolTable`).
+    """
+
+    def __init__(self, data: Union[bytes, mmap.mmap], what: str = "ELF image") -> None:
+        self.what = what
+        try:
+            self._parse(data)
+        except (struct.error, IndexError) as e:
+            raise ElfError(f"{what}: truncated or corrupt ELF headers ({e})") from None
+
+    def _parse(self, data: Union[bytes, mmap.mmap]) -> None:
+        if len(data) < _EHDR.size or data[:4] != b"\x7fELF":
+            raise ElfError(f"{self.what}: not an ELF file")
+        ident = data[:16]
+        if ident[4] != 2 or ident[5] != 1:
+            raise ElfError(f"{self.what}: not a 64-bit little-endian ELF file")
+        (_, etype, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum,
+         shstrndx) = _EHDR.unpack_from(data, 0)
+        self.type = etype
+        self.segments: List[Segment] = []
+        notes: List[Tuple[int, int]] = []
+        for i in range(phnum if phentsize >= _PHDR.size else 0):
+            ptype, flags, off, vaddr, _, filesz, memsz, _ = _PHDR.unpack_from(
+                data, phoff + i * phentsize)
+            if ptype == PT_LOAD:
+                self.segments.append(Segment(off, vaddr, filesz, memsz, flags))
+            elif ptype == PT_NOTE:
+                notes.append((off, filesz))
+        sections: List[_Section] = []
+        if shoff and shentsize >= _SHDR.size and shnum and shstrndx < shnum:
+            raw = [_SHDR.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
+            strs = raw[shstrndx]
+            shstr = bytes(data[strs[4]:strs[4] + strs[5]]) if strs[1] != SHT_NOBITS else b""
+            for s in raw:
+                end = shstr.find(b"\0", s[0])
+                name = shstr[s[0]:end if end >= 0 else len(shstr)].decode("latin-1")
+                sections.append(_Section(name, s[1], s[3], s[4], s[5], s[6], s[9]))
+        self.build_id = self._find_build_id(data, notes, sections)
+        self.debuglink: Optional[Tuple[str, int]] = None
+        for s in sections:
+            if s.name == ".gnu_debuglink" and s.type != SHT_NOBITS:
+                blob = bytes(data[s.offset:s.offset + s.size])
+                name = blob.split(b"\0", 1)[0]
+                crc_at = (len(name) + 4) & ~3
+                if name and crc_at + 4 <= len(blob):
+                    (crc,) = struct.unpack_from("<I", blob, crc_at)
+                    self.debuglink = (os.fsdecode(name), crc)
+        self.has_symtab = any(s.type == SHT_SYMTAB for s in sections)
+        self.symbols = self._read_symbols(data, sections)
+
+    @staticmethod
+    def _find_build_id(data: Union[bytes, mmap.mmap], notes: List[Tuple[int, int]],
+                       sections: List[_Section]) -> Optional[bytes]:
+        # PT_NOTE in a loaded image; SHT_NOTE in a separate debug file, whose
+        # PT_NOTE offsets may point at nothing
+        spans = notes + [(s.offset, s.size) for s in sections
+                         if s.type == SHT_NOTE]
+        for off, size in spans:
+            pos, end = off, min(off + size, len(data))
+            while pos + 12 <= end:
+                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+                name_at = pos + 12
+                desc_at = name_at + ((namesz + 3) & ~3)
+                if ntype == NT_GNU_BUILD_ID and data[name_at:name_at + namesz] == b"GNU\0":
+                    return bytes(data[desc_at:desc_at + descsz])
+                pos = desc_at + ((descsz + 3) & ~3)
+        return None
+
+    @staticmethod
+    def _read_symbols(data: Union[bytes, mmap.mmap], sections: List[_Section]) -> SymbolTable:
+        entries: List[Tuple[int, int, int, int, int]] = []
+        strtabs: List[bytes] = []
+        for s in sections:
+            if s.type not in (SHT_SYMTAB, SHT_DYNSYM) or s.entsize != _SYM.size:
+                continue
+            if s.link >= len(sections) or s.type == SHT_NOBITS:
+                continue
+            st = sections[s.link]
+            if st.type == SHT_NOBITS:
+                continue
+            tab = len(strtabs)
+            strtabs.append(bytes(data[st.offset:st.offset + st.size]))
+            blob = data[s.offset:s.offset + s.size - s.size % _SYM.size]
+            for name, info, _other, shndx, value, size in _SYM.iter_unpack(blob):
+                kind = info & 0xF
+                if (kind == STT_FUNC or kind == STT_GNU_IFUNC) and shndx and name and value:
+                    entries.append((value, _BIND_RANK.get(info >> 4, 3), value + size,
+                                    tab, name))
+        return SymbolTable(entries, strtabs)
+
+    def vaddr_of_offset(self, offset: int) -> Optional[int]:
+        """The virtual address at file offset ``offset`` (from ``PT_LOAD``), or None."""
+        for seg in self.segments:
+            if seg.offset <= offset < seg.offset + max(seg.filesz, 1):
+                return offset - seg.offset + seg.vaddr
+        return None
+
+    def first_vaddr(self) -> int:
+        """The lowest ``PT_LOAD`` address minus its file offset (0 for most
+        shared objects and the vDSO): where offset 0 of the image would load."""
+        if not self.segments:
+            return 0
+        seg = min(self.segments, key=lambda s: s.vaddr)
+        return seg.vaddr - seg.offset
+
+
+def read_elf(path: Union[str, int], what: Optional[str] = None) -> ElfImage:
+    """Parse the ELF file at ``path`` (or an open fd) through a read-only mmap."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if isinstance(path, str) else path
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise ElfError(f"{what or path}: empty file")
+        with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mm:
+            return ElfImage(mm, what or str(path))
+    finally:
+        if isinstance(path, str):
+            os.close(fd)
