@@ -141,8 +141,8 @@ class Symbolizer:
                 hit = fs.lookup(addr - m.start + m.offset) if fs else None
                 if hit:
                     frame = Frame(hit[0], hit[1], m.path)
-            elif m is None or not m.path or m.path.startswith("[anon"):
-                perf = proc.perf_map()  # JIT code: anonymous memory
+            if frame is None and (m is None or m.path != _VDSO):
+                perf = proc.perf_map()  # JIT code: anonymous memory, memfd, ...
                 hit = perf.lookup(addr) if perf else None
                 if hit and perf:
                     frame = Frame(hit[0], hit[1], perf.path.rpartition("/")[2])
