@@ -23,7 +23,7 @@ import pytest
 
 __all__ = ["PROG_SRC", "LIB_SRC", "CHAIN", "build_target", "start_target", "NmTable",
            "file_vaddr", "maps_entry", "expected_names", "need_tools", "readelf_loads",
-           "wait_for"]
+           "wait_for", "installed_debug_file"]
 
 LIB_SRC = r"""
 volatile unsigned long lib_sink;
@@ -169,7 +169,7 @@ def file_vaddr(path: str, file_offset: int) -> int:
     raise AssertionError(f"offset {file_offset:#x} is in no LOAD segment of {path}")
 
 
-_NM_CACHE: Dict[str, NmTable] = {}
+_NM_CACHE: Dict[str, List[NmTable]] = {}
 
 
 def expected_names(pid: int, addr: int, host_path: Optional[str] = None) -> Tuple[str, Set[str]]:
@@ -180,10 +180,25 @@ def expected_names(pid: int, addr: int, host_path: Optional[str] = None) -> Tupl
     e = maps_entry(pid, addr)
     assert e is not None, f"{addr:#x} is in no mapping of {pid}"
     path = host_path or e.path
-    table = _NM_CACHE.get(path)
-    if table is None:
-        table = _NM_CACHE[path] = NmTable(path)
-    return e.path, table.names_at(file_vaddr(path, addr - e.start + e.offset))
+    tables = _NM_CACHE.get(path)
+    if tables is None:
+        tables = _NM_CACHE[path] = [NmTable(path)]
+        debug = installed_debug_file(path)
+        if debug:
+            tables.append(NmTable(debug))
+    vaddr = file_vaddr(path, addr - e.start + e.offset)
+    return e.path, set().union(*(t.names_at(vaddr) for t in tables))
+
+
+def installed_debug_file(path: str) -> Optional[str]:
+    """The distribution's debug file of ``path`` (``/usr/lib/debug/.build-id/``,
+    named from ``readelf -n``), if installed (e.g. libc6-dbg)."""
+    notes = subprocess.run(["readelf", "-n", path], capture_output=True, text=True).stdout
+    m = re.search(r"Build ID: ([0-9a-f]+)", notes)
+    if not m:
+        return None
+    cand = f"/usr/lib/debug/.build-id/{m.group(1)[:2]}/{m.group(1)[2:]}.debug"
+    return cand if os.path.exists(cand) else None
 
 
 def wait_for(cond: "object", timeout: float = 10.0) -> bool:

@@ -34,6 +34,7 @@ STT_FUNC, STT_GNU_IFUNC = 2, 10
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 NT_GNU_BUILD_ID = 3
 ET_EXEC, ET_DYN = 2, 3
+PF_X = 1
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
@@ -134,7 +135,9 @@ class ElfImage:
     """The parts of one ELF file a symbolizer uses (see the module docstring).
 
     ``build_id`` (bytes or None), ``debuglink`` (file name, CRC32) or None,
-    ``segments`` (the ``PT_LOAD`` headers), ``has_symtab`` (a full ``.symtab``,
+    ``segments`` (the ``PT_LOAD`` headers; for a debug-only file, as they are
+    in the binary: see :func:`_original_layout`), ``code_stripped`` (this is
+    such a debug-only file), ``has_symtab`` (a full ``.symtab``,
     not only ``.dynsym``), ``symbols`` (a :class:`SymbolTable`).
     """
 
@@ -155,14 +158,20 @@ class ElfImage:
          shstrndx) = _EHDR.unpack_from(data, 0)
         self.type = etype
         self.segments: List[Segment] = []
+        aligns: List[int] = []
         notes: List[Tuple[int, int]] = []
         for i in range(phnum if phentsize >= _PHDR.size else 0):
-            ptype, flags, off, vaddr, _, filesz, memsz, _ = _PHDR.unpack_from(
+            ptype, flags, off, vaddr, _, filesz, memsz, align = _PHDR.unpack_from(
                 data, phoff + i * phentsize)
             if ptype == PT_LOAD:
                 self.segments.append(Segment(off, vaddr, filesz, memsz, flags))
+                aligns.append(align)
             elif ptype == PT_NOTE:
                 notes.append((off, filesz))
+        self.code_stripped = any(seg.flags & PF_X and seg.memsz and not seg.filesz
+                                 for seg in self.segments)
+        if self.code_stripped:
+            self.segments = _original_layout(self.segments, aligns)
         sections: List[_Section] = []
         if shoff and shentsize >= _SHDR.size and shnum and shstrndx < shnum:
             raw = [_SHDR.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
@@ -239,6 +248,28 @@ class ElfImage:
             return 0
         seg = min(self.segments, key=lambda s: s.vaddr)
         return seg.vaddr - seg.offset
+
+
+def _original_layout(segments: List[Segment], aligns: List[int]) -> List[Segment]:
+    """File offsets of the ``PT_LOAD`` segments of the binary a debug-only file
+    was split from (``objcopy --only-keep-debug`` zeroes them, with the code).
+
+    The linkers (GNU ld, gold, lld) place each segment at the lowest file
+    offset past the previous one that is congruent to its address modulo its
+    alignment, as the ELF spec requires; the first starts at 0.  That is
+    recomputed here, so that the file offsets of build-id stack frames can
+    be resolved with the debug file alone.  Sizes in the file are taken as
+    the sizes in memory (only a trailing ``.bss`` differs, and holds no code).
+    """
+    out: List[Segment] = []
+    cur = 0
+    for seg, align in sorted(zip(segments, aligns), key=lambda x: x[0].vaddr):
+        align = max(align, 1)
+        off = cur + (seg.vaddr - cur) % align if out else seg.offset
+        size = seg.memsz  # filesz of a debug file counts only what it kept
+        out.append(Segment(off, seg.vaddr, size, seg.memsz, seg.flags))
+        cur = off + size
+    return out
 
 
 def read_elf(path: Union[str, int], what: Optional[str] = None) -> ElfImage:
