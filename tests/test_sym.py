@@ -262,3 +262,26 @@ def test_hidden_kernel_addresses_raise_one_clear_error(tmp_path: Path) -> None:
         assert out.stdout.startswith("visible")  # the kernel shows them to perf users
     else:
         assert out.stdout.startswith("hidden:") and "kptr_restrict" in out.stdout
+
+
+def test_kallsyms_file_with_modules_and_bpf_programs(tmp_path: Path) -> None:
+    """The format of /proc/kallsyms with modules loaded (none is on this host)."""
+    path = tmp_path / "kallsyms"
+    path.write_text(
+        "ffffffff81000000 T _stext\n"
+        "ffffffff81000100 t do_thing\n"
+        "ffffffff81000200 D some_data\n"
+        "ffffffff81000300 T last_core\n"
+        "ffffffffa0000000 t bpf_prog_0123456789abcdef_handler\t[bpf]\n"
+        "ffffffffc0010000 t ext4_fill_super\t[ext4]\n"
+        "ffffffffc0010400 T ext4_iget\t[ext4]\n"
+        "ffffffffc0200000 t nf_hook\t[nf_tables]\n")
+    ks = sym.KernelSymbols(str(path))
+    assert ks.resolve(0xffffffff81000250) == sym.Frame("do_thing", 0x150, "vmlinux")
+    assert ks.resolve(0xffffffffa0000010) == sym.Frame(
+        "bpf_prog_0123456789abcdef_handler", 0x10, "bpf")
+    assert ks.resolve(0xffffffffc0010404) == sym.Frame("ext4_iget", 4, "ext4")
+    assert ks.resolve(0xffffffffc0010010) == sym.Frame("ext4_fill_super", 0x10, "ext4")
+    # past the last symbol of a module: not blamed on it from far away
+    assert ks.resolve(0xffffffffa0000000 + sym.kernel.LAST_SYMBOL_SPAN) is None
+    assert ks.resolve(0xffffffff80000000) is None

@@ -17,9 +17,9 @@ Standard library only: ELF headers, symbol tables, notes and
 from __future__ import annotations
 
 from .elf import ElfError
-from .frame import Frame, folded
+from .frame import Frame, folded, frame_name
 from .kernel import KernelAddressesHiddenError, KernelSymbols
 from .symbolizer import Symbolizer
 
 __all__ = ["ElfError", "Frame", "KernelAddressesHiddenError", "KernelSymbols", "Symbolizer",
-           "folded"]
+           "folded", "frame_name"]
