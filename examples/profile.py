@@ -100,7 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(BUILD))
     try:
-        import profile_skel  # type: ignore[import-not-found]
+        import profile_skel
     except ImportError:
         print("profile: build/profile_skel.py is missing; run `make build/profile_skel.py`",
               file=sys.stderr)

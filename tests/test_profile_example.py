@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bpfenv import BUILD_DIR, REPO_ROOT, build_obj, requires_bpf
 from symenv import need_tools, start_target
+
+from bpfenv import BUILD_DIR, REPO_ROOT, build_obj, requires_bpf
 
 pytestmark = requires_bpf
 

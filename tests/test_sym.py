@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+from symenv import CHAIN, NmTable, build_target, expected_names, file_vaddr, start_target
 
 from bpfskel import sym
 from bpfskel.sym.elf import read_elf
 from bpfskel.sym.sampling import open_cpu_clock
 
 from bpfenv import generated_module, requires_bpf
-from symenv import CHAIN, NmTable, build_target, expected_names, file_vaddr, start_target
 
 pytestmark = requires_bpf
 

@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
+from symenv import NmTable, build_target, maps_entry, need_tools, readelf_loads, start_target
 
 from bpfskel import sym
 from bpfskel.sym.elf import read_elf
-
-from symenv import NmTable, build_target, maps_entry, need_tools, readelf_loads, \
-    start_target
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0,
                                    reason="not root: /proc/PID/map_files and mem need root")

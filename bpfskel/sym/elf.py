@@ -186,11 +186,11 @@ class ElfImage:
         for s in sections:
             if s.name == ".gnu_debuglink" and s.type != SHT_NOBITS:
                 blob = bytes(data[s.offset:s.offset + s.size])
-                name = blob.split(b"\0", 1)[0]
-                crc_at = (len(name) + 4) & ~3
-                if name and crc_at + 4 <= len(blob):
+                link = blob.split(b"\0", 1)[0]
+                crc_at = (len(link) + 4) & ~3
+                if link and crc_at + 4 <= len(blob):
                     (crc,) = struct.unpack_from("<I", blob, crc_at)
-                    self.debuglink = (os.fsdecode(name), crc)
+                    self.debuglink = (os.fsdecode(link), crc)
         self.has_symtab = any(s.type == SHT_SYMTAB for s in sections)
         self.symbols = self._read_symbols(data, sections)
 

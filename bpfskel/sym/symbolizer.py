@@ -25,8 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from .elf import ElfError, ElfImage, SymbolTable, read_elf
 from .frame import Frame
 from .kernel import KernelSymbols
-from .process import (Mapping, ProcessMaps, own_vdso_image, process_start_time,
-                      read_memory)
+from .process import Mapping, ProcessMaps, own_vdso_image, process_start_time, read_memory
 
 __all__ = ["Symbolizer", "DEBUG_DIRS"]
 
