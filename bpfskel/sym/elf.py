@@ -42,6 +42,7 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")
 _SYM = struct.Struct("<IBBHQQ")
 # alias preference at one address: a global name over a weak one over a local
 _BIND_RANK = {STB_GLOBAL: 0, STB_WEAK: 1, STB_LOCAL: 2}
+_FUNC_TYPES = frozenset({STT_FUNC, STT_GNU_IFUNC})
 
 
 class ElfError(Error, ValueError):
@@ -86,10 +87,13 @@ class SymbolTable:
         starts: List[int] = []
         ends: List[int] = []
         names: List[int] = []
+        prev = -1
         for start, _rank, end, tab, off in entries:
-            if starts and starts[-1] == start:
-                ends[-1] = max(ends[-1], end)  # the preferred alias came first
+            if start == prev:
+                if end > ends[-1]:
+                    ends[-1] = end  # the preferred alias came first: keep its name
                 continue
+            prev = start
             starts.append(start)
             ends.append(end)
             names.append(tab << 32 | off)
@@ -100,13 +104,13 @@ class SymbolTable:
         self._ends = ends
         self._names = names
         self._strtabs = strtabs
-        self._cache: dict[int, str] = {}
+        self._cache: List[Optional[str]] = [None] * len(starts)
 
     def __len__(self) -> int:
         return len(self._starts)
 
     def _name(self, i: int) -> str:
-        name = self._cache.get(i)
+        name = self._cache[i]
         if name is None:
             ref = self._names[i]
             tab = self._strtabs[ref >> 32]
@@ -118,11 +122,14 @@ class SymbolTable:
 
     def lookup(self, vaddr: int) -> Optional[Tuple[str, int]]:
         """The function containing ``vaddr`` and the offset into it, or None."""
-        i = bisect.bisect_right(self._starts, vaddr) - 1
+        starts = self._starts
+        i = bisect.bisect_right(starts, vaddr) - 1
+        if i >= 0 and vaddr < self._ends[i]:
+            return self._name(i), vaddr - starts[i]
         # a nested or overlapping symbol may hide an enclosing one: look back a little
-        for j in range(i, max(i - 4, -1), -1):
+        for j in range(i - 1, max(i - 4, -1), -1):
             if vaddr < self._ends[j]:
-                return self._name(j), vaddr - self._starts[j]
+                return self._name(j), vaddr - starts[j]
         return None
 
     def symbols(self) -> List[Tuple[str, int, int]]:
@@ -227,11 +234,10 @@ class ElfImage:
             tab = len(strtabs)
             strtabs.append(bytes(data[st.offset:st.offset + st.size]))
             blob = data[s.offset:s.offset + s.size - s.size % _SYM.size]
-            for name, info, _other, shndx, value, size in _SYM.iter_unpack(blob):
-                kind = info & 0xF
-                if (kind == STT_FUNC or kind == STT_GNU_IFUNC) and shndx and name and value:
-                    entries.append((value, _BIND_RANK.get(info >> 4, 3), value + size,
-                                    tab, name))
+            rank = _BIND_RANK.get
+            entries.extend((value, rank(info >> 4, 3), value + size, tab, name)
+                           for name, info, _other, shndx, value, size in _SYM.iter_unpack(blob)
+                           if info & 0xF in _FUNC_TYPES and shndx and name and value)
         return SymbolTable(entries, strtabs)
 
     def vaddr_of_offset(self, offset: int) -> Optional[int]:

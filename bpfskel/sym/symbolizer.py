@@ -49,12 +49,25 @@ class _FileSymbols:
 
     def lookup(self, file_offset: int) -> Optional[Tuple[str, int]]:
         vaddr = self.image.vaddr_of_offset(file_offset)
-        if vaddr is None:
-            return None
+        return None if vaddr is None else self.lookup_vaddr(vaddr)
+
+    def lookup_vaddr(self, vaddr: int) -> Optional[Tuple[str, int]]:
         for table in self.tables:
             hit = table.lookup(vaddr)
             if hit is not None:
                 return hit
+        return None
+
+    def bias(self, m: Mapping) -> Optional[Tuple[int, int, int]]:
+        """``(lo, hi, delta)``: addresses ``lo <= a < hi`` of mapping ``m``
+        lie in one ``PT_LOAD`` segment and have symbol address ``a + delta``.
+        One segment covers a whole executable mapping in practice; other
+        addresses take the general path."""
+        for seg in self.image.segments:
+            if seg.offset <= m.offset < seg.offset + max(seg.filesz, 1):
+                lo = m.start
+                hi = min(m.end, m.start + seg.offset + seg.filesz - m.offset)
+                return lo, hi, seg.vaddr - seg.offset + m.offset - m.start
         return None
 
 
@@ -122,10 +135,19 @@ class Symbolizer:
         memo: Dict[int, Optional[Frame]] = {}
         reloaded = False
         out: List[Optional[Frame]] = []
+        # the last mapping's fast path: (lo, hi, delta, symbols, module)
+        last: Optional[Tuple[int, int, int, _FileSymbols, str]] = None
         for addr in addrs:
             if addr in memo:
                 out.append(memo[addr])
                 continue
+            if last is not None and last[0] <= addr < last[1]:
+                hit = last[3].lookup_vaddr(addr + last[2])
+                frame = Frame(hit[0], hit[1], last[4]) if hit else None
+                if frame is not None:
+                    memo[addr] = frame
+                    out.append(frame)
+                    continue
             m = proc.find(addr)
             if m is None and not reloaded and proc.start_time is not None \
                     and process_start_time(pid) == proc.start_time:
@@ -138,6 +160,9 @@ class Symbolizer:
                     files[m] = self._symbols_for(proc, m)
                 fs = files[m]
                 hit = fs.lookup(addr - m.start + m.offset) if fs else None
+                span = fs.bias(m) if fs else None
+                if span and fs:
+                    last = (*span, fs, m.path)
                 if hit:
                     frame = Frame(hit[0], hit[1], m.path)
             if frame is None and (m is None or m.path != _VDSO):
