@@ -328,3 +328,28 @@ def test_mmap_is_released(built: Path) -> None:
         read_elf(str(built))
     assert sum(1 for _ in open("/proc/self/maps")) <= before + 1
     assert mmap.PAGESIZE  # the reader maps files read-only and unmaps them
+
+
+@requires_root
+def test_snapshot_resolves_after_exit_and_delete(tmp_path: Path) -> None:
+    """``snapshot(pid)`` parses every mapped file: a process that exits, whose
+    binary is deleted, still resolves; without the snapshot it would not."""
+    prog = build_target(tmp_path / "b", pie=True)
+    keep = tmp_path / "orig"
+    shutil.copytree(prog.parent, keep)
+    proc = start_target([str(prog)])
+    e = next(x for x in _exec_maps(proc.pid) if x[3].endswith("/prog"))
+    addr = e[0] + _offset_of(keep / "prog", NmTable(str(keep / "prog")).address_of(
+        "exported_spin")) - e[2]
+    s = sym.Symbolizer()
+    s.snapshot(proc.pid)
+    late = sym.Symbolizer()
+    late.symbolize(proc.pid, [])  # maps seen, files not opened
+    proc.kill()
+    proc.wait()
+    os.unlink(prog)
+    frames = s.symbolize(proc.pid, [addr + 2])
+    assert [(f.name, f.offset) if f else None for f in frames] == [("exported_spin", 2)]
+    assert late.symbolize(proc.pid, [addr + 2]) == [None]
+    with pytest.raises(ProcessLookupError):
+        sym.Symbolizer().symbolize(proc.pid, [addr])

@@ -14,12 +14,14 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
-__all__ = ["Mapping", "PerfMap", "ProcessMaps", "process_start_time", "read_memory",
+__all__ = ["FileKey", "Mapping", "PerfMap", "ProcessMaps", "process_start_time", "read_memory",
            "own_vdso_image"]
 
-AT_SYSINFO_EHDR = 33  # the vDSO's ELF header, in the auxiliary vector
+AT_SYSINFO_EHDR = 33
+# a parsed file's key in a symbolizer's cache: (st_dev, st_ino, st_mtime_ns), or a tag
+FileKey = Union[Tuple[int, int, int], str]  # the vDSO's ELF header, in the auxiliary vector
 
 
 class Mapping(NamedTuple):
@@ -133,6 +135,9 @@ class ProcessMaps:
         self.mappings: List[Mapping] = []
         self._starts: List[int] = []
         self._perf: Optional[PerfMap] = None
+        # mapping -> the symbolizer's cache key of its file, once opened: how a
+        # deleted or container-only file is found again after the process exits
+        self.file_keys: Dict[Mapping, FileKey] = {}
         self._perf_checked = False
         self.reload()
 

@@ -20,18 +20,17 @@ import os
 import time
 import zlib
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .elf import ElfError, ElfImage, SymbolTable, read_elf
 from .frame import Frame
 from .kernel import KernelSymbols
-from .process import Mapping, ProcessMaps, own_vdso_image, process_start_time, read_memory
+from .process import FileKey, Mapping, ProcessMaps, own_vdso_image, process_start_time, read_memory
 
 __all__ = ["Symbolizer", "DEBUG_DIRS"]
 
 DEBUG_DIRS: Tuple[str, ...] = ("/usr/lib/debug",)
 _VDSO = "[vdso]"
-_FileKey = Union[Tuple[int, int, int], str]
 
 
 class _FileSymbols:
@@ -93,8 +92,8 @@ class Symbolizer:
         self.max_processes = max_processes
         self._kallsyms_path = kallsyms
         self._kernel: Optional[KernelSymbols] = None
-        self._files: "OrderedDict[_FileKey, Optional[_FileSymbols]]" = OrderedDict()
-        self._by_build_id: "OrderedDict[bytes, _FileKey]" = OrderedDict()
+        self._files: "OrderedDict[FileKey, Optional[_FileSymbols]]" = OrderedDict()
+        self._by_build_id: "OrderedDict[bytes, FileKey]" = OrderedDict()
         self._procs: "OrderedDict[Tuple[int, Optional[int]], ProcessMaps]" = OrderedDict()
         self._latest: Dict[int, Tuple[int, Optional[int]]] = {}
 
@@ -176,13 +175,13 @@ class Symbolizer:
 
     # -- files -----------------------------------------------------------------------
 
-    def _cache_get(self, key: _FileKey) -> Tuple[bool, Optional[_FileSymbols]]:
+    def _cache_get(self, key: FileKey) -> Tuple[bool, Optional[_FileSymbols]]:
         if key in self._files:
             self._files.move_to_end(key)
             return True, self._files[key]
         return False, None
 
-    def _cache_put(self, key: _FileKey, fs: Optional[_FileSymbols]) -> None:
+    def _cache_put(self, key: FileKey, fs: Optional[_FileSymbols]) -> None:
         self._files[key] = fs
         if fs is not None and fs.image.build_id:
             self._by_build_id[fs.image.build_id] = key
@@ -205,8 +204,11 @@ class Symbolizer:
             if not found:
                 fs = self._load(path, m.path, proc.pid)
                 self._cache_put(key, fs)
+            proc.file_keys[m] = key
             return fs
-        return None
+        # the process is gone: the file it mapped, if still cached
+        old = proc.file_keys.get(m)
+        return self._cache_get(old)[1] if old is not None else None
 
     def _vdso(self, proc: ProcessMaps, m: Mapping) -> Optional[_FileSymbols]:
         # one image per kernel: whichever process it was read from
