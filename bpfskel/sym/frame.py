@@ -11,7 +11,7 @@ class Frame(NamedTuple):
     """One resolved address: ``name`` plus ``offset`` bytes, in ``module``.
 
     ``module`` is the file's path as ``/proc/PID/maps`` names it (``[vdso]``
-    for the vDSO, the ``perf-PID.map`` path for JIT code), or for the kernel
+    for the vDSO, ``perf-PID.map`` for JIT code), or for the kernel
     ``vmlinux``, the module's name, or ``bpf`` for BPF programs.
     ``file`` and ``line`` (source position) are None: DWARF is not read.
     """

@@ -106,7 +106,11 @@ class Symbolizer:
             raise ProcessLookupError(f"no process {pid}, and no maps snapshot of it")
         proc = self._procs.get(key)
         if proc is None:
-            proc = ProcessMaps(pid, start)
+            try:
+                proc = ProcessMaps(pid, start)
+            except FileNotFoundError:  # it exited just now
+                raise ProcessLookupError(f"process {pid} exited before its maps were read") \
+                    from None
             self._procs[key] = proc
             self._latest[pid] = key
             while len(self._procs) > self.max_processes:
