@@ -9,6 +9,7 @@ bpfskel; the names are checked against ``nm``.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import re
@@ -23,6 +24,8 @@ from symenv import NmTable, build_target, maps_entry, need_tools, readelf_loads,
 
 from bpfskel import sym
 from bpfskel.sym.elf import read_elf
+
+_loads = functools.lru_cache(maxsize=None)(readelf_loads)
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0,
                                    reason="not root: /proc/PID/map_files and mem need root")
@@ -169,7 +172,7 @@ def test_deleted_binary_resolves_through_map_files(tmp_path: Path) -> None:
 
 
 def _offset_of(path: Path, vaddr: int) -> int:
-    for off, seg_vaddr, filesz in readelf_loads(str(path)):
+    for off, seg_vaddr, filesz in _loads(str(path)):
         if seg_vaddr <= vaddr < seg_vaddr + filesz:
             return vaddr - seg_vaddr + off
     raise AssertionError(hex(vaddr))
@@ -353,3 +356,32 @@ def test_snapshot_resolves_after_exit_and_delete(tmp_path: Path) -> None:
     assert late.symbolize(proc.pid, [addr + 2]) == [None]
     with pytest.raises(ProcessLookupError):
         sym.Symbolizer().symbolize(proc.pid, [addr])
+
+
+@requires_root
+def test_source_lines_match_addr2line(tmp_path: Path) -> None:
+    need_tools("addr2line")
+    prog = build_target(tmp_path, pie=True)  # built with -g (DWARF 5 from gcc 12)
+    proc = start_target([str(prog)])
+    try:
+        s = sym.Symbolizer(source_lines=True)
+        plain = sym.Symbolizer()
+        for fname in ("prog", "libsymtest.so"):
+            path = str(tmp_path / fname)
+            e = next(x for x in _exec_maps(proc.pid) if x[3].endswith("/" + fname))
+            vaddrs = [a for (start, end), _ in NmTable(path).ranges
+                      for a in range(start, end) if e[2] <= _offset_of(Path(path), a)]
+            out = subprocess.run(["addr2line", "-e", path] + [hex(v) for v in vaddrs],
+                                 capture_output=True, text=True, check=True).stdout.splitlines()
+            addrs = [e[0] + _offset_of(Path(path), v) - e[2] for v in vaddrs]
+            frames = s.symbolize(proc.pid, addrs)
+            for v, want, f in zip(vaddrs, out, frames):
+                want = want.split(" (discriminator")[0]
+                got = f"{f.file}:{f.line}" if f and f.file else "??:0"
+                assert got == want or (want.endswith(":?") and f and f.file is None), \
+                    (fname, hex(v), got, want)
+            assert sum(1 for f in frames if f and f.line) > 50
+            assert all(f is None or f.file is None for f in plain.symbolize(proc.pid, addrs))
+    finally:
+        proc.kill()
+        proc.wait()

@@ -22,9 +22,11 @@ import bisect
 import mmap
 import os
 import struct
+import zlib
 from typing import List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import Error
+from .dwarf import LineTable, decompress
 
 __all__ = ["ElfError", "ElfImage", "Segment", "SymbolTable", "read_elf"]
 
@@ -62,6 +64,7 @@ class Segment(NamedTuple):
 class _Section(NamedTuple):
     name: str
     type: int
+    flags: int
     addr: int
     offset: int
     size: int
@@ -148,14 +151,16 @@ class ElfImage:
     not only ``.dynsym``), ``symbols`` (a :class:`SymbolTable`).
     """
 
-    def __init__(self, data: Union[bytes, mmap.mmap], what: str = "ELF image") -> None:
+    def __init__(self, data: Union[bytes, mmap.mmap], what: str = "ELF image",
+                 lines: bool = False) -> None:
         self.what = what
+        self.lines: Optional[LineTable] = None
         try:
-            self._parse(data)
+            self._parse(data, lines)
         except (struct.error, IndexError) as e:
             raise ElfError(f"{what}: truncated or corrupt ELF headers ({e})") from None
 
-    def _parse(self, data: Union[bytes, mmap.mmap]) -> None:
+    def _parse(self, data: Union[bytes, mmap.mmap], lines: bool) -> None:
         if len(data) < _EHDR.size or data[:4] != b"\x7fELF":
             raise ElfError(f"{self.what}: not an ELF file")
         ident = data[:16]
@@ -187,7 +192,7 @@ class ElfImage:
             for s in raw:
                 end = shstr.find(b"\0", s[0])
                 name = shstr[s[0]:end if end >= 0 else len(shstr)].decode("latin-1")
-                sections.append(_Section(name, s[1], s[3], s[4], s[5], s[6], s[9]))
+                sections.append(_Section(name, s[1], s[2], s[3], s[4], s[5], s[6], s[9]))
         self.build_id = self._find_build_id(data, notes, sections)
         self.debuglink: Optional[Tuple[str, int]] = None
         for s in sections:
@@ -200,6 +205,24 @@ class ElfImage:
                     self.debuglink = (os.fsdecode(link), crc)
         self.has_symtab = any(s.type == SHT_SYMTAB for s in sections)
         self.symbols = self._read_symbols(data, sections)
+        if lines:
+            self.lines = self._read_lines(data, sections)
+
+    def _read_lines(self, data: Union[bytes, mmap.mmap],
+                    sections: List[_Section]) -> Optional[LineTable]:
+        found = {s.name: s for s in sections if s.type != SHT_NOBITS
+                 and s.name in (".debug_line", ".debug_line_str", ".debug_str")}
+        if ".debug_line" not in found:
+            return None
+
+        def contents(name: str) -> bytes:
+            s = found.get(name)
+            return decompress(bytes(data[s.offset:s.offset + s.size]), s.flags) if s else b""
+        try:
+            return LineTable(contents(".debug_line"), contents(".debug_line_str"),
+                             contents(".debug_str"))
+        except (ValueError, IndexError, struct.error, zlib.error) as e:
+            raise ElfError(f"{self.what}: unreadable .debug_line ({e})") from None
 
     @staticmethod
     def _find_build_id(data: Union[bytes, mmap.mmap], notes: List[Tuple[int, int]],
@@ -278,15 +301,16 @@ def _original_layout(segments: List[Segment], aligns: List[int]) -> List[Segment
     return out
 
 
-def read_elf(path: Union[str, int], what: Optional[str] = None) -> ElfImage:
-    """Parse the ELF file at ``path`` (or an open fd) through a read-only mmap."""
+def read_elf(path: Union[str, int], what: Optional[str] = None, lines: bool = False) -> ElfImage:
+    """Parse the ELF file at ``path`` (or an open fd) through a read-only mmap;
+    with ``lines``, its DWARF line table too (``ElfImage.lines``)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if isinstance(path, str) else path
     try:
         size = os.fstat(fd).st_size
         if size == 0:
             raise ElfError(f"{what or path}: empty file")
         with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mm:
-            return ElfImage(mm, what or str(path))
+            return ElfImage(mm, what or str(path), lines)
     finally:
         if isinstance(path, str):
             os.close(fd)

@@ -13,7 +13,10 @@ class Frame(NamedTuple):
     ``module`` is the file's path as ``/proc/PID/maps`` names it (``[vdso]``
     for the vDSO, ``perf-PID.map`` for JIT code), or for the kernel
     ``vmlinux``, the module's name, or ``bpf`` for BPF programs.
-    ``file`` and ``line`` (source position) are None: DWARF is not read.
+    ``file`` and ``line`` give the source position from DWARF
+    ``.debug_line`` with ``Symbolizer(source_lines=True)``, else None.  Like
+    ``addr2line``, they are those of the address given: for a return address
+    (every frame but the innermost), pass ``addr - 1`` to get the call's line.
     """
 
     name: str

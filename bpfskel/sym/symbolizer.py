@@ -34,27 +34,31 @@ _VDSO = "[vdso]"
 
 
 class _FileSymbols:
-    """One parsed file: its ``PT_LOAD`` map and its symbol tables, the
-    separate debug file's first."""
+    """One parsed file: its ``PT_LOAD`` map, its symbol tables (the separate
+    debug file's first) and, if asked for, its DWARF line table."""
 
-    __slots__ = ("image", "tables", "path", "debug_path")
+    __slots__ = ("image", "tables", "lines", "path", "debug_path")
 
     def __init__(self, image: ElfImage, path: str, debug: Optional[ElfImage] = None,
                  debug_path: Optional[str] = None) -> None:
         self.image = image
         self.tables: List[SymbolTable] = ([debug.symbols] if debug else []) + [image.symbols]
+        self.lines = debug.lines if debug and debug.lines else image.lines
         self.path = path
         self.debug_path = debug_path
 
-    def lookup(self, file_offset: int) -> Optional[Tuple[str, int]]:
+    def frame_at_offset(self, file_offset: int, module: str) -> Optional[Frame]:
         vaddr = self.image.vaddr_of_offset(file_offset)
-        return None if vaddr is None else self.lookup_vaddr(vaddr)
+        return None if vaddr is None else self.frame(vaddr, module)
 
-    def lookup_vaddr(self, vaddr: int) -> Optional[Tuple[str, int]]:
+    def frame(self, vaddr: int, module: str) -> Optional[Frame]:
         for table in self.tables:
             hit = table.lookup(vaddr)
             if hit is not None:
-                return hit
+                src = self.lines.lookup(vaddr) if self.lines else None
+                if src:
+                    return Frame(hit[0], hit[1], module, src[0], src[1])
+                return Frame(hit[0], hit[1], module)
         return None
 
     def bias(self, m: Mapping) -> Optional[Tuple[int, int, int]]:
@@ -83,11 +87,17 @@ class Symbolizer:
     call :meth:`snapshot` at once: it also parses every mapped file, so the
     process may exit at any time after.  Build-id stacks
     (:meth:`symbolize_build_id`) need no process at all.
+
+    ``source_lines=True`` also reads each file's DWARF line table (from its
+    debug file when it has one) and fills ``Frame.file``/``Frame.line``; it
+    costs a parse of ``.debug_line`` per file (seconds for libc's).
     """
 
     def __init__(self, *, debug_dirs: Sequence[str] = DEBUG_DIRS, max_files: int = 256,
-                 max_processes: int = 1024, kallsyms: str = "/proc/kallsyms") -> None:
+                 max_processes: int = 1024, kallsyms: str = "/proc/kallsyms",
+                 source_lines: bool = False) -> None:
         self.debug_dirs = tuple(debug_dirs)
+        self.source_lines = source_lines
         self.max_files = max_files
         self.max_processes = max_processes
         self._kallsyms_path = kallsyms
@@ -145,8 +155,7 @@ class Symbolizer:
                 out.append(memo[addr])
                 continue
             if last is not None and last[0] <= addr < last[1]:
-                hit = last[3].lookup_vaddr(addr + last[2])
-                frame = Frame(hit[0], hit[1], last[4]) if hit else None
+                frame = last[3].frame(addr + last[2], last[4])
                 if frame is not None:
                     memo[addr] = frame
                     out.append(frame)
@@ -162,12 +171,11 @@ class Symbolizer:
                 if m not in files:
                     files[m] = self._symbols_for(proc, m)
                 fs = files[m]
-                hit = fs.lookup(addr - m.start + m.offset) if fs else None
-                span = fs.bias(m) if fs else None
-                if span and fs:
-                    last = (*span, fs, m.path)
-                if hit:
-                    frame = Frame(hit[0], hit[1], m.path)
+                if fs is not None:
+                    frame = fs.frame_at_offset(addr - m.start + m.offset, m.path)
+                    span = fs.bias(m)
+                    if span:
+                        last = (*span, fs, m.path)
             if frame is None and (m is None or m.path != _VDSO):
                 perf = proc.perf_map()  # JIT code: anonymous memory, memfd, ...
                 hit = perf.lookup(addr) if perf else None
@@ -233,10 +241,10 @@ class Symbolizer:
 
     def _load(self, path: str, shown: str, pid: Optional[int]) -> Optional[_FileSymbols]:
         try:
-            image = read_elf(path, shown)
+            image = read_elf(path, shown, self.source_lines)
         except (OSError, ElfError):
             return None
-        if image.has_symtab:
+        if image.has_symtab and (image.lines or not self.source_lines):
             return _FileSymbols(image, shown)
         debug_path, debug = self._debug_file(image, shown, pid)
         return _FileSymbols(image, shown, debug, debug_path)
@@ -255,7 +263,7 @@ class Symbolizer:
             for root in roots:
                 for d in self.debug_dirs:
                     cand = f"{root}{d}/.build-id/{h[:2]}/{h[2:]}.debug"
-                    debug = _read_if(cand)
+                    debug = _read_if(cand, self.source_lines)
                     if debug is not None and debug.build_id == bid:
                         return cand, debug
         if image.debuglink and shown.startswith("/"):
@@ -264,7 +272,7 @@ class Symbolizer:
             for root in roots:
                 for cand in [f"{root}{where}/{name}", f"{root}{where}/.debug/{name}"] + \
                         [f"{root}{d}{where}/{name}" for d in self.debug_dirs]:
-                    debug = _read_if(cand)
+                    debug = _read_if(cand, self.source_lines)
                     if debug is None:
                         continue
                     if (bid and debug.build_id == bid) or (not bid and _crc32(cand) == crc):
@@ -296,8 +304,7 @@ class Symbolizer:
         out: List[Optional[Frame]] = []
         for bid, offset in frames:
             fs = self._by_build_id_file(bytes(bid))
-            hit = fs.lookup(offset) if fs else None
-            out.append(Frame(hit[0], hit[1], fs.path) if hit and fs else None)
+            out.append(fs.frame_at_offset(offset, fs.path) if fs else None)
         return out
 
     def _by_build_id_file(self, bid: bytes) -> Optional[_FileSymbols]:
@@ -313,7 +320,7 @@ class Symbolizer:
             return fs
         for d in self.debug_dirs:
             for cand in (f"{d}/.build-id/{h[:2]}/{h[2:]}.debug", f"{d}/.build-id/{h[:2]}/{h[2:]}"):
-                image = _read_if(cand)
+                image = _read_if(cand, self.source_lines)
                 if image is not None and image.build_id == bid:
                     fs = _FileSymbols(image, os.path.realpath(cand))
                     self._cache_put(neg, fs)
@@ -343,9 +350,9 @@ class Symbolizer:
         return out
 
 
-def _read_if(path: str) -> Optional[ElfImage]:
+def _read_if(path: str, lines: bool = False) -> Optional[ElfImage]:
     try:
-        return read_elf(path)
+        return read_elf(path, lines=lines)
     except (OSError, ElfError):
         return None
 
