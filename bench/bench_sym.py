@@ -205,8 +205,9 @@ def user_rows(floor: Path) -> List[Row]:
 
 
 def kernel_rows(floor: Path) -> List[Row]:
-    with open("/proc/kallsyms") as f:
-        starts = sorted({int(ln.split()[0], 16) for ln in f if ln.split()[1] in "tTwW"})
+    with open("/proc/kallsyms") as f:  # vmlinux text: modules and BPF programs come and go
+        starts = sorted({int(p[0], 16) for p in map(str.split, f)
+                         if len(p) == 3 and p[1] in "tTwW"})
     rng = random.Random(18)
     addrs = []
     for _ in range(N_ADDRS):
@@ -233,16 +234,19 @@ def cold_row() -> Row:
         for name in (os.path.basename(os.path.realpath(exe)), "libc.so.6"):
             lo, hi, _off = text_mapping(proc.pid, name)
             addrs += [lo + (hi - lo) * k // 20 for k in range(20)]  # 20 frames in each
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         frames = sym.Symbolizer().symbolize(proc.pid, addrs)
-        cold = (time.perf_counter() - t0) * 1e3
+        wall = (time.perf_counter() - t0) * 1e3
+        cold = (time.process_time() - c0) * 1e3
     finally:
         proc.kill()
         proc.wait()
     resolved = sum(f is not None for f in frames)
+    # CPU time: on a shared machine, wall time mostly measures the other load
     return Row("sym", f"cold start: {len(addrs)} frames of a fresh {os.path.basename(exe)}",
-               cold, "ms", f"< {COLD_GOAL_MS:g} ms", cold < COLD_GOAL_MS,
-               f"{resolved} resolved; maps snapshot, parse of the interpreter and libc")
+               cold, "ms CPU", f"< {COLD_GOAL_MS:g} ms", cold < COLD_GOAL_MS,
+               f"wall {wall:.0f} ms; {resolved} resolved; maps snapshot, parse of the "
+               "interpreter and libc (and libc's debug file, if installed)")
 
 
 def run() -> List[Row]:
