@@ -385,3 +385,19 @@ def test_source_lines_match_addr2line(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@requires_root
+def test_caches_are_bounded_and_evictions_reparse(tmp_path: Path) -> None:
+    prog = build_target(tmp_path, pie=True)
+    procs = [start_target([str(prog)]) for _ in range(2)]
+    try:
+        s = sym.Symbolizer(max_files=1, max_processes=1)
+        for _ in range(2):
+            for p in procs:
+                _check_funcs(p.pid, tmp_path, s, tmp_path)  # two files, two processes
+                assert len(s._files) <= 1 and len(s._procs) <= 1
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
