@@ -12,9 +12,9 @@ Examples::
     sudo ./examples/profile.py -p 1234 -d 5 --folded out.folded
     flamegraph.pl out.folded > out.svg
 
-Processes that exit during the run are symbolized from the maps snapshot
-taken when their stacks are read; a process that has exited before that
-shows ``[unknown]`` user frames (see the ``Symbolizer`` docstring).
+With ``-p``, the process's maps and files are read before sampling starts,
+so it may exit during the run.  Without it, a process that exits before the
+report shows ``[unknown]`` user frames (see the ``Symbolizer`` docstring).
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 2
     symbolizer = sym.Symbolizer()
+    if args.pid:
+        try:  # its files are parsed now: it may exit before the report
+            symbolizer.snapshot(args.pid)
+        except ProcessLookupError:
+            print(f"profile: no process {args.pid}", file=sys.stderr)
+            return 1
     with profile_skel.open() as skel:
         skel.rodata.target_tgid = args.pid
         skel.load()
