@@ -401,3 +401,20 @@ def test_caches_are_bounded_and_evictions_reparse(tmp_path: Path) -> None:
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_own_vdso_from_auxv_is_the_mapped_image() -> None:
+    from bpfskel.sym.process import own_vdso_image
+
+    with open("/proc/self/maps") as f:
+        line = next((ln for ln in f if ln.rstrip().endswith("[vdso]")), None)
+    if line is None:
+        pytest.skip("this process has no [vdso] mapping")
+    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+    image = own_vdso_image()
+    assert image is not None and 0 < len(image) <= hi - lo
+    with open("/proc/self/mem", "rb") as mem:
+        mem.seek(lo)
+        assert mem.read(len(image)) == image
+    names = {n for n, _, _ in sym.elf.ElfImage(image).symbols.symbols()}
+    assert {"__vdso_clock_gettime", "__vdso_gettimeofday"} <= names
