@@ -183,6 +183,9 @@ PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 # ring_buffer_sample_fn: (ctx, data, size).  bpfskel reads ring buffers itself
 # (bpfskel.ringbuf); libbpf's C reader is bound for comparison in bench/.
 RINGBUF_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+# btf_dump_printf_fn_t: (ctx, fmt, va_list); the va_list is rendered with libc's
+# vsnprintf (:func:`format_va`), as the log callback does.
+BTF_DUMP_PRINTF_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_void_p)
 
 # name: (restype, argtypes, first libbpf version exporting it or None for 1.1)
 _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
@@ -245,6 +248,13 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "btf__type_cnt": (c_uint32, [_p], None),
     "btf__type_by_id": (c_void_p, [_p, c_uint32], None),
     "btf__name_by_offset": (c_char_p, [_p, c_uint32], None),
+    # btf files and the C dumper (``bpfskel vmlinux``, build time only)
+    "btf__parse": (_p, [c_char_p, c_void_p], None),
+    "btf__parse_split": (_p, [c_char_p, _p], None),
+    "btf__free": (None, [_p], None),
+    "btf_dump__new": (_p, [_p, BTF_DUMP_PRINTF_FN, c_void_p, c_void_p], None),
+    "btf_dump__dump_type": (c_int, [_p, c_uint32], None),
+    "btf_dump__free": (None, [_p], None),
     # raw syscall wrappers
     "bpf_map_create": (c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32,
                                POINTER(MapCreateOpts)], None),
@@ -396,6 +406,11 @@ def _format(fmt: bytes, args: int) -> str:
     return text.decode(errors="replace")
 
 
+def format_va(fmt: bytes, args: int) -> str:
+    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``."""
+    return _format(fmt, args)
+
+
 def _print(level: int, fmt: Optional[bytes], args: int) -> int:
     try:
         pylevel = _LEVELS.get(level, logging.DEBUG)
@@ -490,6 +505,6 @@ def require(name: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-__all__ += ["call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+__all__ += ["format_va", "BTF_DUMP_PRINTF_FN", "call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
             "LOG_TAIL_LINES",
             "LibbpfError"]
