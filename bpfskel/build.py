@@ -206,7 +206,9 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
     with tempfile.TemporaryDirectory(prefix="bpfskel-build-", dir=entry) as tmp:
         dep = os.path.join(tmp, "deps.d")
         obj_tmp = os.path.join(tmp, "prog.bpf.o")
-        warnings = clang.run([*flags, "-MD", "-MF", dep, "-c", source, "-o", obj_tmp], source)
+        # the path as the user gave it, so that diagnostics name it the same way
+        warnings = clang.run([*flags, "-MD", "-MF", dep, "-c", req.source, "-o", obj_tmp],
+                             req.source)
         with open(dep, encoding="utf-8", errors="surrogateescape") as f:
             deps = _parse_depfile(f.read())
         with open(obj_tmp, "rb") as f:
