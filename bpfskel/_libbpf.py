@@ -505,6 +505,7 @@ def require(name: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-__all__ += ["format_va", "BTF_DUMP_PRINTF_FN", "call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+__all__ += ["format_va", "BTF_DUMP_PRINTF_FN",
+            "call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
             "LOG_TAIL_LINES",
             "LibbpfError"]

@@ -159,7 +159,8 @@ def _build(args: argparse.Namespace) -> int:
     if args.type and not args.types_from:
         _fail("--type needs --types-from HEADER")
     if not os.path.isfile(args.source):
-        _fail(f"{args.source}: {'not a regular file' if os.path.exists(args.source) else 'no such file'}")
+        what = "not a regular file" if os.path.exists(args.source) else "no such file"
+        _fail(f"{args.source}: {what}")
     base = os.path.basename(args.source)
     for suffix in (".c", ".bpf"):
         base = base[: -len(suffix)] if base.endswith(suffix) else base

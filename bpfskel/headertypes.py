@@ -38,7 +38,8 @@ __all__ = ["HeaderTypesError", "declared_names", "header_btf", "merge", "types_f
 
 _KINDS = (("struct", Kind.STRUCT), ("union", Kind.UNION), ("enum", Kind.ENUM),
           ("", Kind.TYPEDEF))
-_TAG_DEF = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?\{")
+_TAG_DEF = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)\s*"
+                      r"(?:__attribute__\s*\(\(.*?\)\)\s*)?\{")
 _TYPEDEF_ANON = re.compile(r"\btypedef\s+(?:struct|union|enum)\s*"
                            r"(?:__attribute__\s*\(\(.*?\)\)\s*)?\{")
 _IDENT = re.compile(r"[A-Za-z_]\w*\Z")

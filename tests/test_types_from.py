@@ -121,7 +121,7 @@ def test_layout_is_the_compilers(src: Path, how: str) -> None:
     import ctypes
 
     assert truth[0][1] == ctypes.sizeof(ev)
-    for f, (off, size) in zip(fields, truth[1:]):
+    for f, (off, _size) in zip(fields, truth[1:]):
         assert getattr(ev, f).offset == off, f
     assert truth[-2][1] == ctypes.sizeof(pair) and pair.b.offset == truth[-1][0]
     assert mod.types.ev_kind.EV_EXIT == 7
