@@ -70,6 +70,7 @@ demo: deps mounts
 # Lint and type-check the package, the examples and the generated demo modules.
 lint: deps
 	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
+	$(PYTHON) -m bpfskel build --project examples/getpid_counter
 	$(PYTHON) -m ruff check bpfskel examples bench tests tools
 	$(PYTHON) -m mypy --strict bpfskel examples $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py
 

@@ -26,18 +26,21 @@ The cache is ``$BPFSKEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/bpfskel``, else
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import re
 import tempfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import __version__
+from .errors import Error
 from .toolchain import Clang, bpf_flags, find_clang, host_arch
 
-__all__ = ["BuildRequest", "BuildResult", "build", "cache_dir", "uses_vmlinux_h"]
+__all__ = ["BuildRequest", "BuildResult", "ConfigError", "build", "build_project",
+           "cache_dir", "read_project", "uses_vmlinux_h"]
 
 CACHE_ENV = "BPFSKEL_CACHE_DIR"
 _VMLINUX_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]vmlinux\.h[>"]', re.M)
@@ -227,3 +230,77 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
     manifest: Dict[str, object] = {"deps": _deps_record(deps), "warnings": warnings}
     _write_atomic(manifest_path, json.dumps(manifest).encode())
     return BuildResult(text, object_path, False, warnings)
+
+
+class ConfigError(Error, ValueError):
+    """``[tool.bpfskel]`` is not what the hook understands."""
+
+
+def _strings(config: Mapping[str, Any], key: str) -> List[str]:
+    value = config.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"[tool.bpfskel] {key} must be a list of strings")
+    return list(value)
+
+
+def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    """Build every source ``[tool.bpfskel]`` names; ``(path, path relative to
+    root)`` of each generated module.  clang's diagnostics are raised in the
+    error, so pip shows them."""
+    from .names import identifier
+
+    unknown = set(config) - {"sources", "cflags", "include", "types-from", "types"}
+    if unknown:
+        raise ConfigError(f"[tool.bpfskel] has unknown keys: {', '.join(sorted(unknown))}")
+    patterns = _strings(config, "sources")
+    if not patterns:
+        raise ConfigError("[tool.bpfskel] sources is empty: name the .bpf.c files")
+    out: List[Tuple[str, str]] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(os.path.join(root, pattern)))
+        if not matches:
+            raise ConfigError(f"[tool.bpfskel] sources: {pattern!r} matches no file")
+        for source in matches:
+            base = os.path.basename(source)
+            for suffix in (".c", ".bpf"):
+                base = base[: -len(suffix)] if base.endswith(suffix) else base
+            name = identifier(base)
+            req = BuildRequest(source, name, _strings(config, "cflags"),
+                               [os.path.join(root, d) for d in _strings(config, "include")],
+                               [os.path.join(root, h) for h in _strings(config, "types-from")],
+                               _strings(config, "types"))
+            result = build(req)
+            target = os.path.join(os.path.dirname(source), f"{name}_skel.py")
+            try:
+                with open(target, encoding="utf-8") as f:
+                    current = f.read()
+            except OSError:
+                current = None
+            if current != result.module:
+                _write_atomic(target, result.module.encode())
+            out.append((target, os.path.relpath(target, root)))
+    return out
+
+
+def read_project(root: str) -> Mapping[str, Any]:
+    """``[tool.bpfskel]`` of ``root/pyproject.toml``."""
+    try:
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            raise ConfigError("reading pyproject.toml needs Python 3.11 or the tomli "
+                              "package") from None
+    path = os.path.join(root, "pyproject.toml")
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    config = data.get("tool", {}).get("bpfskel")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} has no [tool.bpfskel] table")
+    return config

@@ -152,10 +152,21 @@ def _gen(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import BuildRequest, build
+    from .build import BuildRequest, build, build_project, read_project
     from .names import identifier
     from .toolchain import ClangError
 
+    if args.project:
+        if args.source or args.output or args.check or args.types_from or args.cflags:
+            _fail("--project takes its settings from [tool.bpfskel], not from options")
+        try:
+            for _path, rel in build_project(args.project, read_project(args.project)):
+                sys.stderr.write(f"{PROG}: built {rel}\n")
+        except ClangError as e:
+            _clang_failed(e)
+        return 0
+    if not args.source:
+        _fail("build needs SRC (or --project DIR)")
     if args.type and not args.types_from:
         _fail("--type needs --types-from HEADER")
     if not os.path.isfile(args.source):
@@ -231,7 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "-D__TARGET_ARCH_<arch>, the multiarch include) and "
                                    "generate its Python module.  Unchanged inputs take "
                                    "the module from the cache.")
-    b.add_argument("source", metavar="SRC", help="the BPF C source (prog.bpf.c)")
+    b.add_argument("source", metavar="SRC", nargs="?", help="the BPF C source (prog.bpf.c)")
+    b.add_argument("--project", metavar="DIR",
+                   help="build every source [tool.bpfskel] in DIR/pyproject.toml names, as "
+                        "the hatchling hook does")
     b.add_argument("-o", "--output", metavar="OUT.py",
                    help="write here (default: <name>_skel.py next to SRC)")
     b.add_argument("--name", help="object name (default: from the file name, foo.bpf.c -> foo)")

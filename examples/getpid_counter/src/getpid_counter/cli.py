@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import List, Optional
 
-from getpid_counter.bpf import counter_skel
+from .bpf import counter_skel
 
 
 def main(argv: Optional[List[str]] = None) -> int:
