@@ -344,7 +344,7 @@ def lib() -> _Lib:
 
 
 def libc() -> ctypes.CDLL:
-    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``."""
+    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``/``setns``."""
     global _libc
     if _libc is None:
         c = ctypes.CDLL(None, use_errno=True)
@@ -355,6 +355,8 @@ def libc() -> ctypes.CDLL:
         c.vsnprintf.restype = c_int
         c.vsnprintf.argtypes = [c_void_p, c_size_t, c_char_p, c_void_p]
         c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
+        c.setns.restype = c_int  # bpfskel.testing's network namespaces
+        c.setns.argtypes = [c_int, c_int]
         _libc = c
     return _libc
 
