@@ -20,6 +20,10 @@ if str(_TESTS_DIR) not in sys.path:
 
 import groundtruth  # noqa: E402
 
+# bpfskel's own pytest plugin (markers, bpf_skeleton, netns), also where the
+# checkout is not pip-installed (its pytest11 entry point then registers it).
+pytest_plugins = ("bpfskel.pytest_plugin",)
+
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 
 from bpfenv import CLANG, REPO_ROOT, bpf_unavailable_reason, needs_tracefs
+from venvenv import bpfskel_wheelhouse, fresh_venv, sh
 
 APP = REPO_ROOT / "examples" / "getpid_counter"
 
@@ -27,29 +25,9 @@ pytestmark = pytest.mark.skipif(shutil.which(CLANG) is None,
                                 reason=f"{CLANG} not found (the build step needs it)")
 
 
-def sh(cmd: List[str], env: Dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{cmd}\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bpfskel's own wheel, built from a copy (an in-tree build leaves build/ behind)."""
-    src = tmp_path_factory.mktemp("bpfskel-src")
-    shutil.copytree(REPO_ROOT / "bpfskel", src / "bpfskel",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for f in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO_ROOT / f, src / f)
-    wh = tmp_path_factory.mktemp("wheelhouse")
-    sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-        "-w", str(wh), str(src)], dict(os.environ), src)
-    return wh
-
-
-def fresh_venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=600)
-    return path / "bin"
+    return bpfskel_wheelhouse(tmp_path_factory.mktemp("bpfskel"))
 
 
 @needs_tracefs
