@@ -221,7 +221,8 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
             from .headertypes import types_from
 
             info.btf = types_from(info.btf, clang, req.types_from, req.types,
-                                  flags[len(bpf_flags(arch)):], arch, prelude=[source])
+                                  flags[len(bpf_flags(arch)):], arch, prelude=[source],
+                                  included=deps)
             check_btf(info.btf, req.source)
             deps += [os.path.abspath(h) for h in req.types_from]
         text = generate_from_info(info, data, req.source, req.name)

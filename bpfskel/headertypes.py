@@ -77,12 +77,15 @@ def _unit(headers: Sequence[str], lines: Sequence[str]) -> str:
 
 def header_btf(clang: Clang, headers: Sequence[str], names: Optional[Sequence[str]],
                cflags: Sequence[str] = (), arch: Optional[str] = None,
-               prelude: Sequence[str] = ()) -> Tuple[Btf, List[Tuple[str, int]]]:
+               prelude: Sequence[str] = (), included: Sequence[str] = ()
+               ) -> Tuple[Btf, List[Tuple[str, int]]]:
     """The BTF of the headers' named types, and ``(name, kind)`` of each root.
 
     ``prelude`` files are included first: ``build`` passes the program's
     source, so a header that relies on what the program included before it
-    (``vmlinux.h``, ``linux/types.h``) compiles as it does there."""
+    (``vmlinux.h``, ``linux/types.h``) compiles as it does there.  A header in
+    ``included`` (the files the prelude already read) is not included again:
+    a header without an include guard would define its types twice."""
     header = ", ".join(headers)
     wanted: List[str] = list(names or ())
     for h in headers:
@@ -101,7 +104,8 @@ def header_btf(clang: Clang, headers: Sequence[str], names: Optional[Sequence[st
             raise HeaderTypesError(f"--type {n!r}: not a C identifier")
     flags = [*bpf_flags(arch), *(f"-I{os.path.dirname(os.path.abspath(h))}" for h in headers),
              *cflags]
-    units = [*prelude, *headers]
+    seen = {os.path.abspath(p) for p in included}
+    units = [*prelude, *(h for h in headers if os.path.abspath(h) not in seen)]
     candidates = [(n, tag, kind) for n in wanted for tag, kind in _KINDS]
     probe = [f"typedef {tag} {n} __bpfskel_p{i}; "
              f"_Static_assert(sizeof(__bpfskel_p{i}) > 0, \"\");"
@@ -214,7 +218,7 @@ def merge(prog: Btf, extra: Btf, roots: Sequence[Tuple[str, int]], source: str) 
 
 def types_from(prog: Btf, clang: Clang, headers: Sequence[str], names: Sequence[str],
                cflags: Sequence[str] = (), arch: Optional[str] = None,
-               prelude: Sequence[str] = ()) -> Btf:
+               prelude: Sequence[str] = (), included: Sequence[str] = ()) -> Btf:
     """``prog`` with the types named (or, with no names, defined) in ``headers``."""
-    extra, roots = header_btf(clang, headers, names or None, cflags, arch, prelude)
+    extra, roots = header_btf(clang, headers, names or None, cflags, arch, prelude, included)
     return merge(prog, extra, roots, ", ".join(headers))

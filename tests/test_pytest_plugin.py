@@ -25,8 +25,9 @@ from typing import Any, Dict
 
 import pytest
 
-from bpfenv import CLANG, REPO_ROOT, generated_module
 from bpfskel import testing
+
+from bpfenv import CLANG, REPO_ROOT, generated_module
 
 XDP_PASS, XDP_DROP = 2, 1
 
