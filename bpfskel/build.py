@@ -55,6 +55,9 @@ class BuildRequest:
     types_from: List[str] = field(default_factory=list)
     types: List[str] = field(default_factory=list)
     arch: Optional[str] = None   # platform.machine() spelling; None: this machine
+    # more architectures to compile for (platform.machine() spellings); when their
+    # objects differ (the source uses __TARGET_ARCH_*), the module embeds one each
+    arches: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -176,7 +179,7 @@ def build(req: BuildRequest, use_cache: bool = True) -> BuildResult:
     key_material = json.dumps([
         __version__, _generator_signature(), _libbpf.version_string(), clang.identity(),
         source, req.name, req.cflags, [os.path.abspath(i) for i in req.includes],
-        [os.path.abspath(h) for h in req.types_from], req.types, arch,
+        [os.path.abspath(h) for h in req.types_from], req.types, arch, sorted(set(req.arches)),
     ])
     key = hashlib.sha256(key_material.encode()).hexdigest()[:32]
     entry = os.path.join(cache, "build", key)
@@ -194,6 +197,36 @@ def build(req: BuildRequest, use_cache: bool = True) -> BuildResult:
             pass
     return _compile(req, source, src, find_clang(), arch, entry, object_path, module_path,
                     manifest_path)
+
+
+def _layout_text(module: str) -> str:
+    """A module without its object and hashes: what must agree between arches."""
+    head = module.split("\n_OBJECT = (", 1)[0]
+    return "\n".join(line for line in head.splitlines()
+                     if not line.startswith(("# sha256: ", "OBJECT_SHA256 = ")))
+
+
+def _per_arch(req: BuildRequest, clang: Clang, extra_flags: List[str], arch: str, data: bytes,
+              others: List[str], tmp: str) -> Optional[Dict[str, bytes]]:
+    """Objects for ``arch`` and ``others``, or None when they are all the same
+    bytes (a source that does not use ``__TARGET_ARCH_*``: one object serves)."""
+    from .generate import generate
+
+    objects = {arch: data}
+    for machine in others:
+        out = os.path.join(tmp, f"{machine}.bpf.o")
+        clang.run([*bpf_flags(machine), *extra_flags, "-c", req.source, "-o", out],
+                  f"{req.source} for {machine}")
+        with open(out, "rb") as f:
+            objects[machine] = f.read()
+    if len(set(objects.values())) == 1:
+        return None
+    mine = _layout_text(generate(data, req.source, req.name))
+    for machine in others:
+        if _layout_text(generate(objects[machine], req.source, req.name)) != mine:
+            raise Error(f"{req.source}: its types or globals differ between {arch} and "
+                        f"{machine}; one module cannot serve both (build one per arch)")
+    return objects
 
 
 def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str, entry: str,
@@ -225,7 +258,10 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
                                   included=deps)
             check_btf(info.btf, req.source)
             deps += [os.path.abspath(h) for h in req.types_from]
-        text = generate_from_info(info, data, req.source, req.name)
+        others = sorted(set(req.arches) - {arch})
+        per_arch = _per_arch(req, clang, flags[len(bpf_flags(arch)):], arch, data, others, tmp) \
+            if others else None
+        text = generate_from_info(info, data, req.source, req.name, per_arch)
         os.replace(obj_tmp, object_path)
     _write_atomic(module_path, text.encode())
     manifest: Dict[str, object] = {"deps": _deps_record(deps), "warnings": warnings}
@@ -250,7 +286,7 @@ def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]
     error, so pip shows them."""
     from .names import identifier
 
-    unknown = set(config) - {"sources", "cflags", "include", "types-from", "types"}
+    unknown = set(config) - {"sources", "cflags", "include", "types-from", "types", "arches"}
     if unknown:
         raise ConfigError(f"[tool.bpfskel] has unknown keys: {', '.join(sorted(unknown))}")
     patterns = _strings(config, "sources")
@@ -269,7 +305,7 @@ def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]
             req = BuildRequest(source, name, _strings(config, "cflags"),
                                [os.path.join(root, d) for d in _strings(config, "include")],
                                [os.path.join(root, h) for h in _strings(config, "types-from")],
-                               _strings(config, "types"))
+                               _strings(config, "types"), arches=_strings(config, "arches"))
             result = build(req)
             target = os.path.join(os.path.dirname(source), f"{name}_skel.py")
             try:

@@ -178,7 +178,8 @@ def _build(args: argparse.Namespace) -> int:
     name = identifier(args.name or base or "bpf")
     output = args.output or os.path.join(os.path.dirname(args.source), f"{name}_skel.py")
     req = BuildRequest(args.source, name, _cflags(args), list(args.include or ()),
-                       list(args.types_from or ()), list(args.type or ()))
+                       list(args.types_from or ()), list(args.type or ()),
+                       arches=list(args.arch or ()))
     try:
         result = build(req, use_cache=not args.no_cache)
     except ClangError as e:
@@ -252,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--check", action="store_true",
                    help="exit 1 if OUT.py would change (for CI), write nothing")
     b.add_argument("--no-cache", action="store_true", help="compile even if cached")
+    b.add_argument("--arch", action="append", metavar="MACHINE",
+                   help="also compile for this architecture (platform.machine() name: "
+                        "x86_64, aarch64, ...); where the objects differ, the module "
+                        "embeds one per architecture and picks at open (repeatable)")
     _types_args(b)
     b.set_defaults(func=_build)
     v = sub.add_parser("vmlinux", help="write vmlinux.h from kernel BTF (no bpftool)",

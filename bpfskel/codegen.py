@@ -22,7 +22,7 @@ identical objects give byte-identical modules.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Match, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Match, Optional, Sequence, Set, Tuple
 
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref
 from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
@@ -38,7 +38,7 @@ _WIDTH = 99     # the longest line we wrap to (long C names can still exceed it)
 
 # Module-level names of a generated module (an annotation alias must avoid them).
 MODULE_NAMES = frozenset({"annotations", "_c", "_Any", "_rt", "NAME", "OBJECT_SHA256", "types",
-                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT",
+                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT", "_OBJECTS",
                           "Maps", "Programs", "Links"})
 # The names an annotation starts with: its head and every subscript's head.
 _HEAD = re.compile(r"(?:^|(?<=\[))([A-Za-z_]\w*)")
@@ -188,7 +188,12 @@ def _wrapped(text: str) -> List[str]:
 
 
 def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
-           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo]) -> str:
+           obj: bytes, maps: Sequence[MapInfo], progs: Sequence[ProgInfo],
+           arch_objects: Optional[Mapping[str, bytes]] = None) -> str:
+    """The module's source.  ``arch_objects`` (``platform.machine()`` -> object)
+    embeds one object per architecture instead of ``obj``, for a source whose
+    objects differ by ``__TARGET_ARCH_*``; the module picks its machine's at
+    open time."""
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -268,6 +273,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     emit(["",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",
+          "        return _rt.object_for_machine(_OBJECTS)" if arch_objects else
           "        return _rt.unpack_object(_OBJECT)",
           "",
           "",
@@ -282,9 +288,17 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
           "",
           ""])
     emit(_layout_table(plan))
-    emit(["", "_OBJECT = ("])
-    emit(_wrapped(pack_object(obj)))
-    emit([")", ""])
+    if arch_objects:
+        emit(["", "_OBJECTS = {"])
+        for machine in sorted(arch_objects):
+            emit([f"    {machine!a}: ("])
+            emit(f"    {line}" for line in _wrapped(pack_object(arch_objects[machine])))
+            emit(["    ),"])
+        emit(["}", ""])
+    else:
+        emit(["", "_OBJECT = ("])
+        emit(_wrapped(pack_object(obj)))
+        emit([")", ""])
     return "\n".join(out)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import List, Set, Tuple
+from typing import List, Mapping, Optional, Set, Tuple
 
 from . import __version__, codegen, layout
 from .arena import BPF_MAP_TYPE_ARENA
@@ -38,7 +38,8 @@ def mapped_sections(info: ObjectInfo) -> Set[str]:
     return mapped
 
 
-def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) -> str:
+def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str,
+                       arch_objects: Optional[Mapping[str, bytes]] = None) -> str:
     map_types = {m.ident: (m.key_type_id, m.value_type_id) for m in info.maps if not m.internal}
     plan = layout.plan(info.btf, map_types, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
@@ -49,7 +50,7 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) ->
     progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
     return codegen.render(plan, name=name, source=os.path.basename(source),
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
-                          obj=data, maps=maps, progs=progs)
+                          obj=data, maps=maps, progs=progs, arch_objects=arch_objects)
 
 
 def generate(data: bytes, source: str, name: str) -> str:

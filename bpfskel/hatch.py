@@ -13,6 +13,7 @@ An app declares its BPF sources in its own ``pyproject.toml``::
     cflags = ["-Wall"]
     include = ["src/myapp/bpf/include"]  # optional: -I directories
     types-from = ["src/myapp/bpf/events.h"]  # optional: --types-from for every source
+    arches = ["x86_64", "aarch64"]       # optional: --arch, one object per arch if they differ
 
 Each source is built exactly as ``bpfskel build`` builds it (same flags, same
 cache), next to itself (:func:`bpfskel.build.build_project`, which

@@ -23,6 +23,7 @@ from .structs import (
     add_accessors,
     check_layouts,
     int128,
+    object_for_machine,
     uint128,
     unmangle,
     unpack_object,
@@ -30,7 +31,8 @@ from .structs import (
 from .views import SectionView
 
 __all__ = ["CEnum", "Link", "Map", "Namespace", "Program", "SectionView", "Skeleton", "Struct",
-           "Union", "add_accessors", "check_layouts", "int128", "uint128", "unmangle",
+           "Union", "add_accessors", "check_layouts", "int128", "object_for_machine", "uint128",
+           "unmangle",
            "unpack_object"]
 
 _libbpf.lib()

@@ -13,8 +13,9 @@ import base64
 import ctypes
 import enum
 import functools
+import platform
 import zlib
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["Struct", "Union", "CEnum", "int128", "uint128", "add_accessors",
            "check_layouts", "unpack_object", "fields_of", "unmangle"]
@@ -206,6 +207,19 @@ def unpack_object(text: str) -> bytes:
     large object (vmlinux types make it hundreds of KB) costs milliseconds.
     """
     return zlib.decompress(base64.b64decode(text))
+
+
+def object_for_machine(objects: Mapping[str, str]) -> bytes:
+    """The embedded object compiled for this machine's architecture (a module
+    built with one object per architecture, keyed by ``platform.machine()``)."""
+    machine = platform.machine()
+    text = objects.get(machine)
+    if text is None:
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(f"this module embeds BPF objects for "
+                                f"{', '.join(sorted(objects))}, not for {machine}")
+    return unpack_object(text)
 
 
 def pack_object(data: bytes) -> str:

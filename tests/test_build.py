@@ -208,3 +208,80 @@ char LICENSE[] SEC("license") = "GPL";
         skel.attach()
         os.getpid()
         assert skel.bss.seen_tgid == os.getpid()
+
+
+ARCH_PROG = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+__u32 arch_id;
+SEC("tp/syscalls/sys_enter_getpid")
+int which_arch(void *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	arch_id = 86;
+#elif defined(__TARGET_ARCH_arm64)
+	arch_id = 64;
+#endif
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="x86-64 host assumed")
+@needs_tracefs
+def test_one_object_per_arch_when_the_source_uses_target_arch(
+        project: Path, env: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    (project / "src" / "arch.bpf.c").write_text(ARCH_PROG)
+    proc = run("build", "src/arch.bpf.c", "--arch", "x86_64", "--arch", "aarch64", env=env,
+               cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    text = (project / "src" / "arch_skel.py").read_text()
+    assert "\n_OBJECTS = {\n    'aarch64': (" in text and "\n    'x86_64': (" in text
+    mod = load(project / "src" / "arch_skel.py")
+    # BPF bytecode loads on any kernel: run each arch's object here and see which it is
+    expected = {"x86_64": 86, "aarch64": 64}
+    for machine, arch_id in expected.items():
+        monkeypatch.setattr(platform, "machine", lambda m=machine: m)
+        reason = bpf_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        with mod.open_and_load() as skel:
+            skel.attach()
+            os.getpid()
+            assert skel.bss.arch_id == arch_id, machine
+    monkeypatch.setattr(platform, "machine", lambda: "s390x")
+    with pytest.raises(OSError, match="aarch64, x86_64, not for s390x"):
+        mod.open()
+
+
+def test_one_object_when_the_arches_agree(project: Path, env: Dict[str, str]) -> None:
+    proc = run("build", "src/prog.bpf.c", "--arch", "aarch64", env=env, cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    text = (project / "src" / "prog_skel.py").read_text()
+    assert "\n_OBJECT = (" in text and "_OBJECTS = {" not in text
+
+
+def test_arches_whose_types_differ_are_refused(project: Path, env: Dict[str, str]) -> None:
+    (project / "src" / "arch.bpf.c").write_text(ARCH_PROG.replace(
+        "__u32 arch_id;", "#ifdef __TARGET_ARCH_x86\n__u32 pad;\n#endif\n__u32 arch_id;"))
+    proc = run("build", "src/arch.bpf.c", "--arch", "x86_64", "--arch", "aarch64", env=env,
+               cwd=project)
+    assert proc.returncode == 2 and "differ between" in proc.stderr, proc.stderr
+
+
+def test_generated_module_never_imports_the_generator(project: Path,
+                                                      env: Dict[str, str]) -> None:
+    assert run("build", "src/prog.bpf.c", env=env, cwd=project).returncode == 0
+    code = ("import sys, prog_skel\nskel = prog_skel.open()\nskel.destroy()\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('bpfskel'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=project / "src", check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert "bpfskel.runtime" in out
+    build_time = {"bpfskel.build", "bpfskel.toolchain", "bpfskel.headertypes", "bpfskel.vmlinux",
+                  "bpfskel.hatch", "bpfskel.cli", "bpfskel.generate", "bpfskel.codegen",
+                  "bpfskel.layout", "bpfskel.objfile", "bpfskel.testing",
+                  "bpfskel.pytest_plugin"}
+    assert not build_time & set(out), out
