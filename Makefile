@@ -28,7 +28,7 @@ sysdeps:
 # Skipped when this checkout is already what `import bpfskel` finds and the
 # test tools import: no network needed then (e.g. `make demo` in the image).
 pydeps:
-	@(cd / && $(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff; \
+	@(cd / && $(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff, hatchling; \
 	  sys.exit(bpfskel.__file__ != '$(CURDIR)/bpfskel/__init__.py')") 2>/dev/null \
 	  || $(PYTHON) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 
@@ -78,6 +78,7 @@ demo: deps mounts
 lint: deps
 	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py \
 	  $(BUILD)/profile_skel.py
+	$(PYTHON) -m bpfskel build --project examples/getpid_counter
 	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun
 	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py \
 	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py $(BUILD)/profile_skel.py

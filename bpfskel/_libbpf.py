@@ -229,6 +229,9 @@ PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 # ring_buffer_sample_fn: (ctx, data, size).  bpfskel reads ring buffers itself
 # (bpfskel.ringbuf); libbpf's C reader is bound for comparison in bench/.
 RINGBUF_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+# btf_dump_printf_fn_t: (ctx, fmt, va_list); the va_list is rendered with libc's
+# vsnprintf (:func:`format_va`), as the log callback does.
+BTF_DUMP_PRINTF_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_void_p)
 
 # name: (restype, argtypes, first libbpf version exporting it or None for 1.1)
 _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
@@ -296,6 +299,13 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "btf__type_cnt": (c_uint32, [_p], None),
     "btf__type_by_id": (c_void_p, [_p, c_uint32], None),
     "btf__name_by_offset": (c_char_p, [_p, c_uint32], None),
+    # btf files and the C dumper (``bpfskel vmlinux``, build time only)
+    "btf__parse": (_p, [c_char_p, c_void_p], None),
+    "btf__parse_split": (_p, [c_char_p, _p], None),
+    "btf__free": (None, [_p], None),
+    "btf_dump__new": (_p, [_p, BTF_DUMP_PRINTF_FN, c_void_p, c_void_p], None),
+    "btf_dump__dump_type": (c_int, [_p, c_uint32], None),
+    "btf_dump__free": (None, [_p], None),
     # raw syscall wrappers
     "bpf_map_create": (c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32,
                                POINTER(MapCreateOpts)], None),
@@ -415,7 +425,7 @@ def lib() -> _Lib:
 
 
 def libc() -> ctypes.CDLL:
-    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``."""
+    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``/``setns``."""
     global _libc
     if _libc is None:
         c = ctypes.CDLL(None, use_errno=True)
@@ -426,6 +436,8 @@ def libc() -> ctypes.CDLL:
         c.vsnprintf.restype = c_int
         c.vsnprintf.argtypes = [c_void_p, c_size_t, c_char_p, c_void_p]
         c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
+        c.setns.restype = c_int  # bpfskel.testing's network namespaces
+        c.setns.argtypes = [c_int, c_int]
         _libc = c
     return _libc
 
@@ -503,6 +515,11 @@ def _format(fmt: bytes, args: int) -> str:
             return fmt.decode(errors="replace")
         text = ctypes.string_at(_fmt_addr, min(n, _FMT_BUF_SIZE - 1))
     return text.decode(errors="replace")
+
+
+def format_va(fmt: bytes, args: int) -> str:
+    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``."""
+    return _format(fmt, args)
 
 
 def _print(level: int, fmt: Optional[bytes], args: int) -> int:
@@ -599,6 +616,7 @@ def require(name: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-__all__ += ["call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+__all__ += ["format_va", "BTF_DUMP_PRINTF_FN",
+            "call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
             "LOG_TAIL_LINES",
             "LibbpfError"]

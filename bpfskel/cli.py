@@ -1,4 +1,4 @@
-"""The ``bpfskel`` command: ``gen`` and ``inspect``.
+"""The ``bpfskel`` command: ``gen``, ``build``, ``vmlinux`` and ``inspect``.
 
 Errors are one line, ``bpfskel: error: ...``, with exit status 2 and no
 traceback; an output file is written atomically (temporary file in the same
@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import stat
 import sys
 import tempfile
-from typing import List, NoReturn, Optional
+from typing import TYPE_CHECKING, List, NoReturn, Optional
 
 from . import __version__
 from .errors import Error
+
+if TYPE_CHECKING:
+    from .toolchain import ClangError
 
 __all__ = ["main"]
 
@@ -78,33 +82,122 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
-def _gen(args: argparse.Namespace) -> int:
-    from .generate import default_name, generate
-    from .names import identifier
-
-    data = _read(args.object)
-    name = identifier(args.name) if args.name else default_name(args.object)
-    text = generate(data, args.object, name)
-    if args.check:
-        if not args.output:
-            _fail("--check needs -o OUT.py")
+def _emit(text: str, output: Optional[str], check: bool, what: str) -> int:
+    """Write ``text`` to ``output`` (stdout when None), or with ``check`` only
+    compare: exit 1 when the file is stale.  An unchanged file is not
+    rewritten, so its mtime stays (``make`` sees nothing new)."""
+    current: Optional[str] = None
+    if output:
         try:
-            with open(args.output, encoding="utf-8") as f:
+            with open(output, encoding="utf-8") as f:
                 current = f.read()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             current = None
+    if check:
+        if not output:
+            _fail("--check needs -o OUT.py")
         if current != text:
-            sys.stderr.write(f"{PROG}: {args.output} is out of date with {args.object}\n")
+            sys.stderr.write(f"{PROG}: {output} is out of date with {what}\n")
             return 1
         return 0
-    if args.output:
+    if output:
+        if current == text:
+            return 0
         try:
-            write_atomic(args.output, text)
+            write_atomic(output, text)
         except OSError as e:
-            _fail(f"{args.output}: {e.strerror or e}")
+            _fail(f"{output}: {e.strerror or e}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _cflags(args: argparse.Namespace) -> List[str]:
+    out: List[str] = []
+    for group in args.cflags or ():
+        try:
+            out += shlex.split(group)
+        except ValueError as e:
+            _fail(f"--cflags {group!r}: {e}")
+    return out
+
+
+def _clang_failed(e: "ClangError") -> NoReturn:
+    sys.stderr.write(e.diagnostics)  # clang's own words, verbatim
+    _fail(str(e))
+
+
+def _gen(args: argparse.Namespace) -> int:
+    from .generate import default_name, generate_from_info
+    from .names import identifier
+    from .objfile import check_btf, read_object
+
+    data = _read(args.object)
+    name = identifier(args.name) if args.name else default_name(args.object)
+    info = read_object(data, args.object, name)
+    if args.types_from:
+        from .headertypes import types_from
+        from .toolchain import ClangError, find_clang
+
+        try:
+            info.btf = types_from(info.btf, find_clang(), args.types_from, args.type or [],
+                                  [*(f"-I{i}" for i in args.include or ()), *_cflags(args)])
+        except ClangError as e:
+            _clang_failed(e)
+        check_btf(info.btf, args.object)
+    elif args.type:
+        _fail("--type needs --types-from HEADER")
+    text = generate_from_info(info, data, args.object, name)
+    return _emit(text, args.output, args.check, args.object)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .build import BuildRequest, build, build_project, read_project
+    from .names import identifier
+    from .toolchain import ClangError
+
+    if args.project:
+        if args.source or args.output or args.check or args.types_from or args.cflags:
+            _fail("--project takes its settings from [tool.bpfskel], not from options")
+        try:
+            for _path, rel in build_project(args.project, read_project(args.project)):
+                sys.stderr.write(f"{PROG}: built {rel}\n")
+        except ClangError as e:
+            _clang_failed(e)
+        return 0
+    if not args.source:
+        _fail("build needs SRC (or --project DIR)")
+    if args.type and not args.types_from:
+        _fail("--type needs --types-from HEADER")
+    if not os.path.isfile(args.source):
+        what = "not a regular file" if os.path.exists(args.source) else "no such file"
+        _fail(f"{args.source}: {what}")
+    base = os.path.basename(args.source)
+    for suffix in (".c", ".bpf"):
+        base = base[: -len(suffix)] if base.endswith(suffix) else base
+    name = identifier(args.name or base or "bpf")
+    output = args.output or os.path.join(os.path.dirname(args.source), f"{name}_skel.py")
+    req = BuildRequest(args.source, name, _cflags(args), list(args.include or ()),
+                       list(args.types_from or ()), list(args.type or ()),
+                       arches=list(args.arch or ()))
+    try:
+        result = build(req, use_cache=not args.no_cache)
+    except ClangError as e:
+        _clang_failed(e)
+    if result.warnings:
+        sys.stderr.write(result.warnings)
+    return _emit(result.module, output, args.check, args.source)
+
+
+def _vmlinux(args: argparse.Namespace) -> int:
+    from .vmlinux import DEFAULT_BTF, dump_c
+
+    path = args.btf or DEFAULT_BTF
+    try:
+        text = dump_c(path, args.base_btf)
+    except OSError as e:
+        _fail(str(e) if str(e) else f"{path}: {e.strerror}")
+    return _emit(text, args.output, False, path)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -116,6 +209,18 @@ def _inspect(args: argparse.Namespace) -> int:
     info = read_object(data, args.object, default_name(args.object))
     sys.stdout.write(render(info))
     return 0
+
+
+def _types_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--types-from", action="append", metavar="HEADER",
+                   help="add classes for the structs, unions and enums this C header "
+                        "defines (or those named with --type), compiled to BTF by clang")
+    p.add_argument("--type", action="append", metavar="NAME",
+                   help="a struct, union, enum or typedef name from --types-from (repeatable)")
+    p.add_argument("-I", dest="include", action="append", metavar="DIR",
+                   help="include directory for clang (repeatable)")
+    p.add_argument("--cflags", action="append", metavar="FLAGS",
+                   help="more clang flags, one shell-quoted string (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,7 +236,39 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--name", help="object name (default: from the file name, foo.bpf.o -> foo)")
     g.add_argument("--check", action="store_true",
                    help="exit 1 if OUT.py would change (for CI), write nothing")
+    _types_args(g)
     g.set_defaults(func=_gen)
+    b = sub.add_parser("build", help="compile a .bpf.c and generate its module, cached",
+                       description="Compile a BPF C source with clang (-g -O2 -target bpf "
+                                   "-D__TARGET_ARCH_<arch>, the multiarch include) and "
+                                   "generate its Python module.  Unchanged inputs take "
+                                   "the module from the cache.")
+    b.add_argument("source", metavar="SRC", nargs="?", help="the BPF C source (prog.bpf.c)")
+    b.add_argument("--project", metavar="DIR",
+                   help="build every source [tool.bpfskel] in DIR/pyproject.toml names, as "
+                        "the hatchling hook does")
+    b.add_argument("-o", "--output", metavar="OUT.py",
+                   help="write here (default: <name>_skel.py next to SRC)")
+    b.add_argument("--name", help="object name (default: from the file name, foo.bpf.c -> foo)")
+    b.add_argument("--check", action="store_true",
+                   help="exit 1 if OUT.py would change (for CI), write nothing")
+    b.add_argument("--no-cache", action="store_true", help="compile even if cached")
+    b.add_argument("--arch", action="append", metavar="MACHINE",
+                   help="also compile for this architecture (platform.machine() name: "
+                        "x86_64, aarch64, ...); where the objects differ, the module "
+                        "embeds one per architecture and picks at open (repeatable)")
+    _types_args(b)
+    b.set_defaults(func=_build)
+    v = sub.add_parser("vmlinux", help="write vmlinux.h from kernel BTF (no bpftool)",
+                       description="Write the C header of every type in a BTF file, as "
+                                   "bpftool btf dump file ... format c does, through "
+                                   "libbpf's btf_dump.")
+    v.add_argument("-o", "--output", metavar="vmlinux.h", help="write here (default: stdout)")
+    v.add_argument("--btf", metavar="PATH",
+                   help="BTF file, raw or ELF (default: /sys/kernel/btf/vmlinux)")
+    v.add_argument("--base-btf", metavar="PATH",
+                   help="base BTF of a split BTF (a module's: --base-btf /sys/kernel/btf/vmlinux)")
+    v.set_defaults(func=_vmlinux)
     i = sub.add_parser("inspect", help="print sections, variables and types with layout",
                        description="Print every data section and variable with its offset, "
                                    "size and C type, and the types available, like pahole.")

@@ -22,7 +22,7 @@ identical objects give byte-identical modules.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Match, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Match, Optional, Sequence, Set, Tuple
 
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref, elem_annotation
 from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
@@ -45,7 +45,7 @@ _WIDTH = 99     # the longest line we wrap to (long C names can still exceed it)
 
 # Module-level names of a generated module (an annotation alias must avoid them).
 MODULE_NAMES = frozenset({"annotations", "_c", "_Any", "_rt", "NAME", "OBJECT_SHA256", "types",
-                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT",
+                          "sections", "Skeleton", "open", "open_and_load", "_OBJECT", "_OBJECTS",
                           "Maps", "Programs", "Links"})
 # The names an annotation starts with: its head and every subscript's head.
 _HEAD = re.compile(r"(?:^|(?<=\[))([A-Za-z_]\w*)")
@@ -207,12 +207,16 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
            map_types: Optional[Dict[str, str]] = None,
            map_classes: Optional[Dict[str, str]] = None,
            struct_ops: Sequence[str] = (),
-           inner_maps: Sequence[Tuple[str, str, str]] = ()) -> str:
+           inner_maps: Sequence[Tuple[str, str, str]] = (),
+           arch_objects: Optional[Mapping[str, bytes]] = None) -> str:
     """The module source.  ``map_types`` gives each map's ``Map[K, V]``
     parameters; ``map_classes`` names the runtime class of each map that is not
     a plain ``Map`` (bpfskel.mapkinds); ``struct_ops`` lists the struct_ops
     maps, which get a link and a shadow view; ``inner_maps`` gives (outer map,
-    inner key type, inner value type) of each map-in-map."""
+    inner key type, inner value type) of each map-in-map.  ``arch_objects``
+    (``platform.machine()`` -> object) embeds one object per architecture
+    instead of ``obj``, for a source whose objects differ by
+    ``__TARGET_ARCH_*``; the module picks its machine's at open time."""
     out: List[str] = []
     emit = out.extend
     aliases = Aliases()
@@ -309,6 +313,7 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
     emit(["",
           "    @classmethod",
           "    def _object_bytes(cls) -> bytes:",
+          "        return _rt.object_for_machine(_OBJECTS)" if arch_objects else
           "        return _rt.unpack_object(_OBJECT)",
           "",
           "",
@@ -323,9 +328,17 @@ def render(plan: Plan, *, name: str, source: str, sha256: str, version: str,
           "",
           ""])
     emit(_layout_table(plan))
-    emit(["", "_OBJECT = ("])
-    emit(_wrapped(pack_object(obj)))
-    emit([")", ""])
+    if arch_objects:
+        emit(["", "_OBJECTS = {"])
+        for machine in sorted(arch_objects):
+            emit([f"    {machine!a}: ("])
+            emit(f"    {line}" for line in _wrapped(pack_object(arch_objects[machine])))
+            emit(["    ),"])
+        emit(["}", ""])
+    else:
+        emit(["", "_OBJECT = ("])
+        emit(_wrapped(pack_object(obj)))
+        emit([")", ""])
     return "\n".join(out)
 
 

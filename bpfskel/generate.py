@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import List, Set, Tuple
+from typing import List, Mapping, Optional, Set, Tuple
 
 from . import __version__, codegen, layout
 from .arena import BPF_MAP_TYPE_ARENA
@@ -42,7 +42,8 @@ def mapped_sections(info: ObjectInfo) -> Set[str]:
     return mapped
 
 
-def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) -> str:
+def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str,
+                       arch_objects: Optional[Mapping[str, bytes]] = None) -> str:
     ops = struct_ops_types(info.btf.__getitem__, len(info.btf))
     map_types = {m.ident: (m.key_type_id, m.value_type_id or
                            (ops.get(m.name, (0,))[0] if m.type == BPF_MAP_TYPE_STRUCT_OPS else 0))
@@ -70,7 +71,8 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str) ->
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
                           obj=data, maps=maps, progs=progs, digests=digests,
                           map_types=annotations, map_classes=classes,
-                          struct_ops=struct_ops, inner_maps=inner)
+                          struct_ops=struct_ops, inner_maps=inner,
+                          arch_objects=arch_objects)
 
 
 def generate(data: bytes, source: str, name: str) -> str:

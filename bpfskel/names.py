@@ -23,7 +23,7 @@ import keyword
 import re
 from typing import Iterable, Optional, Set
 
-__all__ = ["identifier", "section_ident", "Scope", "CTYPES_RESERVED", "c_text"]
+__all__ = ["identifier", "map_ident", "section_ident", "Scope", "CTYPES_RESERVED", "c_text"]
 
 _BAD = re.compile(r"[^A-Za-z0-9_]")
 
@@ -91,3 +91,11 @@ class Scope:
             ident += "_"
         self.taken.add(ident)
         return ident
+
+
+def map_ident(name: str, internal: bool, section: str) -> str:
+    """bpftool's identifier for a map; global data maps use their section's.
+    Here, not in the generator, because the runtime names maps the same way."""
+    if internal and section:
+        return section_ident(section)
+    return identifier(name)

@@ -43,7 +43,7 @@ from typing import Callable, List, Optional, Tuple
 from . import _libbpf, arena, elf
 from . import btf as btf_mod
 from .errors import Error
-from .names import identifier, section_ident
+from .names import identifier, map_ident
 
 __all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "check_btf",
            "read_object", "map_ident"]
@@ -196,13 +196,6 @@ def check_btf(btf: btf_mod.Btf, source: str) -> None:
         looped = _cycle(btf, edges)
         if looped is not None:
             raise InputError(f"{source}: corrupted BTF: {what} (through type [{looped}])")
-
-
-def map_ident(name: str, internal: bool, section: str) -> str:
-    """bpftool's identifier for a map; global data maps use their section's."""
-    if internal and section:
-        return section_ident(section)
-    return identifier(name)
 
 
 def describe(obj_ptr: int) -> ObjectInfo:

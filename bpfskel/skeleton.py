@@ -45,8 +45,7 @@ from .btf import Kind
 from .errors import ClosedError, Error, ObjectMismatchError
 from .maps import Map
 from .memory import Memory
-from .names import FROZEN_PREFIXES, identifier
-from .objfile import map_ident
+from .names import FROZEN_PREFIXES, identifier, map_ident
 from .programs import Link, Program
 from .structs import add_accessors
 from .views import Freeze, closed_class, readonly_class, set_freeze

@@ -13,6 +13,7 @@ import base64
 import ctypes
 import enum
 import functools
+import platform
 import zlib
 from typing import (
     TYPE_CHECKING,
@@ -22,6 +23,7 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -365,6 +367,19 @@ def unpack_object(text: str) -> bytes:
     large object (vmlinux types make it hundreds of KB) costs milliseconds.
     """
     return zlib.decompress(base64.b64decode(text))
+
+
+def object_for_machine(objects: Mapping[str, str]) -> bytes:
+    """The embedded object compiled for this machine's architecture (a module
+    built with one object per architecture, keyed by ``platform.machine()``)."""
+    machine = platform.machine()
+    text = objects.get(machine)
+    if text is None:
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(f"this module embeds BPF objects for "
+                                f"{', '.join(sorted(objects))}, not for {machine}")
+    return unpack_object(text)
 
 
 def pack_object(data: bytes) -> str:

@@ -38,6 +38,10 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     hooks.check(item)
 
+# bpfskel's own pytest plugin (markers, bpf_skeleton, netns), also where the
+# checkout is not pip-installed (its pytest11 entry point then registers it).
+pytest_plugins = ("bpfskel.pytest_plugin",)
+
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:

@@ -3,7 +3,10 @@ module generated with the CLI, its Python executed."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +21,27 @@ pytestmark = [requires_bpf, pytest.mark.skipif(
 
 
 def quickstart_blocks() -> dict[str, str]:
+    """Each fenced block by language; a C block by the file its first line names
+    (``// prog.h: ...`` -> ``prog.h``)."""
     text = (REPO_ROOT / "README.md").read_text()
     section = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    return {lang: body for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, re.S)}
+    blocks = {}
+    for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, re.S):
+        named = re.match(r"// ([\w.]+)", body) if lang == "c" else None
+        blocks[named.group(1) if named else lang] = body
+    return blocks
 
 
 def test_quickstart_runs_as_written(tmp_path: Path) -> None:
     blocks = quickstart_blocks()
-    (tmp_path / "prog.bpf.c").write_text(blocks["c"])
-    arch = __import__("os").uname().machine
-    subprocess.run([CLANG, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{arch}-linux-gnu",
-                    "-c", "prog.bpf.c", "-o", "prog.bpf.o"], cwd=tmp_path, check=True)
-    subprocess.run([sys.executable, "-m", "bpfskel", "gen", "prog.bpf.o", "-o", "prog_skel.py"],
-                   cwd=tmp_path, check=True)
+    for name in ("prog.h", "prog.bpf.c"):
+        (tmp_path / name).write_text(blocks[name])
+    assert shutil.which(CLANG), f"{CLANG} not found"
+    for line in blocks["sh"].splitlines():  # the commands as written, our checkout's bpfskel
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "bpfskel", line
+        subprocess.run([sys.executable, "-m", *argv], cwd=tmp_path, check=True,
+                       env=dict(os.environ, BPFSKEL_CACHE_DIR=str(tmp_path / "cache")))
     run = subprocess.run([sys.executable, "-c", blocks["python"]], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

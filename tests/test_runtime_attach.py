@@ -19,7 +19,7 @@ from typing import Any, Tuple
 import pytest
 
 import bpfskel
-from bpfskel import _libbpf
+from bpfskel import _libbpf, testing
 
 import elfread
 from bpfenv import generated_module, requires_bpf
@@ -128,16 +128,15 @@ def test_uprobe_on_a_missing_symbol_raises(uprobe_mod: Any,
 # -- XDP through test_run -------------------------------------------------------------
 
 XDP_DROP, XDP_PASS, XDP_TX = 1, 2, 3
-DST, SRC = bytes.fromhex("aabbccddeeff"), bytes.fromhex("021122334455")
 
 
 def packet(*, ethertype: int = 0x0800, proto: int = 17, dport: int = 53,
            payload: bytes = b"hello") -> bytes:
-    """Ethernet + IPv4 (no options) + UDP, as the wire has them."""
-    udp = struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, proto, 0,
-                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
-    return DST + SRC + struct.pack("!H", ethertype) + ip + udp
+    """Ethernet + IPv4 + UDP or TCP, from the plugin's builders (bpfskel.testing)."""
+    if proto == 6:
+        return testing.ipv4_tcp(payload, dport=dport)
+    frame = testing.ipv4_udp(payload, dport=dport)
+    return frame[:12] + struct.pack("!H", ethertype) + frame[14:]
 
 
 @pytest.fixture(scope="module")
@@ -145,33 +144,32 @@ def xdp_mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return generated_module("xdp_filter", tmp_path_factory)
 
 
-def test_xdp_test_run_verdicts_and_data(xdp_mod: Any) -> None:
-    with xdp_mod.open() as skel:
-        skel.rodata.drop_port = 5353            # configured before load
-        skel.load()
-        prog = skel.progs.xdp_classify
-        cases = [
-            (packet(dport=53), XDP_PASS),
-            (packet(dport=5353), XDP_DROP),
-            (packet(dport=9), XDP_PASS),        # the compiled-in default no longer drops
-            (packet(proto=6), XDP_PASS),        # TCP
-            (packet(ethertype=0x0806), XDP_PASS),  # not IPv4
-            (packet()[:14 + 12], XDP_DROP),     # truncated IPv4 header
-            (packet(payload=b"PING"), XDP_TX),
-        ]
-        for data, verdict in cases:
-            res = prog.test_run(data)
-            assert res.retval == verdict, data.hex()
-            assert isinstance(res.duration_ns, int)  # its value is timing: not asserted
-            if verdict == XDP_TX:               # bounced: MAC addresses swapped
-                assert res.data_out == SRC + DST + data[12:]
-            else:
-                assert res.data_out == data
-        assert skel.bss.last_saddr == int.from_bytes(bytes([192, 0, 2, 1]), "little")
-        assert list(skel.bss.verdicts) == [0, 2, 4, 1, 0]
-        res = prog.test_run(packet(dport=5353), repeat=100)
-        assert res.retval == XDP_DROP
-        assert list(skel.bss.verdicts) == [0, 102, 4, 1, 0]  # ran 100 times in the kernel
+@pytest.mark.xdp
+def test_xdp_test_run_verdicts_and_data(xdp_mod: Any, bpf_skeleton: Any) -> None:
+    skel = bpf_skeleton(xdp_mod, rodata={"drop_port": 5353})  # configured before load
+    prog = skel.progs.xdp_classify
+    cases = [
+        (packet(dport=53), XDP_PASS),
+        (packet(dport=5353), XDP_DROP),
+        (packet(dport=9), XDP_PASS),        # the compiled-in default no longer drops
+        (packet(proto=6), XDP_PASS),        # TCP
+        (packet(ethertype=0x0806), XDP_PASS),  # not IPv4
+        (packet()[:14 + 12], XDP_DROP),     # truncated IPv4 header
+        (packet(payload=b"PING"), XDP_TX),
+    ]
+    for data, verdict in cases:
+        res = prog.test_run(data)
+        assert res.retval == verdict, data.hex()
+        assert isinstance(res.duration_ns, int)  # its value is timing: not asserted
+        if verdict == XDP_TX:               # bounced: MAC addresses swapped
+            assert res.data_out == data[6:12] + data[:6] + data[12:]
+        else:
+            assert res.data_out == data
+    assert skel.bss.last_saddr == int.from_bytes(bytes([192, 0, 2, 1]), "little")
+    assert list(skel.bss.verdicts) == [0, 2, 4, 1, 0]
+    res = prog.test_run(packet(dport=5353), repeat=100)
+    assert res.retval == XDP_DROP
+    assert list(skel.bss.verdicts) == [0, 102, 4, 1, 0]  # ran 100 times in the kernel
 
 
 # -- load failures -------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""The BPF compiler: which clang, which flags, and running it.
+
+One source of truth for the flags a BPF object needs, used by ``bpfskel build``,
+``--types-from`` and the packaging hook:
+
+* ``-g`` (BTF, without which nothing can be generated), ``-O2`` (the verifier
+  needs optimised code), ``-target bpf``;
+* ``-D__TARGET_ARCH_<arch>`` for ``bpf_tracing.h``'s ``PT_REGS_*`` macros, from
+  the *requested* architecture (default: this machine's);
+* the multiarch include directory (``/usr/include/x86_64-linux-gnu``), where
+  Debian keeps ``asm/types.h`` that ``linux/bpf.h`` includes.
+
+clang is found as ``BPFSKEL_CLANG`` (a path or a name; never silently
+ignored), then the versioned names Debian installs, newest first, then
+``clang``.  A clang without the BPF backend is refused with the package to
+install.  Build time only: the runtime never imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .errors import Error
+
+__all__ = ["ClangError", "Clang", "ToolchainError", "TARGET_ARCH", "bpf_flags", "find_clang",
+           "host_arch", "multiarch_include"]
+
+ENV_VAR = "BPFSKEL_CLANG"
+DEBIAN_PACKAGE = "clang-19"
+_VERSIONS = range(21, 13, -1)  # clang-21 ... clang-14: the ones with a usable BPF backend
+
+# platform.machine() -> (the __TARGET_ARCH_ suffix bpf_tracing.h knows, GNU multiarch triplet)
+TARGET_ARCH: Dict[str, Tuple[str, str]] = {
+    "x86_64": ("x86", "x86_64-linux-gnu"),
+    "aarch64": ("arm64", "aarch64-linux-gnu"),
+    "arm64": ("arm64", "aarch64-linux-gnu"),
+    "armv7l": ("arm", "arm-linux-gnueabihf"),
+    "s390x": ("s390", "s390x-linux-gnu"),
+    "ppc64le": ("powerpc", "powerpc64le-linux-gnu"),
+    "riscv64": ("riscv", "riscv64-linux-gnu"),
+    "loongarch64": ("loongarch", "loongarch64-linux-gnu"),
+    "mips64": ("mips", "mips64el-linux-gnuabi64"),
+}
+
+
+class ToolchainError(Error, OSError):
+    """No usable clang: the message names what to install or set."""
+
+
+class ClangError(Error):
+    """clang failed; ``diagnostics`` is its stderr, verbatim."""
+
+    def __init__(self, message: str, diagnostics: str) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+def host_arch() -> str:
+    return platform.machine()
+
+
+def _arch_entry(machine: str) -> Tuple[str, str]:
+    try:
+        return TARGET_ARCH[machine]
+    except KeyError:
+        known = ", ".join(sorted(TARGET_ARCH))
+        raise ToolchainError(f"unknown architecture {machine!r} (known: {known})") from None
+
+
+def multiarch_include(machine: str) -> Optional[str]:
+    """The host's multiarch include directory, when it exists.  For another
+    architecture the host's is still right for ``asm/types.h``'s integer types,
+    which are the same on every 64-bit Linux."""
+    for m in (machine, host_arch()):
+        d = f"/usr/include/{TARGET_ARCH.get(m, ('', ''))[1]}"
+        if TARGET_ARCH.get(m) and os.path.isdir(d):
+            return d
+    return None
+
+
+def bpf_flags(machine: Optional[str] = None) -> List[str]:
+    """The flags every BPF compile gets, for ``machine`` (default: this one)."""
+    machine = machine or host_arch()
+    arch, _ = _arch_entry(machine)
+    flags = ["-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}"]
+    inc = multiarch_include(machine)
+    if inc:
+        flags.append(f"-I{inc}")
+    return flags
+
+
+@dataclass(frozen=True)
+class Clang:
+    path: str
+
+    def identity(self) -> str:
+        """What a cache key needs: the resolved binary and its size and mtime."""
+        real = os.path.realpath(self.path)
+        st = os.stat(real)
+        return f"{real}:{st.st_size}:{st.st_mtime_ns}"
+
+    def run(self, args: Sequence[str], what: str) -> str:
+        """Run clang; its stderr (warnings) is returned, or raised verbatim."""
+        try:
+            proc = subprocess.run([self.path, *args], stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, errors="replace")
+        except OSError as e:
+            raise ToolchainError(f"{self.path}: {e.strerror or e}") from None
+        if proc.returncode != 0:
+            raise ClangError(f"clang failed on {what} (exit {proc.returncode})", proc.stderr)
+        return proc.stderr
+
+
+def _has_bpf_target(path: str) -> bool:
+    try:
+        out = subprocess.run([path, "-print-targets"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.split()[:1] == ["bpf"] for line in out.splitlines())
+
+
+def find_clang(check: bool = True) -> Clang:
+    """The clang to use, checked to have the BPF target (``check``: a cache
+    hit only needs the clang's identity, not a run of it)."""
+    explicit = os.environ.get(ENV_VAR)
+    names = [explicit] if explicit else [*(f"clang-{v}" for v in _VERSIONS), "clang"]
+    for name in names:
+        path = shutil.which(name) if os.sep not in name else (name if os.access(
+            name, os.X_OK) else None)
+        if path is None:
+            if explicit:
+                raise ToolchainError(f"{ENV_VAR}={explicit!r}: not an executable")
+            continue
+        if check and not _has_bpf_target(path):
+            raise ToolchainError(f"{path} has no BPF target (clang -print-targets lists no "
+                                 f"'bpf'); install Debian's {DEBIAN_PACKAGE} package "
+                                 f"(apt-get install {DEBIAN_PACKAGE}) or set {ENV_VAR}")
+        return Clang(path)
+    raise ToolchainError(f"no clang found on PATH; install Debian's {DEBIAN_PACKAGE} package "
+                         f"(apt-get install {DEBIAN_PACKAGE}) or set {ENV_VAR}")

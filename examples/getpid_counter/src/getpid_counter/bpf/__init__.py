@@ -1,0 +1,1 @@
+"""BPF sources; the build puts the generated ``*_skel.py`` modules here."""
