@@ -1,5 +1,5 @@
 """The one place bpfskel loads native code: libbpf.so.1 and a few libc symbols
-(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``).
+(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``, ``capget``, ``capset``, ``prctl``).
 
 Invariants kept here so that the rest of the package can stay pure Python:
 
@@ -61,6 +61,7 @@ __all__ = [
     "TestRunOpts",
     "TcHook",
     "TcOpts",
+    "ProgInfo",
 ]
 
 ENV_VAR = "BPFSKEL_LIBBPF"
@@ -169,6 +170,64 @@ class TcOpts(Structure):
     ]
 
 
+# -- object info and run-time statistics (bpf_obj_get_info_by_fd, BPF_ENABLE_STATS) --
+
+
+class ProgInfo(Structure):
+    """``struct bpf_prog_info`` (linux/bpf.h, 8-byte aligned, 232 bytes).
+
+    Passed whole: a kernel that knows fewer fields checks that the tail it
+    does not know is zero, which an input buffer of zeros is.
+    ``run_time_ns``/``run_cnt`` advance only while statistics are enabled
+    (``kernel.bpf_stats_enabled`` or a ``BPF_ENABLE_STATS`` fd).
+    """
+
+    _fields_ = [
+        ("type", c_uint32),
+        ("id", c_uint32),
+        ("tag", ctypes.c_uint8 * 8),
+        ("jited_prog_len", c_uint32),
+        ("xlated_prog_len", c_uint32),
+        ("jited_prog_insns", c_uint64),
+        ("xlated_prog_insns", c_uint64),
+        ("load_time", c_uint64),
+        ("created_by_uid", c_uint32),
+        ("nr_map_ids", c_uint32),
+        ("map_ids", c_uint64),
+        ("name", ctypes.c_char * 16),
+        ("ifindex", c_uint32),
+        ("gpl_compatible", c_uint32),  # bit 0; 31 bits of padding
+        ("netns_dev", c_uint64),
+        ("netns_ino", c_uint64),
+        ("nr_jited_ksyms", c_uint32),
+        ("nr_jited_func_lens", c_uint32),
+        ("jited_ksyms", c_uint64),
+        ("jited_func_lens", c_uint64),
+        ("btf_id", c_uint32),
+        ("func_info_rec_size", c_uint32),
+        ("func_info", c_uint64),
+        ("nr_func_info", c_uint32),
+        ("nr_line_info", c_uint32),
+        ("line_info", c_uint64),
+        ("jited_line_info", c_uint64),
+        ("nr_jited_line_info", c_uint32),
+        ("line_info_rec_size", c_uint32),
+        ("jited_line_info_rec_size", c_uint32),
+        ("nr_prog_tags", c_uint32),
+        ("prog_tags", c_uint64),
+        ("run_time_ns", c_uint64),
+        ("run_cnt", c_uint64),
+        ("recursion_misses", c_uint64),
+        ("verified_insns", c_uint32),
+        ("attach_btf_obj_id", c_uint32),
+        ("attach_btf_id", c_uint32),
+        ("_pad_tail", c_uint32),
+    ]
+
+
+BPF_STATS_RUN_TIME = 0  # enum bpf_stats_type
+
+
 def opts(cls: Any, **values: Any) -> Any:
     """An options struct with ``sz`` set to the size this module declares."""
     o = cls(**values)
@@ -262,6 +321,9 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
                                      c_void_p], None),
     "bpf_map_delete_batch": (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p], None),
     "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)], None),
+    # object info and statistics
+    "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, POINTER(c_uint32)], None),
+    "bpf_enable_stats": (c_int, [c_int], None),
     # libbpf's ring buffer reader
     "ring_buffer__new": (_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p], None),
     "ring_buffer__poll": (c_int, [_p, c_int], None),
@@ -334,7 +396,8 @@ def lib() -> _Lib:
 
 
 def libc() -> ctypes.CDLL:
-    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``."""
+    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall`` and the
+    capability calls ``capget``/``capset``/``prctl``."""
     global _libc
     if _libc is None:
         c = ctypes.CDLL(None, use_errno=True)
@@ -345,6 +408,12 @@ def libc() -> ctypes.CDLL:
         c.vsnprintf.restype = c_int
         c.vsnprintf.argtypes = [c_void_p, c_size_t, c_char_p, c_void_p]
         c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
+        # capabilities (bpfskel.caps): capget/capset take a header and 2 data structs
+        c.capget.restype = c_int
+        c.capget.argtypes = [c_void_p, c_void_p]
+        c.capset.restype = c_int
+        c.capset.argtypes = [c_void_p, c_void_p]
+        c.prctl.restype = c_int  # variadic: callers pass c_ulong arguments
         _libc = c
     return _libc
 
