@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable, Dict, Mapping, Optional
 
 __all__ = ["comm", "errno_name", "ipv4", "ipv6", "ip", "static", "ksym", "CgroupPaths",
-           "cgroup_path", "raw_bytes"]
+           "cgroup_path", "cgroup2_root", "raw_bytes"]
 
 
 def raw_bytes(value: Any) -> bytes:
@@ -113,19 +113,33 @@ def ksym(resolve: Callable[[int], Any]) -> Callable[[Any], str]:
     return decode
 
 
+def cgroup2_root() -> str:
+    """Where cgroup v2 is mounted (``/proc/self/mounts``), else ``/sys/fs/cgroup``."""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 2 and parts[2] == "cgroup2":
+                    return parts[1]
+    except OSError:
+        pass
+    return "/sys/fs/cgroup"
+
+
 class CgroupPaths:
     """cgroup id (``bpf_get_current_cgroup_id()``) -> path below the cgroup2
     root, such as ``/system.slice/ssh.service``.
 
     On cgroup v2 a cgroup's id is the inode number of its directory, so the
-    table is built by walking ``root``.  It is rebuilt when an id is missing
+    table is built by walking ``root`` (by default the cgroup2 mount:
+    ``/sys/fs/cgroup``, or ``/sys/fs/cgroup/unified`` on a hybrid system).  It is rebuilt when an id is missing
     (a cgroup created since), at most once per ``rescan_seconds``, so a
     scrape that meets a cgroup already removed stays cheap; such an id is
     labelled with its number.
     """
 
-    def __init__(self, root: str = "/sys/fs/cgroup", rescan_seconds: float = 5.0) -> None:
-        self.root = root
+    def __init__(self, root: Optional[str] = None, rescan_seconds: float = 5.0) -> None:
+        self.root = root or cgroup2_root()
         self.rescan_seconds = rescan_seconds
         self._paths: Dict[int, str] = {}
         self._scanned = -float("inf")
@@ -159,7 +173,7 @@ _default_cgroups: Optional[CgroupPaths] = None
 
 
 def cgroup_path(value: Any) -> str:
-    """:class:`CgroupPaths` over ``/sys/fs/cgroup``, shared by the process."""
+    """:class:`CgroupPaths` over the cgroup2 mount, shared by the process."""
     global _default_cgroups
     if _default_cgroups is None:
         _default_cgroups = CgroupPaths()
