@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 
 from ._libbpf import LibbpfNotFoundError
+from .caps import drop_capabilities
 from .errors import (
     BoundsError,
+    CapabilityError,
     ClosedError,
     Error,
     EventSizeError,
@@ -32,6 +34,7 @@ __all__ = [
     "BPF_NOEXIST",
     "BorrowedMemory",
     "BoundsError",
+    "CapabilityError",
     "ClosedError",
     "Error",
     "EventSizeError",
@@ -42,6 +45,7 @@ __all__ = [
     "ObjectMismatchError",
     "QueueEmptyError",
     "ReadOnlyError",
+    "drop_capabilities",
     "libbpf_version",
     "__version__",
 ]
