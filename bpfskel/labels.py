@@ -132,10 +132,10 @@ class CgroupPaths:
 
     On cgroup v2 a cgroup's id is the inode number of its directory, so the
     table is built by walking ``root`` (by default the cgroup2 mount:
-    ``/sys/fs/cgroup``, or ``/sys/fs/cgroup/unified`` on a hybrid system).  It is rebuilt when an id is missing
-    (a cgroup created since), at most once per ``rescan_seconds``, so a
-    scrape that meets a cgroup already removed stays cheap; such an id is
-    labelled with its number.
+    ``/sys/fs/cgroup``, or ``/sys/fs/cgroup/unified`` on a hybrid system).
+    It is rebuilt when an id is missing (a cgroup created since), at most
+    once per ``rescan_seconds``, so a scrape that meets a cgroup already
+    removed stays cheap; such an id is labelled with its number.
     """
 
     def __init__(self, root: Optional[str] = None, rescan_seconds: float = 5.0) -> None:

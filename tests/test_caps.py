@@ -67,8 +67,8 @@ except ValueError as e:
     print("refused:", e)
 keep = sys.argv[3:]
 now = caps.drop_capabilities(keep=keep, no_new_privs=True)
-out = {"pid": os.getpid(), "eff": status("CapEff"), "prm": status("CapPrm"), "inh": status("CapInh"),
-       "amb": status("CapAmb"), "returned": now.effective}
+out = {"pid": os.getpid(), "eff": status("CapEff"), "prm": status("CapPrm"),
+       "inh": status("CapInh"), "amb": status("CapAmb"), "returned": now.effective}
 try:
     caps.drop_capabilities(keep=["CAP_SYS_ADMIN"])
 except bpfskel.CapabilityError as e:

@@ -42,6 +42,9 @@ from .buckets import Buckets, convert
 
 __all__ = ["Exporter", "key", "value", "LabelFn"]
 
+# Prometheus' own spelling of bucket bounds ("+Inf", "2e-06"); untyped upstream.
+_go_float: Callable[[float], str] = floatToGoString
+
 LabelFn = Callable[[Any, Any], Any]
 Entry = Tuple[Any, Any]
 
@@ -231,7 +234,7 @@ class Exporter(Collector):
         for labels, counts in groups.items():
             buckets, estimate = convert(counts, spec.buckets)
             total = spec.sum() if spec.sum is not None else estimate
-            m.add_metric(list(labels), [(floatToGoString(le), c) for le, c in buckets], total)
+            m.add_metric(list(labels), [(_go_float(le), c) for le, c in buckets], total)
         return m
 
     @staticmethod
