@@ -18,6 +18,7 @@ import pytest
 from bpfskel import labels
 
 from bpfenv import generated_module, requires_bpf
+from mapsenv import traced
 
 prometheus_client = pytest.importorskip("prometheus_client",
                                         reason="the prometheus extra is not installed")
@@ -177,3 +178,25 @@ def test_a_destroyed_skeleton_scrapes_empty(mod: Any) -> None:
     skel.destroy()
     after = prometheus_client.generate_latest(reg).decode()
     assert "t_linear_bucket" not in after and "bpfskel_map" not in after
+
+
+def test_lost_events_of_a_perf_buffer(tmp_path_factory: pytest.TempPathFactory) -> None:
+    if not os.path.isdir("/sys/kernel/tracing/events/syscalls"):
+        pytest.skip("tracefs not mounted at /sys/kernel/tracing")
+    maps_mod = generated_module("maps", tmp_path_factory)
+    with traced(maps_mod) as skel:
+        got: List[Any] = []
+        # one 4 KiB page per CPU holds fewer than 100 of its 48-byte records
+        with skel.maps.perf_events.perf_buffer(lambda cpu, e: got.append(e), page_count=1) as pb:
+            for _ in range(500):
+                os.getppid()
+            pb.consume()
+            os.getppid()  # the kernel writes the LOST record once there is room
+            pb.consume()
+            reg = prometheus_client.CollectorRegistry(auto_describe=False)
+            reg.register(export.SelfMetrics(skel, readers=[pb]))
+            text = prometheus_client.generate_latest(reg).decode()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    (sample,) = fams["bpfskel_events_lost"].samples
+    assert sample.labels == {"object": "maps", "reader": pb.source}
+    assert sample.value == pb.lost_events == 501 - len(got) > 0

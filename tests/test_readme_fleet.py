@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_readme import quickstart_blocks
 
 from bpfenv import CLANG, REPO_ROOT, requires_bpf
 from promenv import free_port
-from test_readme import quickstart_blocks
 
 pytestmark = [requires_bpf, pytest.mark.skipif(
     not Path("/sys/kernel/tracing/events/syscalls").is_dir(),

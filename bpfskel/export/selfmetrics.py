@@ -52,14 +52,14 @@ class SelfMetrics(Collector):
             yield from self._programs(obj)
         except ClosedError:  # destroyed meanwhile, by another thread
             return
-        lost = CounterMetricFamily("bpfskel_events_lost",
-                                   "Events the kernel dropped before a reader took them",
-                                   labels=["object", "reader"])
-        for reader in self.readers:
-            count = getattr(reader, "lost_events", None)
-            if count is not None:
-                lost.add_metric([obj, str(reader.source)], float(count))
-        yield lost
+        counting = [r for r in self.readers if getattr(r, "lost_events", None) is not None]
+        if counting:
+            lost = CounterMetricFamily("bpfskel_events_lost",
+                                       "Events the kernel dropped before a reader took them",
+                                       labels=["object", "reader"])
+            for reader in counting:
+                lost.add_metric([obj, str(reader.source)], float(reader.lost_events))
+            yield lost
 
     def _maps(self, obj: str) -> Iterator[Metric]:
         labels = ["object", "map"]
