@@ -114,19 +114,23 @@ class Report:
         self.last_hist: List[int] = []
         self.last: Dict[int, Tuple[int, int]] = {}  # tgid -> (calls, total_ns)
 
-    def render(self, skel: Any, top: int, paused: bool) -> str:
+    def interval(self, skel: Any) -> Tuple[List[int], List[Tuple[int, int, str, int]]]:
+        """Since the last call: the histogram delta, and (calls, tgid, comm,
+        total_ns) per process that made calls, busiest first."""
         hist = list(skel.bss.hist)            # plain reads of the mapped .bss
         delta = [h - p for h, p in zip(hist, self.last_hist or [0] * len(hist))]
         self.last_hist = hist
-        procs = skel.maps.procs.items()       # batched hash map read
         rows = []
-        for tgid, st in procs:
+        for tgid, st in skel.maps.procs.items():  # batched hash map read
             calls0, ns0 = self.last.get(tgid, (0, 0))
             self.last[tgid] = (st.calls, st.total_ns)
             if st.calls > calls0:
-                rows.append((st.calls - calls0, tgid, st.comm.decode(errors="replace"),
-                             st.total_ns - ns0))
+                rows.append((st.calls - calls0, tgid, labels.comm(st.comm), st.total_ns - ns0))
         rows.sort(reverse=True)
+        return delta, rows
+
+    def render(self, skel: Any, top: int, paused: bool) -> str:
+        delta, rows = self.interval(skel)
         out = [time.strftime("%H:%M:%S") + f"  traced {skel.bss.traced} calls"
                + ("  [paused]" if paused else "")]
         out.append(self.log2_hist(delta, self.unit) or "(no calls this interval)")
@@ -137,19 +141,11 @@ class Report:
 
     def json(self, skel: Any, top: int, paused: bool) -> Dict[str, Any]:
         """The same interval as one JSON object."""
-        hist = list(skel.bss.hist)
-        delta = [h - p for h, p in zip(hist, self.last_hist or [0] * len(hist))]
-        self.last_hist = hist
-        rows = []
-        for tgid, st in skel.maps.procs.items():
-            calls0, ns0 = self.last.get(tgid, (0, 0))
-            self.last[tgid] = (st.calls, st.total_ns)
-            if st.calls > calls0:
-                rows.append({"pid": tgid, "comm": labels.comm(st.comm),
-                             "calls": st.calls - calls0, "total_ns": st.total_ns - ns0})
-        rows.sort(key=lambda r: -r["calls"])
+        delta, rows = self.interval(skel)
         return {"type": "interval", "traced": skel.bss.traced, "paused": paused,
-                "hist_usecs_log2": delta, "top": rows[:top]}
+                "hist_usecs_log2": delta,
+                "top": [{"pid": tgid, "comm": comm, "calls": calls, "total_ns": total}
+                        for calls, tgid, comm, total in rows[:top]]}
 
 
 def exporter(skel: Any) -> Any:
