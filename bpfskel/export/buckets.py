@@ -14,8 +14,7 @@ exported in seconds, as Prometheus names ``*_seconds``).
 program keeps one (a counter it adds each value to); otherwise it is
 estimated as ``sum(counts[i] * mid(i))``, ``mid(i)`` being the middle of
 slot ``i`` (for log2 slots: 1 for slot 0, ``1.5 * 2**i`` above, so each
-value is off by at most a third of itself, and off by at most one unit in
-slot 0).  A clamped last slot has no upper end: its values count at the
+value is counted at most 50% off, and at most one unit off in slot 0).  A clamped last slot has no upper end: its values count at the
 slot's lower end, so the estimate is then a lower bound.
 """
 
