@@ -14,8 +14,9 @@ exported in seconds, as Prometheus names ``*_seconds``).
 program keeps one (a counter it adds each value to); otherwise it is
 estimated as ``sum(counts[i] * mid(i))``, ``mid(i)`` being the middle of
 slot ``i`` (for log2 slots: 1 for slot 0, ``1.5 * 2**i`` above, so each
-value is counted at most 50% off, and at most one unit off in slot 0).  A clamped last slot has no upper end: its values count at the
-slot's lower end, so the estimate is then a lower bound.
+value is counted at most 50% off, and at most one unit off in slot 0).
+A clamped last slot has no upper end: its values count at the slot's lower
+end, so the estimate is then a lower bound.
 """
 
 from __future__ import annotations
