@@ -1,9 +1,13 @@
-# bpfskel demo image (Debian 12).  BPF needs the host kernel, so run it with:
+# bpfskel demo image (Debian 12).  BPF needs the host kernel, so run it with
+# the two capabilities BPF tracing needs instead of --privileged (Docker 20.10+
+# knows them), and the host's BTF and tracefs:
 #   docker build -t bpfskel .
-#   docker run --rm --privileged \
+#   docker run --rm --cap-add BPF --cap-add PERFMON \
 #     -v /sys/kernel/btf:/sys/kernel/btf:ro \
-#     -v /sys/kernel/tracing:/sys/kernel/tracing \
+#     -v /sys/kernel/tracing:/sys/kernel/tracing:ro \
 #     bpfskel
+# As an agent: add `-p 9435:9435 bpfskel python3 examples/syslat.py --prometheus :9435 --json`.
+# XDP/tc programs also need --cap-add NET_ADMIN; kernel symbols need --cap-add SYSLOG.
 FROM debian:12
 
 ENV DEBIAN_FRONTEND=noninteractive

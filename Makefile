@@ -28,7 +28,7 @@ sysdeps:
 # Skipped when this checkout is already what `import bpfskel` finds and the
 # test tools import: no network needed then (e.g. `make demo` in the image).
 pydeps:
-	@(cd / && $(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff, hatchling; \
+	@(cd / && $(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff, hatchling, prometheus_client, yaml; \
 	  sys.exit(bpfskel.__file__ != '$(CURDIR)/bpfskel/__init__.py')") 2>/dev/null \
 	  || $(PYTHON) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 

@@ -62,6 +62,7 @@ __u64 slow_ns = 10 * 1000 * 1000;
 __u64 hist[HIST_SLOTS];                          /* log2 buckets of microseconds */
 __u64 traced;
 __u64 slow_dropped;                              /* ring buffer was full */
+__u64 lat_total_ns;                              /* sum of the latencies in hist */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -151,6 +152,7 @@ int on_exit(struct sys_exit_args *ctx)
 
 	__sync_fetch_and_add(&hist[log2_slot(lat / 1000) & (HIST_SLOTS - 1)], 1);
 	__sync_fetch_and_add(&traced, 1);
+	__sync_fetch_and_add(&lat_total_ns, lat);
 
 	st = bpf_map_lookup_elem(&procs, &tgid);
 	if (!st) {

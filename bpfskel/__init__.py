@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 
 from ._libbpf import LibbpfNotFoundError
+from .caps import drop_capabilities
 from .errors import (
     BoundsError,
+    CapabilityError,
     ClosedError,
     Error,
     EventSizeError,
@@ -36,6 +38,7 @@ __all__ = [
     "BPF_NOEXIST",
     "BorrowedMemory",
     "BoundsError",
+    "CapabilityError",
     "ClosedError",
     "Error",
     "EventSizeError",
@@ -50,6 +53,7 @@ __all__ = [
     "RingBufferFullError",
     "VerifierError",
     "asdict",
+    "drop_capabilities",
     "libbpf_version",
     "record_size",
     "__version__",

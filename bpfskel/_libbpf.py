@@ -1,6 +1,6 @@
 """The one place bpfskel loads native code: libbpf.so.1, a few libc symbols
-(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``), and GCC's libatomic for
-``exchange`` on mapped globals.
+(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``, ``setns``, ``capget``, ``capset``,
+``prctl``), and GCC's libatomic for ``exchange`` on mapped globals.
 
 Invariants kept here so that the rest of the package can stay pure Python:
 
@@ -64,6 +64,7 @@ __all__ = [
     "TestRunOpts",
     "TcHook",
     "TcOpts",
+    "ProgInfo",
 ]
 
 ENV_VAR = "BPFSKEL_LIBBPF"
@@ -215,6 +216,64 @@ class ObjectSkeleton(Structure):
     ]
 
 
+# -- object info and run-time statistics (bpf_obj_get_info_by_fd, BPF_ENABLE_STATS) --
+
+
+class ProgInfo(Structure):
+    """``struct bpf_prog_info`` (linux/bpf.h, 8-byte aligned, 232 bytes).
+
+    Passed whole: a kernel that knows fewer fields checks that the tail it
+    does not know is zero, which an input buffer of zeros is.
+    ``run_time_ns``/``run_cnt`` advance only while statistics are enabled
+    (``kernel.bpf_stats_enabled`` or a ``BPF_ENABLE_STATS`` fd).
+    """
+
+    _fields_ = [
+        ("type", c_uint32),
+        ("id", c_uint32),
+        ("tag", ctypes.c_uint8 * 8),
+        ("jited_prog_len", c_uint32),
+        ("xlated_prog_len", c_uint32),
+        ("jited_prog_insns", c_uint64),
+        ("xlated_prog_insns", c_uint64),
+        ("load_time", c_uint64),
+        ("created_by_uid", c_uint32),
+        ("nr_map_ids", c_uint32),
+        ("map_ids", c_uint64),
+        ("name", ctypes.c_char * 16),
+        ("ifindex", c_uint32),
+        ("gpl_compatible", c_uint32),  # bit 0; 31 bits of padding
+        ("netns_dev", c_uint64),
+        ("netns_ino", c_uint64),
+        ("nr_jited_ksyms", c_uint32),
+        ("nr_jited_func_lens", c_uint32),
+        ("jited_ksyms", c_uint64),
+        ("jited_func_lens", c_uint64),
+        ("btf_id", c_uint32),
+        ("func_info_rec_size", c_uint32),
+        ("func_info", c_uint64),
+        ("nr_func_info", c_uint32),
+        ("nr_line_info", c_uint32),
+        ("line_info", c_uint64),
+        ("jited_line_info", c_uint64),
+        ("nr_jited_line_info", c_uint32),
+        ("line_info_rec_size", c_uint32),
+        ("jited_line_info_rec_size", c_uint32),
+        ("nr_prog_tags", c_uint32),
+        ("prog_tags", c_uint64),
+        ("run_time_ns", c_uint64),
+        ("run_cnt", c_uint64),
+        ("recursion_misses", c_uint64),
+        ("verified_insns", c_uint32),
+        ("attach_btf_obj_id", c_uint32),
+        ("attach_btf_id", c_uint32),
+        ("_pad_tail", c_uint32),
+    ]
+
+
+BPF_STATS_RUN_TIME = 0  # enum bpf_stats_type
+
+
 def opts(cls: Any, **values: Any) -> Any:
     """An options struct with ``sz`` set to the size this module declares."""
     o = cls(**values)
@@ -330,6 +389,7 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_map_get_fd_by_id": (c_int, [c_uint32], None),
     "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, POINTER(c_uint32)], None),
     "bpf_obj_pin": (c_int, [c_int, c_char_p], None),
+    "bpf_enable_stats": (c_int, [c_int], None),
     # libbpf's ring buffer reader
     "ring_buffer__new": (_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p], None),
     "ring_buffer__poll": (c_int, [_p, c_int], None),
@@ -425,7 +485,8 @@ def lib() -> _Lib:
 
 
 def libc() -> ctypes.CDLL:
-    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``/``setns``."""
+    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``/``setns`` and
+    the capability calls ``capget``/``capset``/``prctl``."""
     global _libc
     if _libc is None:
         c = ctypes.CDLL(None, use_errno=True)
@@ -438,6 +499,12 @@ def libc() -> ctypes.CDLL:
         c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
         c.setns.restype = c_int  # bpfskel.testing's network namespaces
         c.setns.argtypes = [c_int, c_int]
+        # capabilities (bpfskel.caps): capget/capset take a header and 2 data structs
+        c.capget.restype = c_int
+        c.capget.argtypes = [c_void_p, c_void_p]
+        c.capset.restype = c_int
+        c.capset.argtypes = [c_void_p, c_void_p]
+        c.prctl.restype = c_int  # variadic: callers pass c_ulong arguments
         _libc = c
     return _libc
 

@@ -45,6 +45,7 @@ __all__ = [
     "VerifierError",
     "ENOTSUPP",
     "DIAGNOSES",
+    "CapabilityError",
     "libbpf_error",
     "permission_hint",
 ]
@@ -173,9 +174,25 @@ class NotSupportedError(Error, OSError):
         return str(self.strerror)
 
 
-CAP_SYS_ADMIN = 21
-CAP_PERFMON = 38
-CAP_BPF = 39
+# Capability names by number (linux/capability.h), the one table bpfskel keeps.
+CAP_NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+CAP_SYS_ADMIN = CAP_NAMES.index("CAP_SYS_ADMIN")
+CAP_PERFMON = CAP_NAMES.index("CAP_PERFMON")
+CAP_BPF = CAP_NAMES.index("CAP_BPF")
+
+
+class CapabilityError(Error, PermissionError):
+    """Capabilities could not be changed as asked (``drop_capabilities``)."""
 
 
 def effective_capabilities() -> Optional[int]:
