@@ -44,8 +44,8 @@ from .views import SectionView
 
 __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", "Map",
            "Namespace", "Program", "SectionView", "Skeleton", "Struct", "Union",
-           "add_accessors", "char_array", "check_layouts", "enum_ctype", "int128", "object_for_machine", "uint128",
-           "unmangle", "unpack_object",
+           "add_accessors", "char_array", "check_layouts", "enum_ctype", "int128",
+           "object_for_machine", "uint128", "unmangle", "unpack_object",
            # the Map subclasses of bpfskel.mapkinds, which annotate skel.maps.<name>
            "BloomFilter", "MapInMap", "OwnedMap", "StackTraceMap", "StorageMap",
            "StructOpsMap", "UserRingBufferMap"]
