@@ -77,11 +77,12 @@ demo: deps mounts
 # Lint and type-check the package, the examples and the generated demo modules.
 lint: deps
 	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py \
-	  $(BUILD)/profile_skel.py
+	  $(BUILD)/profile_skel.py $(BUILD)/opensnoop_skel.py
 	$(PYTHON) -m bpfskel build --project examples/getpid_counter
 	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun
 	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py \
-	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py $(BUILD)/profile_skel.py
+	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py $(BUILD)/profile_skel.py \
+	  $(BUILD)/opensnoop_skel.py
 
 # Benchmarks: a table of measured ratios, also written to build/bench.json.
 bench: deps mounts

@@ -287,6 +287,21 @@ def _load_ret0(ptype: int, **opts: int) -> int:
     return int(fd) if fd >= 0 else -1
 
 
+def _attaches(fd: int, attach: Callable[[int], int]) -> bool:
+    """Whether ``attach(prog_fd)`` returns a link fd; closes the link and ``fd``."""
+    if fd < 0:
+        return False
+    try:
+        with _libbpf.capture(quiet=True):
+            link = attach(fd)
+        if link < 0:
+            return False
+        os.close(link)
+        return True
+    finally:
+        os.close(fd)
+
+
 @_cache
 def kprobe_multi_available() -> bool:
     """Whether kprobe_multi links attach (fprobe: Linux 5.18 with
@@ -296,22 +311,12 @@ def kprobe_multi_available() -> bool:
     ptype = _enum("bpf_prog_type").get("BPF_PROG_TYPE_KPROBE")
     if atype is None or ptype is None:
         return False
-    fd = _load_ret0(ptype, expected_attach_type=atype)
-    if fd < 0:
-        return False
-    try:
-        name = ctypes.create_string_buffer(b"vfs_read")
-        syms = (ctypes.c_void_p * 1)(ctypes.addressof(name))
-        o = _libbpf.opts(_libbpf.LinkCreateOpts, kprobe_multi_cnt=1,
-                         kprobe_multi_syms=ctypes.addressof(syms))
-        with _libbpf.capture(quiet=True):
-            link = _libbpf.lib().bpf_link_create(fd, 0, atype, ctypes.byref(o))
-        if link < 0:
-            return False
-        os.close(link)
-        return True
-    finally:
-        os.close(fd)
+    name = ctypes.create_string_buffer(b"vfs_read")
+    syms = (ctypes.c_void_p * 1)(ctypes.addressof(name))
+    o = _libbpf.opts(_libbpf.LinkCreateOpts, kprobe_multi_cnt=1,
+                     kprobe_multi_syms=ctypes.addressof(syms))
+    return _attaches(_load_ret0(ptype, expected_attach_type=atype),
+                     lambda fd: int(_libbpf.lib().bpf_link_create(fd, 0, atype, ctypes.byref(o))))
 
 
 @_cache
@@ -351,18 +356,8 @@ def _trampoline(prog_type_name: str, attach_type_name: str, targets: List[str]) 
             break
     if btf_id <= 0:
         return False
-    fd = _load_ret0(ptype, expected_attach_type=atype, attach_btf_id=btf_id)
-    if fd < 0:
-        return False
-    try:
-        with _libbpf.capture(quiet=True):
-            link = lib.bpf_raw_tracepoint_open(None, fd)
-        if link < 0:
-            return False
-        os.close(link)
-        return True
-    finally:
-        os.close(fd)
+    return _attaches(_load_ret0(ptype, expected_attach_type=atype, attach_btf_id=btf_id),
+                     lambda fd: int(lib.bpf_raw_tracepoint_open(None, fd)))
 
 
 @_cache

@@ -91,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(BUILD))
     try:
-        import opensnoop_skel  # type: ignore[import-not-found]
+        import opensnoop_skel
     except ImportError:
         print("opensnoop: build/opensnoop_skel.py is missing: run "
               "`make build/opensnoop_skel.py`", file=sys.stderr)
