@@ -21,7 +21,7 @@ __all__ = ["BPF_MAP_TYPE_BLOOM_FILTER", "BloomFilter"]
 BPF_MAP_TYPE_BLOOM_FILTER = 30
 
 
-class BloomFilter(Map):
+class BloomFilter(Map[Any, Any]):
     """A bloom filter map: ``push(value)``, ``value in m``."""
 
     def push(self, value: Any, flags: int = BPF_ANY) -> None:

@@ -55,7 +55,7 @@ def _info(fd: int) -> _libbpf.MapInfo:
     return info
 
 
-class OwnedMap(Map):
+class OwnedMap(Map[Any, Any]):
     """A map this process holds by fd, outside any skeleton."""
 
     def __init__(self, fd: int, key_type: Any = None, value_type: Any = None) -> None:
@@ -95,11 +95,11 @@ class OwnedMap(Map):
     def id(self) -> int:
         return int(self._meta.id)
 
-    @property
+    @property  # type: ignore[misc]  # read-only here: the kernel fixed it
     def type(self) -> int:
         return int(self._meta.type)
 
-    @property
+    @property  # type: ignore[misc]  # read-only here: the kernel fixed it
     def key_size(self) -> int:
         return int(self._meta.key_size)
 
@@ -168,7 +168,7 @@ def create_map(map_type: int, key_size: int, value_size: int, max_entries: int, 
     return OwnedMap(fd, key_type, value_type)
 
 
-class MapInMap(Map):
+class MapInMap(Map[Any, Any]):
     """An outer map: values are maps (read back as :class:`OwnedMap`)."""
 
     def __init__(self, skel: Any, ptr: int, ident: str, key_type: Any = None,

@@ -9,7 +9,7 @@ annotation of ``skel.maps.<name>`` in a generated module).
 
 from __future__ import annotations
 
-from typing import Dict, Type
+from typing import Any, Dict, Type
 
 from .bloom import BPF_MAP_TYPE_BLOOM_FILTER, BloomFilter
 from .mapinmap import BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, MapInMap
@@ -21,7 +21,7 @@ from .userringbuf import BPF_MAP_TYPE_USER_RINGBUF, UserRingBufferMap
 
 __all__ = ["map_class", "KINDS"]
 
-KINDS: Dict[int, Type[Map]] = {
+KINDS: Dict[int, Type[Map[Any, Any]]] = {
     BPF_MAP_TYPE_STRUCT_OPS: StructOpsMap,
     BPF_MAP_TYPE_STACK_TRACE: StackTraceMap,
     BPF_MAP_TYPE_BLOOM_FILTER: BloomFilter,
@@ -32,6 +32,6 @@ KINDS: Dict[int, Type[Map]] = {
 }
 
 
-def map_class(map_type: int) -> Type[Map]:
+def map_class(map_type: int) -> Type[Map[Any, Any]]:
     """The class for maps of ``map_type`` (plain :class:`Map` for the rest)."""
     return KINDS.get(int(map_type), Map)

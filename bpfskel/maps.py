@@ -95,6 +95,7 @@ if TYPE_CHECKING:
     from .perfbuf import PerfBuffer
     from .ringbuf import RingBuffer
 
+_R = TypeVar("_R")
 K = TypeVar("K")
 V = TypeVar("V")
 E = TypeVar("E")
@@ -691,7 +692,7 @@ class Map(Generic[K, V]):
                                        event_type, lost, page_count, self.name,
                                        self.max_entries))
 
-    def _reader(self, reader: Any) -> Any:
+    def _reader(self, reader: _R) -> _R:
         """The skeleton closes every reader it made when it is destroyed."""
         self._skel._res.readers.add(reader)
         return reader

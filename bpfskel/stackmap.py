@@ -43,7 +43,7 @@ class StackFrame(NamedTuple):
 Stack = Union[List[int], List[StackFrame]]
 
 
-class StackTraceMap(Map):
+class StackTraceMap(Map[Any, Any]):
     """Stacks by id: ``m.stack(stack_id)`` and ``m.stacks()``."""
 
     @property

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 from typing import Any, NoReturn
 
-from .codec import Codec
 from .maps import Map
 
 __all__ = ["STORAGE_MAP_TYPES", "StorageMap"]
@@ -35,12 +34,21 @@ STORAGE_MAP_TYPES = (BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_INODE_STORAGE,
                      BPF_MAP_TYPE_TASK_STORAGE, BPF_MAP_TYPE_CGRP_STORAGE)
 
 
-class StorageMap(Map):
+def _fd_of(key: Any) -> Any:
+    """The fd a storage key names: an int, or anything with ``fileno()``."""
+    fileno = getattr(key, "fileno", None)
+    return fileno() if fileno is not None else key
+
+
+class StorageMap(Map[Any, Any]):
     """A local storage map keyed by the fd of the object it annotates."""
 
-    def _key(self, codec: Codec, key: Any) -> bytes:
-        fileno = getattr(key, "fileno", None)
-        return codec.encode(fileno() if fileno is not None else key)
+    def _key(self, codec: Any, key: Any, check_only: bool = False) -> bytes:
+        return super()._key(codec, _fd_of(key), check_only)
+
+    def __getitem__(self, key: Any) -> Any:
+        # Map's lookup fast path packs the key itself: give it the fd
+        return super().__getitem__(_fd_of(key))
 
     def for_fd(self, fd: Any) -> Any:
         """The value on the object ``fd`` names (KeyError if it has none)."""

@@ -95,7 +95,7 @@ def require_support(data: bytes, name: str) -> None:
             "every version")
 
 
-class StructOpsMap(Map):
+class StructOpsMap(Map[Any, Any]):
     """A ``BPF_MAP_TYPE_STRUCT_OPS`` map: its value is the kernel struct."""
 
     def attach_struct_ops(self) -> Link:

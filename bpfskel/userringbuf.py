@@ -160,7 +160,7 @@ def _u64(addr: int) -> int:
     return int(ctypes.c_uint64.from_address(addr).value)
 
 
-class UserRingBufferMap(Map):
+class UserRingBufferMap(Map[Any, Any]):
     """A ``BPF_MAP_TYPE_USER_RINGBUF`` map: Python writes, BPF drains."""
 
     def user_ring_buffer(self, event_type: Any = None) -> UserRingBuffer:
