@@ -66,7 +66,10 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str,
     datasecs = {t.name: t.id for t in info.btf.datasecs()}
     digests = layout_digests(info.btf.__getitem__,
                              {s.section: datasecs[s.section] for s in plan.sections
-                              if s.section != ARENA_SECTION}, map_types)
+                              if s.section != ARENA_SECTION},
+                             # the ids libbpf reports, which open(object_path=) reads back
+                             {m.ident: (m.key_type_id, m.value_type_id)
+                              for m in info.maps if not m.internal})
     return codegen.render(plan, name=name, source=os.path.basename(source),
                           sha256=hashlib.sha256(data).hexdigest(), version=__version__,
                           obj=data, maps=maps, progs=progs, digests=digests,

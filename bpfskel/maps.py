@@ -305,7 +305,13 @@ class Map(Generic[K, V]):
             decode = (lambda buf: vc.decode_many(buf, ncpu, slot)) if ncpu else vc.decode
             # integer keys and values skip the codec's type dispatch (a key
             # struct.pack refuses goes through it, for its error message)
-            kfmt, vfmt = kc._int_format, None if ncpu else vc._int_format
+            # (an enum value reads as its generated CEnum: the codec does that)
+            kfmt = kc._int_format
+            vfmt = None if ncpu or vc._enum is not None else vc._int_format
+            if type(self)._decode_value is not Map._decode_value:
+                # a map kind whose values are not the codec's (map-in-map ids,
+                # stack traces) decodes them itself, on this path too
+                decode, vfmt = (lambda buf: self._decode_value(vc, buf, ncpu)), None
             self._get = (fd, struct.Struct(kfmt).pack if kfmt else kc.encode, kc.encode,
                          ctypes.c_char * per_entry,
                          struct.Struct(vfmt).unpack_from if vfmt else None, decode,
