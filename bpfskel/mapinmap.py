@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import weakref
+from types import SimpleNamespace
 from typing import Any, List, NamedTuple, Optional
 
 from . import _libbpf
@@ -55,6 +57,22 @@ def _info(fd: int) -> _libbpf.MapInfo:
     return info
 
 
+class _Standalone:
+    """What :class:`Map` asks of its skeleton, for a map outside any: it
+    exists (so it counts as loaded) until :meth:`OwnedMap.close`, which clears
+    ``_res.obj`` as a skeleton's destroy does, so that the element fast path
+    (which caches the fd) goes back through ``fd`` and raises ClosedError."""
+
+    loaded = _loaded = True
+
+    def __init__(self) -> None:
+        self._res = SimpleNamespace(obj=True, readers=weakref.WeakSet())
+
+    @property
+    def destroyed(self) -> bool:
+        return not self._res.obj
+
+
 class OwnedMap(Map[Any, Any]):
     """A map this process holds by fd, outside any skeleton."""
 
@@ -66,7 +84,7 @@ class OwnedMap(Map[Any, Any]):
             self.close()
             raise
         name = self._meta.name.decode(errors="replace")
-        super().__init__(None, 0, name, key_type, value_type)
+        super().__init__(_Standalone(), 0, name, key_type, value_type)
 
     @classmethod
     def from_id(cls, map_id: int, key_type: Any = None, value_type: Any = None) -> "OwnedMap":
@@ -132,6 +150,7 @@ class OwnedMap(Map[Any, Any]):
         os.unlink(path)
 
     def close(self) -> None:
+        self._skel._res.obj = False
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
