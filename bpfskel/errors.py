@@ -285,6 +285,10 @@ def _subclass_for(err: int) -> Type[LibbpfError]:
 
 # libbpf prints a rejected program's verifier log between these markers.
 _PROG_LOG = re.compile(r"prog '([^']*)': -- BEGIN PROG LOAD LOG --\n(?!-- END)")
+# EPERM before the verifier looked at one instruction: the kernel refused the
+# program itself (its type or attach target, lockdown, a policy), even as root.
+# That is a permission failure, not a verifier rejection.
+_NOT_VERIFIED = re.compile(r"^processed 0 insns ", re.M)
 
 # libbpf's log line for a common failure -> what to tell the user.  Matched in
 # order against the whole log of the failed call; the first match wins.
@@ -323,7 +327,8 @@ def libbpf_error(err: int, operation: str, log: str = "") -> LibbpfError:
     if err == _errno.ESRCH and diagnose(log):
         return LibbpfError(err, operation, log)  # libbpf's "not found", not a process
     if _PROG_LOG.search(log) and not (err in (_errno.EPERM, _errno.EACCES)
-                                      and permission_hint()):
+                                      and permission_hint()) \
+            and not (err == _errno.EPERM and _NOT_VERIFIED.search(log)):
         return VerifierError(err, operation, log)
     return _subclass_for(err)(err, operation, log)
 

@@ -131,7 +131,8 @@ def test_map_elem_iterator_walks_the_given_map(iter_mod: Any) -> None:
         try:
             skel.load()
         except PermissionError as e:  # this host refuses it, as it refuses fentry
-            pytest.skip(f"this kernel refuses map_elem iterator programs: {e.errno}")
+            pytest.skip("this kernel refuses map_elem iterator programs: "
+                        f"{errno.errorcode.get(e.errno or 0, e.errno)}")
         want = {k: k * 1000 + 7 for k in (1, 5, 42, 63)}
         skel.maps.counts.update(want.items())
         with skel.progs.dump_elem.attach_iter(map=skel.maps.counts) as link:
