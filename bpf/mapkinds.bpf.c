@@ -30,7 +30,7 @@ const volatile __u32 target_tgid = 0;
 __u64 probe_value;           /* Python sets it; BPF asks the bloom filter */
 __u64 bloom_hits, bloom_misses;
 __s32 last_stackid = -1, last_build_id_stackid = -1;
-__u64 calls, drained, drained_weight, drain_seq_sum, last_user_set;
+__u64 calls, insert_failed, drained, drained_weight, drain_seq_sum, last_user_set;
 __u32 small_counter;
 __s64 signed_counter;
 __u64 hist[8];
@@ -110,7 +110,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u32);
+	__type(key, __u64);
 	__type(value, __u64);
 } counts SEC(".maps");
 
@@ -129,7 +129,7 @@ struct {
 SEC("tp/syscalls/sys_enter_getppid")
 int on_getppid(void *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), one = 1, *v;
+	__u64 id = bpf_get_current_pid_tgid(), one = 1, ts;
 	__u32 key0 = 0, tgid = id >> 32;
 	struct inner_val *iv;
 	struct task_val *tv;
@@ -159,11 +159,10 @@ int on_getppid(void *ctx)
 		__sync_fetch_and_add(&tv->calls, 1);
 		last_user_set = tv->set_by_user;
 	}
-	v = bpf_map_lookup_elem(&counts, &key0);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(&counts, &key0, &one, BPF_NOEXIST);
+	/* one new entry per call; a failed insert (full map, same timestamp) is counted */
+	ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&counts, &ts, &one, BPF_NOEXIST))
+		__sync_fetch_and_add(&insert_failed, 1);
 	return 0;
 }
 

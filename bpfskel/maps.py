@@ -536,9 +536,9 @@ class Map(Generic[K, V]):
 
     def pop_items(self) -> List[Tuple[Any, Any]]:
         """Read and remove every entry, each by the kernel's lookup-and-delete,
-        so no entry BPF adds or updates between a read and a ``clear()`` is
-        lost: ``BPF_MAP_LOOKUP_AND_DELETE_BATCH`` (hash, LRU hash and their
-        per-CPU variants), else key by key with ``BPF_MAP_LOOKUP_AND_DELETE_ELEM``.
+        so no entry BPF adds between a read and a ``clear()`` is lost:
+        ``BPF_MAP_LOOKUP_AND_DELETE_BATCH`` (hash, LRU hash and their per-CPU
+        variants), else key by key with ``BPF_MAP_LOOKUP_AND_DELETE_ELEM``.
         (An increment BPF makes through a value pointer it looked up just
         before the delete still lands in the removed copy, as with any delete.)"""
         fd, kc, vc, per_entry, ncpu = self._dict_op("pop_items")
