@@ -3,7 +3,7 @@
 
 :func:`to_json` turns what a generated module hands out into JSON values:
 generated structs and unions become objects with their C member names
-(padding left out), arrays become lists, ``char[N]`` (read as ``bytes``)
+(padding left out), arrays become lists, ``char[N]`` (a ``CharArray``)
 becomes text cut at the first NUL, enums become their names.  ``decoders``
 replace a member's value by a readable one (``{"ret": labels.errno_name}``).
 
@@ -19,6 +19,7 @@ import sys
 import time
 from typing import IO, Any, Callable, Dict, Mapping, Optional
 
+from .chars import CharArray
 from .structs import fields_of
 
 __all__ = ["to_json", "dumps", "JsonLines"]
@@ -37,7 +38,7 @@ def to_json(obj: Any, decoders: Optional[Decoders] = None) -> Any:
         return out
     if isinstance(obj, enum.Enum):
         return obj.name
-    if isinstance(obj, (bytes, bytearray)):
+    if isinstance(obj, (bytes, bytearray, CharArray)):  # a C string: up to the first NUL
         return bytes(obj).split(b"\0", 1)[0].decode(errors="backslashreplace")
     if isinstance(obj, ctypes.Array):
         return [to_json(x) for x in obj]

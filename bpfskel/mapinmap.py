@@ -210,16 +210,18 @@ class MapInMap(Map[Any, Any]):
 
     @inner_map.setter
     def inner_map(self, m: Any) -> None:
-        """Before load: make ``m`` (an :class:`OwnedMap`) the inner map's
-        template, replacing the declared one."""
-        if self._skel.loaded:
-            raise Error(f"{self._what()}: the inner map is fixed at load")
-        if not isinstance(m, OwnedMap):
-            raise TypeError("inner_map takes a map made from Python (Map.create(...))")
-        _libbpf.call(_libbpf.lib().bpf_map__set_inner_map_fd,
-                     f"setting the inner map of {self._what()}", self._ptr, m.fd)
-        self._shape = m.shape()
-        if m.key_type is not None or m.value_type is not None:
+        """Before load: make ``m`` (a map that exists: one made with
+        ``Map.create``, one of a loaded skeleton, or a map fd) the inner map's
+        template, replacing the declared one (``bpf_map__set_inner_map_fd``)."""
+        if isinstance(m, bool) or not isinstance(m, (int, Map)):
+            raise TypeError(f"inner_map of {self._what()}: expected a map or a map fd, "
+                            f"got {type(m).__name__}")
+        fd = m if isinstance(m, int) else m.fd
+        self._set(_libbpf.lib().bpf_map__set_inner_map_fd, "inner_map", fd)
+        info = _info(fd)
+        self._shape = MapShape(int(info.type), int(info.key_size), int(info.value_size),
+                               int(info.max_entries), int(info.map_flags))
+        if isinstance(m, Map) and (m.key_type is not None or m.value_type is not None):
             self.inner_key_type, self.inner_value_type = m.key_type, m.value_type
 
     def create_inner(self, name: str = "", max_entries: Optional[int] = None) -> OwnedMap:

@@ -110,8 +110,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sys.stdout.flush()
 
     def show(event: Any) -> None:
-        print(f"{event.tgid:<7} {event.comm.decode(errors='replace'):<16} "
-              f"{event.flags:#08o} {event.path.decode(errors='replace')}", flush=True)
+        print(f"{event.tgid:<7} {event.comm.value.decode(errors='replace'):<16} "
+              f"{event.flags:#08o} {event.path.value.decode(errors='replace')}", flush=True)
 
     with opensnoop_skel.open() as skel:
         configure(skel, hook, sys_hook, ringbuf, args.pid)

@@ -4,6 +4,7 @@ fd-keyed storage, read-and-clear of hashes and of .bss counters."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -332,8 +333,9 @@ def test_inner_map_set_before_load(mod: Any) -> None:
     with template, mod.open() as skel:
         skel.maps.outer_hash.inner_map = template
         skel.load()
-        with pytest.raises(bpfskel.Error, match="fixed at load"):
-            skel.maps.outer_hash.inner_map = template
+        with pytest.raises(bpfskel.LibbpfError, match="already loaded") as ei:
+            skel.maps.outer_hash.inner_map = template  # as every map setter after load
+        assert ei.value.errno == errno.EBUSY
         made = skel.maps.outer_hash.create_inner()
         assert made.max_entries == 32 and made.value_type is mod.types.inner_val
         skel.maps.outer_hash[1] = made

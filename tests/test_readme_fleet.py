@@ -30,7 +30,9 @@ def fleet_block() -> str:
 @pytest.mark.skipif(os.geteuid() != 0, reason="not root")
 def test_fleet_example_runs_as_written(tmp_path: Path) -> None:
     pytest.importorskip("prometheus_client", reason="the prometheus extra is not installed")
-    (tmp_path / "prog.bpf.c").write_text(quickstart_blocks()["c"])
+    blocks = quickstart_blocks()
+    for name in ("prog.h", "prog.bpf.c"):
+        (tmp_path / name).write_text(blocks[name])
     arch = os.uname().machine
     subprocess.run([CLANG, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{arch}-linux-gnu",
                     "-c", "prog.bpf.c", "-o", "prog.bpf.o"], cwd=tmp_path, check=True)

@@ -66,9 +66,11 @@ def sample(mod: Any, pid: int, seconds: float = 1.0, *,
             addrs = [a for a in skel.maps.stacks[key.user_stack] if a]
             bids = None
             if build_ids and key.build_id_stack >= 0:
-                bids = [(bytes(f.build_id), f.offset)
-                        for f in skel.maps.build_id_stacks_map[key.build_id_stack]
-                        if f.status == 1]  # BPF_STACK_BUILD_ID_VALID
+                # StackTraceMap decodes BPF_F_STACK_BUILD_ID frames; build_id is
+                # None where the kernel fell back to a raw address
+                bids = [(f.build_id, f.offset)
+                        for f in skel.maps.build_id_stacks_map.stack(key.build_id_stack)
+                        if f.build_id is not None]
             out.append((count, addrs, bids))
     assert out, "no user stack was sampled"
     return out
