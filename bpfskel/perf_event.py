@@ -31,7 +31,8 @@ __all__ = [
     "PERF_TYPE_HARDWARE", "PERF_TYPE_SOFTWARE", "PERF_TYPE_TRACEPOINT", "PERF_TYPE_HW_CACHE",
     "PERF_TYPE_RAW", "PERF_TYPE_BREAKPOINT",
     "PERF_COUNT_HW_CPU_CYCLES", "PERF_COUNT_HW_INSTRUCTIONS", "PERF_COUNT_SW_CPU_CLOCK",
-    "PERF_COUNT_SW_TASK_CLOCK", "PERF_COUNT_SW_PAGE_FAULTS",
+    "PERF_COUNT_SW_TASK_CLOCK", "PERF_COUNT_SW_PAGE_FAULTS", "PERF_COUNT_SW_BPF_OUTPUT",
+    "PERF_SAMPLE_RAW",
     "online_cpus", "perf_event_open", "LinkGroup",
 ]
 
@@ -39,6 +40,8 @@ PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT = 0, 1, 2
 PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_BREAKPOINT = 3, 4, 5
 PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS = 0, 1
 PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK, PERF_COUNT_SW_PAGE_FAULTS = 0, 1, 2
+PERF_COUNT_SW_BPF_OUTPUT = 10
+PERF_SAMPLE_RAW = 1 << 10
 
 _SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 _PERF_FLAG_FD_CLOEXEC = 1 << 3
@@ -60,11 +63,13 @@ def online_cpus() -> List[int]:
 
 def perf_event_open(type: int, config: int, *, sample_period: int = 0, sample_freq: int = 0,
                     pid: int = -1, cpu: int = -1, config1: int = 0, config2: int = 0,
-                    disabled: bool = True) -> int:
-    """``perf_event_open(2)``; returns the fd (close-on-exec).  ``config1`` and
-    ``config2`` carry what kprobe/uprobe PMUs read there (a pointer to the
-    name as an int, an offset).  Raises :class:`~bpfskel.LibbpfError` with
-    the errno."""
+                    disabled: bool = True, sample_type: int = 0,
+                    wakeup_events: int = 0) -> int:
+    """``perf_event_open(2)``, the one place bpfskel calls it (attach, the perf
+    buffer's BPF-output events, sampling); returns the fd (close-on-exec).
+    ``config1`` and ``config2`` carry what kprobe/uprobe PMUs read there (a
+    pointer to the name as an int, an offset).  Raises
+    :class:`~bpfskel.LibbpfError` with the errno."""
     if sample_period and sample_freq:
         raise ValueError("give sample_period or sample_freq, not both")
     nr = _SYS_PERF_EVENT_OPEN.get(os.uname().machine)
@@ -73,8 +78,8 @@ def perf_event_open(type: int, config: int, *, sample_period: int = 0, sample_fr
     attr = ctypes.create_string_buffer(_ATTR_SIZE)
     flags = (_F_DISABLED if disabled else 0) | (_F_FREQ if sample_freq else 0)
     # type, size, config, sample_period|sample_freq, sample_type, read_format, flag bits
-    struct.pack_into("<IIQQQQQ", attr, 0, type, _ATTR_SIZE, config,
-                     sample_freq or sample_period, 0, 0, flags)
+    struct.pack_into("<IIQQQQQI", attr, 0, type, _ATTR_SIZE, config,
+                     sample_freq or sample_period, sample_type, 0, flags, wakeup_events)
     struct.pack_into("<QQ", attr, 56, config1, config2)
     libc = _libbpf.libc()
     ctypes.set_errno(0)

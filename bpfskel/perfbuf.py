@@ -27,20 +27,20 @@ import struct
 from typing import Any, Callable, List, Optional, Tuple
 
 from . import _libbpf
-from .errors import libbpf_error
 from .events import E, EventReader, event_decoder
+from .perf_event import (
+    PERF_COUNT_SW_BPF_OUTPUT,
+    PERF_SAMPLE_RAW,
+    PERF_TYPE_SOFTWARE,
+    online_cpus,
+    perf_event_open,
+)
 
 __all__ = ["PerfBuffer", "online_cpus"]
 
-SYS_perf_event_open = 298  # x86-64
-PERF_TYPE_SOFTWARE = 1
-PERF_COUNT_SW_BPF_OUTPUT = 10
-PERF_SAMPLE_RAW = 1 << 10
-PERF_FLAG_FD_CLOEXEC = 1 << 3
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_RECORD_LOST = 2
 PERF_RECORD_SAMPLE = 9
-_ATTR_SIZE = 128  # PERF_ATTR_SIZE_VER7; the kernel accepts any known version
 _HEAD_OFF, _TAIL_OFF = 1024, 1032
 _HDR = struct.Struct("<IHH")
 _U32 = struct.Struct("<I")
@@ -48,30 +48,12 @@ _U64 = struct.Struct("<Q")
 _LOST = struct.Struct("<QQ")
 
 
-def online_cpus() -> List[int]:
-    """CPUs listed in /sys/devices/system/cpu/online (``0-3,5``)."""
-    with open("/sys/devices/system/cpu/online") as f:
-        text = f.read().strip()
-    cpus: List[int] = []
-    for part in filter(None, text.split(",")):
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
-
 def _open_bpf_output(cpu: int) -> int:
-    attr = ctypes.create_string_buffer(_ATTR_SIZE)
-    struct.pack_into("<IIQQQ", attr, 0, PERF_TYPE_SOFTWARE, _ATTR_SIZE,
-                     PERF_COUNT_SW_BPF_OUTPUT, 1, PERF_SAMPLE_RAW)
-    struct.pack_into("<I", attr, 48, 1)  # wakeup_events: wake the reader every event
-    libc = _libbpf.libc()
-    ctypes.set_errno(0)
-    fd = libc.syscall(ctypes.c_long(SYS_perf_event_open), attr, ctypes.c_long(-1),
-                      ctypes.c_long(cpu), ctypes.c_long(-1),
-                      ctypes.c_long(PERF_FLAG_FD_CLOEXEC))
-    if fd < 0:
-        raise libbpf_error(ctypes.get_errno(), f"perf_event_open(BPF output, cpu {cpu})")
-    return int(fd)
+    # sample_period 1 and wakeup_events 1: every record is a sample, and
+    # wakes the reader
+    return perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT, sample_period=1,
+                           cpu=cpu, disabled=False, sample_type=PERF_SAMPLE_RAW,
+                           wakeup_events=1)
 
 
 class _CpuRing:
