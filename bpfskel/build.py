@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import __version__
+from .cli import write_atomic
 from .errors import Error
 from .toolchain import Clang, bpf_flags, find_clang, host_arch
 
@@ -139,23 +140,8 @@ def _vmlinux_dir(cache: str) -> str:
     header = os.path.join(d, "vmlinux.h")
     if not os.path.exists(header):
         os.makedirs(d, exist_ok=True)
-        _write_atomic(header, dump_c(DEFAULT_BTF).encode())
+        write_atomic(header, dump_c(DEFAULT_BTF))
     return d
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".bpfskel-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _needs_generated_vmlinux(src: bytes, req: BuildRequest) -> bool:
@@ -263,9 +249,9 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
             if others else None
         text = generate_from_info(info, data, req.source, req.name, per_arch)
         os.replace(obj_tmp, object_path)
-    _write_atomic(module_path, text.encode())
+    write_atomic(module_path, text)
     manifest: Dict[str, object] = {"deps": _deps_record(deps), "warnings": warnings}
-    _write_atomic(manifest_path, json.dumps(manifest).encode())
+    write_atomic(manifest_path, json.dumps(manifest))
     return BuildResult(text, object_path, False, warnings)
 
 
@@ -314,7 +300,7 @@ def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]
             except OSError:
                 current = None
             if current != result.module:
-                _write_atomic(target, result.module.encode())
+                write_atomic(target, result.module)
             out.append((target, os.path.relpath(target, root)))
     return out
 
