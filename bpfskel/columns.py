@@ -22,7 +22,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["numpy_or_none", "record_dtype", "bitfield_column", "copy_strided",
+__all__ = ["numpy_or_none", "record_dtype", "scalar_format", "bitfield_column", "copy_strided",
            "records_array"]
 
 _INTERNAL = ("_pad_", "_bits_", "_int128_", "_size")
@@ -39,7 +39,7 @@ def numpy_or_none() -> Any:
     return numpy
 
 
-def _scalar_format(ctype: Any) -> Optional[str]:
+def scalar_format(ctype: Any) -> Optional[str]:
     code = getattr(ctype, "_type_", None)
     if not isinstance(code, str):
         return None
@@ -68,7 +68,7 @@ def _member_format(ctype: Any) -> Any:
         return None if inner is None else (inner, tuple(shape))
     if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
         return record_dtype(ctype)
-    return _scalar_format(ctype)
+    return scalar_format(ctype)
 
 
 def _fields(cls: Any, base: int, out: Tuple[List[str], List[Any], List[int]]) -> None:
@@ -155,9 +155,7 @@ def records_array(cls: Any, data: Any, count: int) -> Any:
     ``cls * count`` array (both own a copy or ``data`` itself)."""
     np = numpy_or_none()
     if np is not None:
-        return np.frombuffer(data, dtype=record_dtype(cls), count=count).copy() \
-            if isinstance(data, (bytes, memoryview)) else \
-            np.frombuffer(data, dtype=record_dtype(cls), count=count)
+        return np.frombuffer(data, dtype=record_dtype(cls), count=count)
     if isinstance(data, bytearray):
         return (cls * count).from_buffer(data)
     return (cls * count).from_buffer_copy(data)
