@@ -11,13 +11,20 @@ process, alternating, on the same map."""
 from __future__ import annotations
 
 import ctypes
+import subprocess
 from pathlib import Path
 from typing import Any, List
 
-import subprocess
-
-from common import Row, best_times, compile_bpf, compile_c, interleaved, ratio_row, \
-    skeleton_module, spread
+from common import (
+    Row,
+    best_times,
+    compile_bpf,
+    compile_c,
+    interleaved,
+    ratio_row,
+    skeleton_module,
+    spread,
+)
 
 ENTRIES = 10_000
 HERE = Path(__file__).resolve().parent

@@ -25,8 +25,16 @@ import subprocess
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-from common import (BENCH_BUILD, Row, compile_bpf, compile_c, interleaved, ratio_row,
-                    skeleton_module, spread)
+from common import (
+    BENCH_BUILD,
+    Row,
+    compile_bpf,
+    compile_c,
+    interleaved,
+    ratio_row,
+    skeleton_module,
+    spread,
+)
 
 N = 1_000_000
 REPS = 5

@@ -53,22 +53,25 @@ def _member_format(ctype: Any) -> Any:
     """A dtype spec for one member type, or None if numpy has no such type."""
     from .chars import CharArray
 
-    if isinstance(ctype, type) and issubclass(ctype, CharArray):
+    if _is_class(ctype, CharArray):
         return f"S{ctype._length_}"
-    if isinstance(ctype, type) and issubclass(ctype, ctypes.Array):
+    if _is_class(ctype, ctypes.Array):
         shape: List[int] = []
-        t: Any = ctype
-        while isinstance(t, type) and issubclass(t, ctypes.Array) \
-                and not issubclass(t, CharArray):
+        t = ctype
+        while _is_class(t, ctypes.Array) and not _is_class(t, CharArray):
             shape.append(t._length_)
             t = t._type_
         if 0 in shape:  # a flexible array member: no bytes in the record
             return None
         inner = _member_format(t)
         return None if inner is None else (inner, tuple(shape))
-    if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
+    if _is_class(ctype, (ctypes.Structure, ctypes.Union)):
         return record_dtype(ctype)
     return scalar_format(ctype)
+
+
+def _is_class(obj: Any, base: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, base)
 
 
 def _fields(cls: Any, base: int, out: Tuple[List[str], List[Any], List[int]]) -> None:
@@ -140,9 +143,9 @@ def copy_strided(buf: Any, start: int, count: int, stride: int, size: int) -> by
     if not count:
         return out
     word = next(w for w in (8, 4, 2, 1) if size % w == 0 and stride % w == 0 and start % w == 0)
-    fmt = {8: "Q", 4: "I", 2: "H", 1: "B"}[word]
-    src = memoryview(buf)[start:start + (count - 1) * stride + size].cast(fmt)
-    dst = memoryview(out).cast(fmt)
+    fmt: Any = {8: "Q", 4: "I", 2: "H", 1: "B"}[word]
+    src: Any = memoryview(buf)[start:start + (count - 1) * stride + size].cast(fmt)
+    dst: Any = memoryview(out).cast(fmt)
     step, per = stride // word, size // word
     for w in range(per):
         dst[w::per] = src[w::step]

@@ -284,7 +284,7 @@ class EventReader(Generic[E]):
 
         out: List[Any] = []
         self._drain(self._list_sink(out), limit)
-        events = self._events(out)
+        events: List[Any] = self._events(out)
         parts.append(columns.records_array(self.event_type, bytearray(
             b"".join(bytes(e) for e in events)), len(events)))
 

@@ -117,8 +117,10 @@ def _columns(prefix: str, arr: Any) -> List[Tuple[str, Any]]:
 def to_pandas(m: "Map[Any, Any]") -> Any:
     """A DataFrame: one column per key member and per value member (``key``
     and ``value`` for scalars); per-CPU values are summed over the CPUs."""
-    try:
-        import pandas
+    import importlib
+
+    try:  # untyped (no stubs needed): the frame is returned as Any
+        pandas: Any = importlib.import_module("pandas")
     except ImportError:
         from .errors import NotSupportedError
 

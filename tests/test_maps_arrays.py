@@ -17,8 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from bpfenv import module_fixture, possible_cpus_from_sysfs
-from mapsenv import comm, pytestmark, traced  # noqa: F401
-from test_maps import raw_walk
+from mapsenv import comm, pytestmark, raw_walk, traced  # noqa: F401
 
 np = pytest.importorskip("numpy", reason="numpy is not installed (the bpfskel[numpy] extra)")
 PY_TGID = 4_000_000_000  # above any pid (pid_max is at most 2**22)
