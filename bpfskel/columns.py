@@ -23,7 +23,7 @@ import ctypes
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["numpy_or_none", "record_dtype", "scalar_format", "bitfield_column", "copy_strided",
-           "records_array"]
+           "records_array", "run_length", "strided_records", "concatenate"]
 
 _INTERNAL = ("_pad_", "_bits_", "_int128_", "_size")
 _INT_CODES = {"b", "B", "h", "H", "i", "I", "l", "L", "q", "Q"}
@@ -150,6 +150,48 @@ def copy_strided(buf: Any, start: int, count: int, stride: int, size: int) -> by
     for w in range(per):
         dst[w::per] = src[w::step]
     return out
+
+
+def run_length(buf: Any, start: int, n: int, stride: int,
+               want: Sequence[Tuple[int, int, int]], np: Any) -> int:
+    """How many of the ``n`` records at ``start``, ``start + stride``, ... of
+    ``buf`` (an mmap) begin a run in which every record holds, for each
+    ``(offset, nbytes, value)`` of ``want``, the little-endian ``value`` at
+    ``offset``: the headers of same-size records.  Vectorized: numpy compares
+    strided views; without it, ``buf[a:b:stride]`` byte columns are compared
+    with ``lstrip``; no per-record Python code either way."""
+    if n <= 0:
+        return 0
+    if np is not None:
+        bad = None
+        for off, nbytes, value in want:
+            col = np.ndarray((n,), f"<u{nbytes}", buf, start + off, (stride,))
+            diff = col != value
+            bad = diff if bad is None else bad | diff
+            del col
+        assert bad is not None
+        return int(bad.argmax()) if bad.any() else n
+    run = n
+    span = (n - 1) * stride + 1
+    for off, nbytes, value in want:
+        for j, byte in enumerate(value.to_bytes(nbytes, "little")):
+            a = start + off + j
+            run = min(run, n - len(buf[a:a + span:stride].lstrip(bytes((byte,)))))
+    return run
+
+
+def strided_records(cls: Any, buf: Any, start: int, count: int, stride: int, np: Any) -> Any:
+    """``count`` records of ``cls`` at ``start`` every ``stride`` bytes of
+    ``buf``, copied into one array (see :func:`records_array`)."""
+    size = ctypes.sizeof(cls)
+    if np is not None:
+        # copied as opaque records (a structured strided copy goes field by
+        # field, 3x slower), then retyped
+        view = np.ndarray((count,), f"V{size}", buf, start, (stride,))
+        out = view.copy().view(record_dtype(cls))
+        del view
+        return out
+    return records_array(cls, copy_strided(buf, start, count, stride, size), count)
 
 
 def records_array(cls: Any, data: Any, count: int) -> Any:

@@ -116,12 +116,10 @@ class RingBuffer(EventReader[E]):
         cls = self.event_type
         size = ctypes.sizeof(cls)
         stride = (size + HDR_SIZE + 7) & ~7
-        want = _U32.pack(size)
+        header = ((0, 4, size),)  # the length word: no BUSY or DISCARD bit, this size
         mask, page = self._mask, mmap.PAGESIZE
         u32, u64 = _U32.unpack_from, _U64.unpack_from
         np = columns.numpy_or_none()
-        dtype = columns.record_dtype(cls) if np is not None else None
-        raw = f"V{size}"
         singles = bytearray()  # records of another size, decoded one by one
         nsingles = 0
         cons = u64(cons_page, 0)[0]
@@ -135,30 +133,13 @@ class RingBuffer(EventReader[E]):
                 n = (prod - cons) // stride
                 if limit is not None:
                     n = min(n, limit - count)
-                run = n
-                if n and np is not None:
-                    lengths = np.ndarray((n,), "<u4", data, off, (stride,))
-                    bad = lengths != size
-                    del lengths
-                    run = int(bad.argmax()) if bad.any() else n
-                elif n:
-                    end = off + (n - 1) * stride + 1
-                    for j in range(4):  # bytes of the length word; first mismatch ends the run
-                        run = min(run, n - len(data[off + j:end + j:stride].lstrip(want[j:j + 1])))
+                run = columns.run_length(data, off, n, stride, header, np)
                 if run:
                     if nsingles:
                         parts.append(columns.records_array(cls, singles, nsingles))
                         singles, nsingles = bytearray(), 0
-                    if np is not None:
-                        # copied as opaque records (a structured strided copy goes
-                        # field by field, 3x slower), then retyped
-                        view = np.ndarray((run,), raw, data, off + HDR_SIZE, (stride,))
-                        parts.append(view.copy().view(dtype))
-                        del view
-                    else:
-                        parts.append(columns.records_array(
-                            cls, columns.copy_strided(data, off + HDR_SIZE, run, stride, size),
-                            run))
+                    parts.append(columns.strided_records(cls, data, off + HDR_SIZE, run,
+                                                         stride, np))
                     cons += run * stride
                     count += run
                     continue

@@ -21,7 +21,8 @@ import pytest
 
 from bpfskel import columns
 
-from bpfenv import generated_module_in, on_cpu, requires_bpf
+from bpfenv import generated_module_in, needs_tracefs, on_cpu, requires_bpf
+from mapsenv import comm, traced
 
 pytestmark = [requires_bpf]
 np = pytest.importorskip("numpy", reason="numpy is not installed (the bpfskel[numpy] extra)")
@@ -173,3 +174,46 @@ def test_copy_strided_packs_records() -> None:
         got = columns.copy_strided(buf, start, 7, stride, size)
         assert bytes(got) == b"".join(buf[start + i * stride:start + i * stride + size]
                                       for i in range(7))
+
+
+# -- perf buffer: fixed-size samples from bpf/maps.bpf.c (a getppid() tracepoint) ----
+
+
+@pytest.fixture(scope="module")
+def maps_mod(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return generated_module_in("maps", tmp_path_factory.mktemp("maps"))
+
+
+@pytest.fixture(params=["numpy", "no numpy"])
+def numpy_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both copy paths in one process (the subprocess tests cover a real
+    installation without numpy): with "no numpy" the readers see none."""
+    if request.param == "no numpy":
+        monkeypatch.setattr(columns, "numpy_or_none", lambda: None)
+    return str(request.param)
+
+
+@needs_tracefs
+def test_perf_read_array_fixed_samples_wrap_and_lost(maps_mod: Any, numpy_mode: str) -> None:
+    cpu = next(iter(os.sched_getaffinity(0)))
+    with on_cpu(cpu), traced(maps_mod) as skel, skel.maps.perf_events.perf_buffer(
+            None, maps_mod.types.event, page_count=1) as pb:
+        seqs: List[int] = []
+        # (at most 1,638 events in all: the program's 64 KiB ring buffer is not read)
+        for rnd in range(20):  # 40 * 48-byte samples per round through a 4 KiB ring
+            for _ in range(40):
+                os.getppid()
+            arr = pb.read_array()
+            assert len(arr) == 40
+            rows = [(e["seq"], e["tgid"], e["comm"]) for e in arr] if numpy_mode == "numpy" \
+                else [(e.seq, e.tgid, bytes(e.comm).rstrip(b"\0")) for e in arr]
+            assert [int(r[0]) for r in rows] == list(range(rnd * 40, rnd * 40 + 40))
+            assert {(int(r[1]), bytes(r[2])) for r in rows} == {(os.getpid(), comm())}
+            seqs.extend(int(r[0]) for r in rows)
+        assert 4096 % 48 and len(seqs) * 48 // 4096 >= 9  # wrapped, straddling the end
+        for _ in range(500):  # more than the ring holds: the kernel counts the rest lost
+            os.getppid()
+        got = len(pb.read_array())
+        os.getppid()  # the LOST record is written once there is room again
+        got += len(pb.read_array())
+        assert pb.lost_events > 0 and got + pb.lost_events == 501
