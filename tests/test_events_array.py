@@ -217,3 +217,22 @@ def test_perf_read_array_fixed_samples_wrap_and_lost(maps_mod: Any, numpy_mode: 
         os.getppid()  # the LOST record is written once there is room again
         got += len(pb.read_array())
         assert pb.lost_events > 0 and got + pb.lost_events == 501
+
+
+def test_read_array_delivers_what_an_async_iteration_left_first(mod: Any, skel: Any) -> None:
+    import asyncio
+
+    cpu = next(iter(os.sched_getaffinity(0)))
+    with on_cpu(cpu), skel.maps.small_rb.ring_buffer(None, mod.types.small_event) as rb:
+        emit(skel, 50, MODE_FIXED)
+
+        async def first() -> Any:
+            async for event in rb:  # reads all 50, yields one, keeps 49
+                return event
+
+        assert asyncio.run(first()).seq == 0
+        emit(skel, 10, MODE_FIXED)
+        arr = rb.read_array(max_events=20)
+        assert arr["seq"].tolist() == list(range(1, 21))
+        assert rb.read_array()["seq"].tolist() == list(range(21, 60))
+        assert len(rb.read_array(max_events=0)) == 0
