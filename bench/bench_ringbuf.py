@@ -1,5 +1,8 @@
 """Ring buffer throughput: events per second consumed into Python.
 
+Every consumer drains the same N events, the consumers alternating within
+each repetition; rows give the best rate and the median.
+
 The producer is bench/bpf/produce.bpf.c, an XDP program that writes one
 32-byte event per run; ``BPF_PROG_TEST_RUN`` with ``repeat=N`` fills the ring
 with N events at kernel speed, then only the drain is timed.  Each consumer
@@ -10,6 +13,8 @@ struct pointer) and reads one field.
 * callback: ``ring_buffer(callback, event_type)`` + ``consume()``;
 * naive ctypes: libbpf's ``ring_buffer__consume`` calling a ctypes callback
   that copies the record into the same generated class;
+* read_array(): one numpy structured array (column ``seq`` summed), and the
+  same call without numpy (a ctypes array of the event type);
 * C: libbpf's ``ring_buffer__consume`` in a C program (gcc, -O2).
 """
 
@@ -18,12 +23,21 @@ from __future__ import annotations
 import ctypes
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
-from common import BENCH_BUILD, Row, compile_bpf, compile_c, ratio_row, skeleton_module
+from common import (
+    BENCH_BUILD,
+    Row,
+    compile_bpf,
+    compile_c,
+    interleaved,
+    ratio_row,
+    skeleton_module,
+    spread,
+)
 
 N = 1_000_000
-REPS = 3
+REPS = 5
 HERE = Path(__file__).resolve().parent
 
 C_CONSUMER = r"""
@@ -80,23 +94,18 @@ int main(int argc, char **argv)
 """
 
 
-def _timed_drain(skel: Any, drain: Callable[[], int]) -> float:
-    """Best seconds to drain N freshly produced events."""
-    import time
-
-    best = float("inf")
-    for _ in range(REPS):
-        skel.progs.produce.test_run(b"\0" * 64, repeat=N)
-        t0 = time.perf_counter()
-        got = drain()
-        best = min(best, time.perf_counter() - t0)
-        if got != N:
-            raise RuntimeError(f"drained {got} events, expected {N}")
-    return best
+def _rate_row(name: str, times: List[float], *, goal: float = 0.0, unit_goal: str = "",
+              note: str = "") -> Row:
+    """Events per second from the best time; the median goes in the note."""
+    sp = spread(times)
+    best, median = N / sp["min_s"] / 1e6, N / sp["median_s"] / 1e6
+    full = f"median {median:.2f} M/s" + (f"; {note}" if note else "")
+    return Row("ringbuf", name, best, "M ev/s", unit_goal, (best >= goal) if unit_goal else None,
+               full, {**sp, "median_rate": median})
 
 
 def run() -> List[Row]:
-    from bpfskel import _libbpf
+    from bpfskel import _libbpf, columns
 
     obj = compile_bpf(HERE / "bpf" / "produce.bpf.c")
     mod = skeleton_module(obj, "produce")
@@ -108,16 +117,6 @@ def run() -> List[Row]:
         def touch(e: Any) -> None:
             total[0] += e.seq
 
-        with skel.maps.rb.ring_buffer(touch, event) as reader:
-            def batch() -> int:
-                events = reader.read()
-                for e in events:
-                    total[0] += e.seq
-                return len(events)
-
-            t_batch = _timed_drain(skel, batch)
-            t_cb = _timed_drain(skel, reader.consume)
-
         lib = _libbpf.lib()
         copy = event.from_buffer_copy
 
@@ -127,19 +126,65 @@ def run() -> List[Row]:
 
         cb = _libbpf.RINGBUF_SAMPLE_FN(naive)
         rb = lib.ring_buffer__new(skel.maps.rb.fd, cb, None, None)
+        reader = skel.maps.rb.ring_buffer(touch, event)
+        has_numpy = columns.numpy_or_none
+
+        def checked(got: int) -> None:
+            if got != N:
+                raise RuntimeError(f"drained {got} events, expected {N}")
+
+        def batch() -> None:
+            events = reader.read()
+            for e in events:
+                total[0] += e.seq
+            checked(len(events))
+
+        def array_numpy() -> None:
+            arr = reader.read_array()
+            total[0] += int(arr["seq"].sum())  # one column: what analysis does
+            checked(len(arr))
+
+        def array_ctypes() -> None:
+            columns.numpy_or_none = lambda: None  # as if numpy were not installed
+            try:
+                arr = reader.read_array()
+            finally:
+                columns.numpy_or_none = has_numpy
+            checked(len(arr))
+
+        sides: Dict[str, Callable[[], None]] = {
+            "batch": batch,
+            "callback": lambda: checked(reader.consume()),
+            "naive": lambda: checked(lib.ring_buffer__consume(rb)),
+        }
+        if has_numpy() is not None:
+            sides["numpy"] = array_numpy
+        sides["ctypes_array"] = array_ctypes
         try:
-            t_naive = _timed_drain(skel, lambda: lib.ring_buffer__consume(rb))
+            times = dict(zip(sides, interleaved(
+                list(sides.values()), repeat=REPS,
+                prepare=lambda: skel.progs.produce.test_run(b"\0" * 64, repeat=N))))
         finally:
+            reader.close()
             lib.ring_buffer__free(rb)
 
-    rate = lambda t: N / t  # noqa: E731
-    rows.append(Row("ringbuf", "batch read(), typed events", rate(t_batch) / 1e6, "M ev/s",
-                    ">= 1 M/s", rate(t_batch) >= 1e6))
-    rows.append(Row("ringbuf", "callback path, typed events", rate(t_cb) / 1e6, "M ev/s"))
-    rows.append(Row("ringbuf", "naive ctypes callback (libbpf)", rate(t_naive) / 1e6,
-                    "M ev/s"))
-    rows.append(ratio_row("ringbuf", "callback path vs naive ctypes callback", t_cb, t_naive,
+    t_batch = spread(times["batch"])["min_s"]
+    rows.append(_rate_row("batch read(), typed events", times["batch"], goal=1,
+                          unit_goal=">= 1 M/s"))
+    rows.append(_rate_row("callback path, typed events", times["callback"]))
+    rows.append(_rate_row("naive ctypes callback (libbpf)", times["naive"]))
+    rows.append(ratio_row("ringbuf", "callback path vs naive ctypes callback",
+                          spread(times["callback"])["min_s"], spread(times["naive"])["min_s"],
                           goal_min=1.0))
+    if "numpy" in times:
+        rows.append(_rate_row("read_array() into numpy, 32-byte events", times["numpy"],
+                              goal=10, unit_goal=">= 10 M/s"))
+    else:
+        rows.append(Row("ringbuf", "read_array() into numpy", None, "",
+                        note="not measured: numpy is not installed"))
+    rows.append(_rate_row("read_array() into a ctypes array (no numpy)", times["ctypes_array"],
+                          goal=3, unit_goal=">= 3 M/s"))
+    rate = lambda t: N / t  # noqa: E731
     try:
         exe = compile_c(C_CONSUMER, "ringbuf_consumer", libs=["-lbpf"])
         out = subprocess.run([str(exe), str(obj), str(N), str(REPS)], check=True,

@@ -67,6 +67,28 @@ def best_times(fns: Sequence[Callable[[], Any]], *, number: int,
     return [b / number for b in best]
 
 
+def interleaved(fns: Sequence[Callable[[], Any]], *, repeat: int,
+                prepare: Optional[Callable[[], Any]] = None) -> List[List[float]]:
+    """Seconds of each call of each ``fns[i]``, ``repeat`` times, the sides
+    alternating within every repetition (``prepare()`` before each call,
+    untimed); ``[i]`` is the list of ``fns[i]``'s times."""
+    times: List[List[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            if prepare is not None:
+                prepare()
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return times
+
+
+def spread(times: Sequence[float]) -> Dict[str, float]:
+    """The min and median of ``times`` (the figures a row reports)."""
+    ordered = sorted(times)
+    return {"min_s": ordered[0], "median_s": ordered[len(ordered) // 2]}
+
+
 def ratio_row(group: str, name: str, ours: float, baseline: float, *,
               goal_max: Optional[float] = None, goal_min: Optional[float] = None,
               note: str = "") -> Row:

@@ -187,6 +187,7 @@ class EventReader(Generic[E]):
             self._leave()
 
     _callback: Optional[Callable[..., Any]] = None
+    event_type: Any = None
 
     def _callback_sink(self) -> Callable[..., Any]:
         if self._callback is None:
@@ -246,6 +247,46 @@ class EventReader(Generic[E]):
 
     def _events(self, out: List[Any]) -> List[E]:
         return out
+
+    def read_array(self, max_events: Optional[int] = None) -> Any:
+        """The columnar batch path: every pending event (up to ``max_events``)
+        as ONE array, without waiting and without per-event Python objects
+        where the reader can avoid them.  A numpy structured array of
+        :func:`bpfskel.columns.record_dtype` of ``event_type`` when numpy is
+        installed, else a ctypes array ``event_type * n``.  Records of another
+        size follow the short-record rule (zero-padded, or cut)."""
+        from . import columns
+
+        cls = self.event_type
+        if cls is None:
+            raise TypeError(f"{self.source}: read_array() needs the reader's event_type")
+        self._check_open()
+        parts: List[Any] = []
+        self._enter()
+        try:
+            count = 0
+            backlog = self._backlog
+            if backlog:  # what an async iteration left: delivered first, in order
+                taken = []
+                while backlog and count != max_events:
+                    taken.append(bytes(backlog.popleft()[-1]))
+                    count += 1
+                parts.append(columns.records_array(cls, bytearray(b"".join(taken)), count))
+            if count != max_events and not self._closed:
+                self._drain_array(parts, None if max_events is None else max_events - count)
+        finally:
+            self._leave()
+        return columns.concatenate(cls, parts)
+
+    # subclasses with a faster way of copying runs of records override this
+    def _drain_array(self, parts: List[Any], limit: Optional[int]) -> None:
+        from . import columns
+
+        out: List[Any] = []
+        self._drain(self._list_sink(out), limit)
+        events: List[Any] = self._events(out)
+        parts.append(columns.records_array(self.event_type, bytearray(
+            b"".join(bytes(e) for e in events)), len(events)))
 
     def fileno(self) -> int:
         """The epoll fd: readable when events are pending (and once closed)."""

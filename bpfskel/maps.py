@@ -534,6 +534,43 @@ class Map(Generic[K, V]):
                 out.extend(zip(keys, values))
         return out
 
+    def items_array(self) -> Tuple[Any, Any]:
+        """``(keys, values)`` as two arrays read with the batch syscalls, no
+        object per entry: numpy arrays (dtypes from the generated layout;
+        per-CPU values shaped ``(entries, possible CPUs)``), or ctypes arrays
+        without numpy.  Same order as :meth:`items`."""
+        from .maparrays import items_array
+
+        return items_array(self)
+
+    def values_array(self) -> Any:
+        """The values of :meth:`items_array`."""
+        return self.items_array()[1]
+
+    def sum(self) -> Tuple[Any, Any]:
+        """Per-CPU maps: ``(keys, totals)``, each value summed over the CPUs
+        (struct values field by field) without per-CPU Python objects."""
+        from .maparrays import percpu_sum
+
+        if not self.percpu:
+            raise TypeError(f"{self._what()} is not a per-CPU map: nothing to sum")
+        keys, values = self.items_array()
+        return keys, percpu_sum(values)
+
+    def to_numpy(self) -> Any:
+        """The whole map as one numpy structured array, fields ``key`` and
+        ``value`` (needs numpy)."""
+        from .maparrays import to_numpy
+
+        return to_numpy(self)
+
+    def to_pandas(self) -> Any:
+        """The whole map as a pandas DataFrame: a column per key and value
+        member; per-CPU values summed.  Needs pandas."""
+        from .maparrays import to_pandas
+
+        return to_pandas(self)
+
     def pop_items(self) -> List[Tuple[Any, Any]]:
         """Read and remove every entry, each by the kernel's lookup-and-delete,
         so no entry BPF adds between a read and a ``clear()`` is lost:

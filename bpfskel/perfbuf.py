@@ -160,13 +160,65 @@ class PerfBuffer(EventReader[E]):
                     count += 1
                     sink(ring.cpu, decode(record, _HDR.size + 4, raw_size))
                 elif rtype == PERF_RECORD_LOST:
-                    lost = _LOST.unpack_from(record, _HDR.size)[1]
-                    self.lost_events += lost
-                    if self._lost is not None:
-                        self._lost(ring.cpu, lost)
+                    self._count_lost(ring, record)
         finally:
             _U64.pack_into(mem, _TAIL_OFF, tail)
         return count
+
+    def _count_lost(self, ring: _CpuRing, record: bytes) -> None:
+        lost = _LOST.unpack_from(record, _HDR.size)[1]
+        self.lost_events += lost
+        if self._lost is not None:
+            self._lost(ring.cpu, lost)
+
+    def _drain_array(self, parts: List[Any], limit: Optional[int]) -> None:
+        """As :meth:`_drain`, copying runs of same-size samples: a sample of an
+        ``event_type`` record is ``round_up(8 + 4 + size, 8)`` bytes, so a run
+        of them up to the end of the data area is a strided array.  A record
+        that is not such a sample, or straddles the end, goes the slow way."""
+        from . import columns
+
+        cls = self.event_type
+        size = ctypes.sizeof(cls)
+        stride = (_HDR.size + 4 + size + 7) & ~7
+        # type, size (misc may differ), and the raw size the kernel padded to 8
+        header = ((0, 4, PERF_RECORD_SAMPLE), (6, 2, stride), (8, 4, stride - _HDR.size - 4))
+        np = columns.numpy_or_none()
+        count = 0
+        for ring in self._rings:
+            if count == limit or self._closed:
+                break
+            mem, base, dsize = ring.mem, ring.data_off, ring.data_size
+            head = _U64.unpack_from(mem, _HEAD_OFF)[0]
+            tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
+            try:
+                while tail < head and count != limit and not self._closed:
+                    off = tail % dsize
+                    n = min(head - tail, dsize - off) // stride
+                    if limit is not None:
+                        n = min(n, limit - count)
+                    run = columns.run_length(mem, base + off, n, stride, header, np)
+                    if run:
+                        parts.append(columns.strided_records(cls, mem, base + off + 12, run,
+                                                             stride, np))
+                        tail += run * stride
+                        count += run
+                        continue
+                    rtype, _misc, rsize = _HDR.unpack_from(ring.read(tail, _HDR.size))
+                    if rsize < _HDR.size:
+                        tail = head  # a corrupt ring, as in _drain_ring
+                        break
+                    record = ring.read(tail, rsize)
+                    tail += rsize
+                    if rtype == PERF_RECORD_SAMPLE:
+                        raw_size = _U32.unpack_from(record, _HDR.size)[0]
+                        event = self._decode(record, _HDR.size + 4, raw_size)
+                        parts.append(columns.records_array(cls, bytearray(bytes(event)), 1))
+                        count += 1
+                    elif rtype == PERF_RECORD_LOST:
+                        self._count_lost(ring, record)
+            finally:
+                _U64.pack_into(mem, _TAIL_OFF, tail)
 
     def _close_maps(self) -> None:
         """Take the fds out of the map (as libbpf does), then unmap and close."""

@@ -27,9 +27,10 @@ architectures would need explicit barriers.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import struct
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from .events import E, EventReader, event_decoder
 
@@ -100,6 +101,62 @@ class RingBuffer(EventReader[E]):
                         store(cons_page, 0, cons)
         finally:
             _U64.pack_into(cons_page, 0, cons)
+
+    def _drain_array(self, parts: List[Any], limit: Optional[int]) -> None:
+        """Copy runs of records, not records: fixed-size records sit ``stride``
+        bytes apart, and the data area is mapped twice, so the pending span is
+        contiguous.  A run ends at the first header that is not exactly
+        ``size`` (BUSY, DISCARD or another length): that record goes the slow
+        way (skipped, or decoded by the short-record rule), then runs resume.
+        The consumer position is stored once, at the end."""
+        from . import columns
+
+        data, cons_page = self._data, self._consumer
+        assert data is not None and cons_page is not None
+        cls = self.event_type
+        size = ctypes.sizeof(cls)
+        stride = (size + HDR_SIZE + 7) & ~7
+        header = ((0, 4, size),)  # the length word: no BUSY or DISCARD bit, this size
+        mask, page = self._mask, mmap.PAGESIZE
+        u32, u64 = _U32.unpack_from, _U64.unpack_from
+        np = columns.numpy_or_none()
+        singles = bytearray()  # records of another size, decoded one by one
+        nsingles = 0
+        cons = u64(cons_page, 0)[0]
+        count = 0
+        try:
+            while count != limit and not self._closed:
+                prod = u64(data, 0)[0]
+                if cons >= prod:
+                    break
+                off = page + (cons & mask)
+                n = (prod - cons) // stride
+                if limit is not None:
+                    n = min(n, limit - count)
+                run = columns.run_length(data, off, n, stride, header, np)
+                if run:
+                    if nsingles:
+                        parts.append(columns.records_array(cls, singles, nsingles))
+                        singles, nsingles = bytearray(), 0
+                    parts.append(columns.strided_records(cls, data, off + HDR_SIZE, run,
+                                                         stride, np))
+                    cons += run * stride
+                    count += run
+                    continue
+                length = u32(data, off)[0]
+                if length & BUSY_BIT:
+                    break
+                rlen = length & ~DISCARD_BIT
+                cons += (rlen + HDR_SIZE + 7) & ~7
+                if length & DISCARD_BIT:
+                    continue
+                singles += bytes(self._decode(data, off + HDR_SIZE, rlen))
+                nsingles += 1
+                count += 1
+        finally:
+            _U64.pack_into(cons_page, 0, cons)
+            if nsingles:
+                parts.append(columns.records_array(cls, singles, nsingles))
 
     def _close_maps(self) -> None:
         for m in (self._consumer, self._data):

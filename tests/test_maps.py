@@ -7,16 +7,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator
 
 import pytest
 
 import bpfskel
-from bpfskel import _libbpf
 from bpfskel.maps import QueueEmptyError
 
 from bpfenv import module_fixture, possible_cpus_from_sysfs
-from mapsenv import comm, pytestmark, traced  # noqa: F401
+from mapsenv import comm, pytestmark, raw_walk, traced  # noqa: F401
 
 mod = module_fixture("maps")
 
@@ -25,19 +24,6 @@ mod = module_fixture("maps")
 def skel(mod: Any) -> Iterator[Any]:
     with traced(mod) as s:
         yield s
-
-
-def raw_walk(fd: int, key_size: int, value_size: int) -> List[Tuple[bytes, bytes]]:
-    """Every entry by get_next_key + lookup through libbpf directly (no Map code)."""
-    lib = _libbpf.lib()
-    out, prev = [], None
-    key = ctypes.create_string_buffer(key_size)
-    value = ctypes.create_string_buffer(value_size)
-    while lib.bpf_map_get_next_key(fd, prev, key) == 0:
-        assert lib.bpf_map_lookup_elem(fd, key, value) == 0
-        out.append((key.raw, value.raw))
-        prev = ctypes.create_string_buffer(key.raw)
-    return out
 
 
 def test_types_come_from_btf(mod: Any, skel: Any) -> None:
