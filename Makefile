@@ -60,7 +60,9 @@ TOOL_SRCS := $(wildcard bpfskel/tools/bpf/*.bpf.c)
 TOOL_SKELS := $(TOOL_SRCS:.bpf.c=_skel.py)
 bpfskel/tools/bpf/%_skel.py: bpfskel/tools/bpf/%.bpf.c bpfskel/tools/bpf/filter.bpf.h
 	$(PYTHON) -m bpfskel build $< -o $@ --types-from $<
-tools: $(TOOL_SKELS)
+bpfskel/tools/syscall_names.py: tools/gen_syscall_names.py
+	$(PYTHON) tools/gen_syscall_names.py
+tools: $(TOOL_SKELS) bpfskel/tools/syscall_names.py
 
 test: deps mounts
 	$(MAKE) --no-print-directory bpf tools
