@@ -28,13 +28,16 @@ class ToolError(Exception):
 
 
 def parser(prog: str, description: str, *, comm_flags: tuple[str, ...] = ("-c", "--comm"),
-           interval: bool = False, failed: bool = True) -> argparse.ArgumentParser:
+           interval: bool = False, failed: bool = True,
+           cgroup: bool = True) -> argparse.ArgumentParser:
     """The common options; tools add their own to what this returns."""
     p = argparse.ArgumentParser(prog=f"bpfskel-tools {prog}", description=description)
     p.add_argument("-p", "--pid", type=int, default=0, help="trace this process (tgid) only")
     p.add_argument(*comm_flags, dest="comm", default="",
                    help="trace only tasks with this command name (comm, 15 chars)")
-    p.add_argument("--cgroup", metavar="PATH", help="trace only this cgroup v2 (a directory)")
+    if cgroup:
+        p.add_argument("--cgroup", metavar="PATH",
+                       help="trace only this cgroup v2 (a directory)")
     if failed:
         p.add_argument("-x", "--failed", action="store_true", help="show failed calls only")
     p.add_argument("-T", "--timestamp", action="store_true", help="print a time column")
@@ -58,7 +61,7 @@ def parse(p: argparse.ArgumentParser, argv: Optional[list[str]]) -> argparse.Nam
         p.error(f"--comm {args.comm!r} is longer than a task's comm (15 bytes)")
     if args.duration < 0 or getattr(args, "interval", 0) < 0 or getattr(args, "count", 0) < 0:
         p.error("durations, intervals and counts must not be negative")
-    if args.cgroup is not None:
+    if getattr(args, "cgroup", None) is not None:
         try:
             st = os.stat(args.cgroup)
         except OSError as e:

@@ -17,6 +17,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional
 
+from bpfskel import labels
 from bpfskel.tools import common
 from bpfskel.tools.syscall_names import BY_MACHINE
 
@@ -88,7 +89,7 @@ def trace(args: Any, names: Dict[int, str]) -> int:
         for key, c in rows:
             entry: Dict[str, Any] = {"count": c.count}
             if args.process:
-                entry.update(pid=key, comm=bytes(c.comm).split(b"\0")[0].decode(errors="replace"))
+                entry.update(pid=key, comm=labels.comm(c.comm))
             else:
                 entry.update(nr=key, syscall=names.get(key, f"syscall_{key}"))
             if args.latency:
