@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, NoReturn, Optional
 
 from bpfskel import errors, features
 from bpfskel.jsonl import JsonLines
@@ -27,11 +27,18 @@ class ToolError(Exception):
     """A failure reported as one line ``<tool>: error: ...``, exit 1."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line, ``bpfskel-tools <tool>: error: ...``, exit 2."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def parser(prog: str, description: str, *, comm_flags: tuple[str, ...] = ("-c", "--comm"),
            interval: bool = False, failed: bool = True,
            cgroup: bool = True) -> argparse.ArgumentParser:
     """The common options; tools add their own to what this returns."""
-    p = argparse.ArgumentParser(prog=f"bpfskel-tools {prog}", description=description)
+    p = _Parser(prog=f"bpfskel-tools {prog}", description=description)
     p.add_argument("-p", "--pid", type=int, default=0, help="trace this process (tgid) only")
     p.add_argument(*comm_flags, dest="comm", default="",
                    help="trace only tasks with this command name (comm, 15 chars)")
