@@ -119,7 +119,9 @@ def started(tool: str, header: Optional[str], args: argparse.Namespace) -> None:
 
 class Stop:
     """SIGINT/SIGTERM end the loop instead of killing the process, so the
-    final poll and summary still run.  ``stop.is_set`` is polled."""
+    final poll and summary still run.  ``stop.is_set`` is polled.  ``run()``
+    installs it for the whole tool (a Ctrl-C during load or just after
+    "Tracing" ends the loop at once, not with a traceback)."""
 
     def __init__(self) -> None:
         self.is_set = False
@@ -138,18 +140,20 @@ class Stop:
             signal.signal(sig, old)
 
 
+STOP = Stop()
+
+
 def poll_until_done(reader: Any, args: argparse.Namespace,
                     tick: Optional[Callable[[], None]] = None) -> None:
     """Poll ``reader`` until --duration passes or a signal comes, then drain it."""
     deadline = time.monotonic() + args.duration if args.duration else None
-    with Stop() as stop:
-        while not stop.is_set and (deadline is None or time.monotonic() < deadline):
-            try:
-                reader.poll(timeout_ms=100)
-            except InterruptedError:
-                continue
-            if tick is not None:
-                tick()
+    while not STOP.is_set and (deadline is None or time.monotonic() < deadline):
+        try:
+            reader.poll(timeout_ms=100)
+        except InterruptedError:
+            continue
+        if tick is not None:
+            tick()
     reader.poll(timeout_ms=0)
 
 
@@ -159,17 +163,16 @@ def intervals(args: argparse.Namespace) -> Iterator[bool]:
     for the last report, after which the generator returns."""
     deadline = time.monotonic() + args.duration if args.duration else float("inf")
     done = 0
-    with Stop() as stop:
-        while True:
-            until = min(deadline, time.monotonic() + args.interval) if args.interval else deadline
-            while not stop.is_set and time.monotonic() < until:
-                time.sleep(min(0.05, max(0.0, until - time.monotonic())))
-            done += 1
-            last = (stop.is_set or time.monotonic() >= deadline or not args.interval
-                    or (args.count > 0 and done >= args.count))
-            yield last
-            if last:
-                return
+    while True:
+        until = min(deadline, time.monotonic() + args.interval) if args.interval else deadline
+        while not STOP.is_set and time.monotonic() < until:
+            time.sleep(min(0.05, max(0.0, until - time.monotonic())))
+        done += 1
+        last = (STOP.is_set or time.monotonic() >= deadline or not args.interval
+                or (args.count > 0 and done >= args.count))
+        yield last
+        if last:
+            return
 
 
 def timestamp() -> str:
@@ -193,7 +196,8 @@ def report_lost(tool: str, lost: int, args: argparse.Namespace, out: JsonLines) 
 def run(tool: str, body: Callable[[], int]) -> int:
     """Run a tool's body, printing a ToolError as one line, exit 1."""
     try:
-        return body()
+        with STOP:
+            return body()
     except ToolError as e:
         print(f"{tool}: error: {e}", file=sys.stderr)
         return 1
