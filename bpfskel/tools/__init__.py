@@ -17,4 +17,5 @@ TOOLS = {
     "exitsnoop": "trace process exits: lifetime, exit code or signal",
     "syscount": "count system calls (or processes), optionally with latency, per interval",
     "runqlat": "run-queue latency as a log2 histogram",
+    "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
 }
