@@ -12,7 +12,7 @@ APT_PKGS   := clang-19 libbpf-dev bpftool gcc make iproute2
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 
-.PHONY: all deps sysdeps pydeps bpf test test-kernels demo bench lint mounts clean
+.PHONY: all deps sysdeps pydeps bpf tools test test-kernels demo bench lint mounts clean
 all: bpf
 
 # Idempotent: installs the Debian packages only when one is missing.
@@ -53,8 +53,19 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
 
 bpf: $(BPF_OBJS)
 
+# bpfskel.tools: each bpfskel/tools/bpf/<tool>.bpf.c becomes <tool>_skel.py
+# next to it, object embedded.  The modules are committed (and so ship in the
+# sdist and wheel); this regenerates them, an unchanged one is not rewritten.
+TOOL_SRCS := $(wildcard bpfskel/tools/bpf/*.bpf.c)
+TOOL_SKELS := $(TOOL_SRCS:.bpf.c=_skel.py)
+bpfskel/tools/bpf/%_skel.py: bpfskel/tools/bpf/%.bpf.c bpfskel/tools/bpf/filter.bpf.h
+	$(PYTHON) -m bpfskel build $< -o $@ --types-from $<
+bpfskel/tools/syscall_names.py: tools/gen_syscall_names.py
+	$(PYTHON) tools/gen_syscall_names.py
+tools: $(TOOL_SKELS) bpfskel/tools/syscall_names.py
+
 test: deps mounts
-	$(MAKE) --no-print-directory bpf
+	$(MAKE) --no-print-directory bpf tools
 	$(PYTHON) -m pytest -q
 
 # The kernel matrix: the hook-marked tests (kprobe, kprobe.multi, fentry, LSM)
@@ -80,7 +91,7 @@ lint: deps
 	  $(BUILD)/profile_skel.py $(BUILD)/opensnoop_skel.py
 	$(PYTHON) -m bpfskel build --project examples/getpid_counter
 	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun
-	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py \
+	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py tools/gen_syscall_names.py \
 	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py $(BUILD)/profile_skel.py \
 	  $(BUILD)/opensnoop_skel.py
 

@@ -1,0 +1,21 @@
+"""bpfskel tools: the classic BPF observability tools, on generated skeletons.
+
+Each tool is a module here with a ``main(argv) -> int``; ``python -m
+bpfskel.tools <tool> [args]`` and the ``bpfskel-tools`` console script
+dispatch to it.  The BPF side of each tool is ``bpf/<tool>.bpf.c``, compiled
+by ``make tools`` (``bpfskel build``) into ``bpf/<tool>_skel.py`` with the
+object embedded; those modules are committed, so an installed tool needs no
+clang, kernel headers or bpftool.
+"""
+
+from __future__ import annotations
+
+#: tool name -> one-line description; the name is the module's
+TOOLS = {
+    "execsnoop": "trace execve: pid, ppid, comm, return value and full argv",
+    "opensnoop": "trace open/openat/openat2: pid, comm, fd or errno, flags, path",
+    "exitsnoop": "trace process exits: lifetime, exit code or signal",
+    "syscount": "count system calls (or processes), optionally with latency, per interval",
+    "runqlat": "run-queue latency as a log2 histogram",
+    "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
+}

@@ -1,0 +1,1 @@
+"""Generated skeleton modules of the tools (``make tools`` writes them)."""
