@@ -11,6 +11,7 @@ Source: bpf/attach_net.bpf.c.
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import shutil
@@ -189,7 +190,8 @@ def test_freplace_replaces_a_global_function(mod: Any, skel: Any) -> None:
         except bpfskel.LibbpfError as e:
             if features.fentry_available():
                 raise
-            pytest.skip(f"this kernel refuses BPF trampolines, freplace too: {e.errno}")
+            pytest.skip("this kernel refuses BPF trampolines, freplace too: "
+                        f"{errno.errorcode.get(e.errno or 0, e.errno)}")
         with ext.progs.new_verdict.attach_freplace(target, "verdict"):
             assert target.test_run(packet).retval == 42
         assert target.test_run(packet).retval == 0
