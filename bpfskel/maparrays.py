@@ -100,7 +100,8 @@ def to_numpy(m: "Map[Any, Any]") -> Any:
 
     keys, values = items_array(m)
     vshape = values.shape[1:]
-    out = numpy.empty(len(keys), numpy.dtype([("key", keys.dtype),
+    # zeros, not empty: field assignment leaves padding bytes untouched
+    out = numpy.zeros(len(keys), numpy.dtype([("key", keys.dtype),
                                               ("value", values.dtype, vshape)]))
     out["key"] = keys
     out["value"] = values
