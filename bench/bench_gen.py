@@ -102,7 +102,7 @@ def run() -> List[Row]:
             subprocess.run(ref, check=True, stdout=f, stderr=subprocess.DEVNULL)
         base = min(base, time.perf_counter() - t0)
 
-    from bpfskel.generate import generate
+    from bpfskel.gen.generate import generate
     data = obj.read_bytes()
     in_process = min(_timed(lambda: generate(data, str(obj), NAME)) for _ in range(REPEAT))
 

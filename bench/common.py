@@ -139,7 +139,7 @@ def skeleton_module(obj: Path, name: str) -> Any:
     """Generate the bpfskel module for ``obj`` into build/bench/ and import it."""
     import importlib.util
 
-    from bpfskel.generate import generate
+    from bpfskel.gen.generate import generate
 
     path = BENCH_BUILD / f"{name}_skel.py"
     path.write_text(generate(obj.read_bytes(), str(obj), name))

@@ -161,7 +161,7 @@ def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any
 
 def generated_module_in(name: str, directory: Path) -> Any:
     """:func:`generated_module`, writing the module into ``directory``."""
-    from bpfskel.generate import generate
+    from bpfskel.gen.generate import generate
 
     obj = build_obj(name)
     path = directory / f"{name}_skel.py"

@@ -160,7 +160,7 @@ def run_gen(obj: Path, out: Path, *, subprocess_run: bool) -> Tuple[int, str, st
         proc = subprocess.run([sys.executable, "-m", "bpfskel"] + args, capture_output=True,
                               text=True, env=env, timeout=300)
         return proc.returncode, proc.stdout, proc.stderr
-    from bpfskel import cli  # in-process: safe, libbpf parses in a forked child
+    from bpfskel.gen import cli  # in-process: safe, libbpf parses in a forked child
 
     so, se = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):

@@ -27,7 +27,7 @@ from bpfskel.arena import (
     globals_offset,
     has_arena_section,
 )
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 from bpfskel.memory import BorrowedMemory
 
 import elfread

@@ -18,9 +18,9 @@ from typing import Any, Dict
 
 import pytest
 
-from bpfskel import layout
-from bpfskel.generate import generate_from_info, mapped_sections
-from bpfskel.objfile import ObjectInfo, read_object
+from bpfskel.gen import layout
+from bpfskel.gen.generate import generate_from_info, mapped_sections
+from bpfskel.gen.objfile import ObjectInfo, read_object
 
 from bpfenv import lookup, requires_bpf
 

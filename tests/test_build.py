@@ -93,7 +93,7 @@ def test_build_then_run(project: Path, env: Dict[str, str]) -> None:
 
 def test_cache_hit_and_invalidation(project: Path, env: Dict[str, str],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from bpfskel.build import BuildRequest, build
+    from bpfskel.gen.build import BuildRequest, build
 
     monkeypatch.setenv("BPFSKEL_CACHE_DIR", env["BPFSKEL_CACHE_DIR"])
     req = BuildRequest(str(project / "src" / "prog.bpf.c"), "prog")
@@ -145,7 +145,7 @@ def test_clang_diagnostics_verbatim(project: Path, env: Dict[str, str]) -> None:
 def test_target_arch_and_multiarch_flags(project: Path, env: Dict[str, str]) -> None:
     import platform
 
-    from bpfskel.toolchain import TARGET_ARCH
+    from bpfskel.gen.toolchain import TARGET_ARCH
 
     arch = TARGET_ARCH[platform.machine()][0]
     (project / "src" / "prog.bpf.c").write_text(

@@ -156,7 +156,7 @@ def _bad_relocation(data: bytes) -> bytes:
 _FORK_WHILE_FORMATTING = """
 import sys, threading
 from bpfskel import _libbpf
-from bpfskel.objfile import InputError, read_object
+from bpfskel.gen.objfile import InputError, read_object
 
 held, release = threading.Event(), threading.Event()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import bpfskel
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 
 from bpfenv import compile_bpf, requires_bpf
 

@@ -304,7 +304,7 @@ def _cfg_object(tmp_path: Any, name: str, fields: tuple, total: str, value: str)
 def test_object_path_with_other_types_at_the_same_offsets_is_refused(tmp_path: Any) -> None:
     import importlib.util
 
-    from bpfskel.generate import generate
+    from bpfskel.gen.generate import generate
 
     good = _cfg_object(tmp_path, "good", ("lo", "hi"), "__u64", "__u64")
     path = tmp_path / "good_skel.py"

@@ -33,7 +33,7 @@ from fuzzcases import (
 )
 
 from bpfskel import _libbpf
-from bpfskel.objfile import InputError, read_object
+from bpfskel.gen.objfile import InputError, read_object
 
 from bpfenv import REPO_ROOT, build_obj, compile_bpf
 from elfread import ElfFile
@@ -235,7 +235,7 @@ def test_crashing_libbpf_leaves_no_core_file(tmp_path: Path, crasher: Path) -> N
     # child still leaves none (it turns them off for itself)
     script = ("import resource, sys\n"
               "resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)\n"
-              "from bpfskel.objfile import read_object\n"
+              "from bpfskel.gen.objfile import read_object\n"
               "try:\n"
               "    read_object(open(sys.argv[1], 'rb').read(), 'x', 'x')\n"
               "except Exception as e:\n"

@@ -35,7 +35,7 @@ from typing import Dict, Tuple
 import pytest
 
 from bpfskel import __version__
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 from bpfskel.structs import unpack_object
 
 from bpfenv import compile_bpf

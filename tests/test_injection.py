@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 import bpfskel
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 from bpfskel.names import identifier, section_ident
 
 from bpfenv import bpf_unavailable_reason, compile_bpf

@@ -30,8 +30,8 @@ import pytest
 
 from bpfskel import btf as btf_mod
 from bpfskel.btf import Kind
-from bpfskel.generate import generate
-from bpfskel.objfile import read_object
+from bpfskel.gen.generate import generate
+from bpfskel.gen.objfile import read_object
 
 import elfread
 import groundtruth

@@ -59,7 +59,7 @@ def as_user(uid: int, *names: str) -> List[str]:
 @pytest.fixture(scope="module")
 def modules() -> Iterator[Path]:
     """Generated modules in a directory any user can read."""
-    from bpfskel.generate import generate
+    from bpfskel.gen.generate import generate
 
     d = Path(tempfile.mkdtemp(prefix="bpfskel-lp-"))
     try:

@@ -16,7 +16,7 @@ import pytest
 
 import bpfskel
 from bpfskel import _libbpf
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 
 import elfread
 from bpfenv import build_obj, compile_bpf, generated_module, lookup, requires_bpf, update

@@ -15,7 +15,7 @@ from typing import Any, Dict
 import pytest
 
 import bpfskel
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 
 from bpfenv import compile_bpf, generated_module, requires_bpf
 from skelenv import run_isolated

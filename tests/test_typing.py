@@ -25,7 +25,7 @@ from typing import Dict, List
 import pytest
 
 import bpfskel
-from bpfskel.generate import generate
+from bpfskel.gen.generate import generate
 
 from bpfenv import REPO_ROOT, build_obj, compile_bpf
 

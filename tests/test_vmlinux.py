@@ -73,7 +73,7 @@ def test_kernel_header_compiles(ours: Path, tmp_path: Path) -> None:
 
 @needs_bpftool
 def test_object_btf_matches_bpftool(tmp_path: Path) -> None:
-    from bpfskel.vmlinux import dump_c
+    from bpfskel.gen.vmlinux import dump_c
 
     obj = str(build_obj("globals"))  # an ELF file: btf__parse reads its .BTF
     assert normalise(dump_c(obj)) == normalise(bpftool_dump(obj))

@@ -28,10 +28,10 @@ import re
 import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import _libbpf
-from . import btf as btf_mod
-from .btf import Btf, Kind, Type
-from .errors import Error
+from .. import _libbpf
+from .. import btf as btf_mod
+from ..btf import Btf, Kind, Type
+from ..errors import Error
 from .toolchain import Clang, ClangError, bpf_flags
 
 __all__ = ["HeaderTypesError", "declared_names", "header_btf", "merge", "types_from"]

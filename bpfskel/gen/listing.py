@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import List
 
+from ..btf import VAR_EXTERN_NAME, Kind
+from ..names import c_text
 from . import layout
-from .btf import VAR_EXTERN_NAME, Kind
 from .generate import mapped_sections
-from .names import c_text
 from .objfile import ObjectInfo
 
 __all__ = ["render"]

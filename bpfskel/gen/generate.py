@@ -6,14 +6,15 @@ import hashlib
 import os
 from typing import List, Mapping, Optional, Set, Tuple
 
-from . import __version__, codegen, layout
-from .arena import BPF_MAP_TYPE_ARENA
-from .btf import layout_digests
-from .mapkinds import map_class
-from .maps import PERCPU_TYPES
-from .names import ARENA_SECTION, identifier
+from .. import __version__
+from ..arena import BPF_MAP_TYPE_ARENA
+from ..btf import layout_digests
+from ..mapkinds import map_class
+from ..maps import PERCPU_TYPES
+from ..names import ARENA_SECTION, identifier
+from ..structops import BPF_MAP_TYPE_STRUCT_OPS, struct_ops_types
+from . import codegen, layout
 from .objfile import ObjectInfo, read_object
-from .structops import BPF_MAP_TYPE_STRUCT_OPS, struct_ops_types
 
 __all__ = ["default_name", "generate", "generate_from_info", "mapped_sections"]
 

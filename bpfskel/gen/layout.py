@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import AbstractSet, Dict, List, Optional, Set, Tuple, Union
 
-from .btf import INT_BOOL, INT_CHAR, INT_SIGNED, VAR_STATIC, Btf, Kind, Type
-from .errors import Error
-from .names import ARENA_SECTION, CTYPES_RESERVED, Scope, c_text, identifier, section_ident
+from ..btf import INT_BOOL, INT_CHAR, INT_SIGNED, VAR_STATIC, Btf, Kind, Type
+from ..errors import Error
+from ..names import ARENA_SECTION, CTYPES_RESERVED, Scope, c_text, identifier, section_ident
 
 __all__ = ["Prim", "Ref", "Arr", "Opaque", "Field", "Accessor", "ClassPlan", "EnumPlan",
            "AliasPlan", "SectionPlan", "Plan", "LayoutError", "plan", "view_section"]

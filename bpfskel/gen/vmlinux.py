@@ -19,8 +19,8 @@ import ctypes
 import os
 from typing import List, Optional
 
-from . import _libbpf
-from .errors import Error
+from .. import _libbpf
+from ..errors import Error
 
 __all__ = ["DEFAULT_BTF", "VmlinuxError", "dump_c"]
 

@@ -17,8 +17,8 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, List, NoReturn, Optional
 
-from . import __version__
-from .errors import Error
+from .. import __version__
+from ..errors import Error
 
 if TYPE_CHECKING:
     from .toolchain import ClangError
@@ -128,8 +128,8 @@ def _clang_failed(e: "ClangError") -> NoReturn:
 
 
 def _gen(args: argparse.Namespace) -> int:
+    from ..names import identifier
     from .generate import default_name, generate_from_info
-    from .names import identifier
     from .objfile import check_btf, read_object
 
     data = _read(args.object)
@@ -152,8 +152,8 @@ def _gen(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from ..names import identifier
     from .build import BuildRequest, build, build_project, read_project
-    from .names import identifier
     from .toolchain import ClangError
 
     if args.project:
@@ -202,7 +202,7 @@ def _vmlinux(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from .generate import default_name
-    from .inspect import render
+    from .listing import render
     from .objfile import read_object
 
     data = _read(args.object)

@@ -40,10 +40,10 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
-from . import _libbpf, arena, elf
-from . import btf as btf_mod
-from .errors import Error
-from .names import identifier, map_ident
+from .. import _libbpf, arena, elf
+from .. import btf as btf_mod
+from ..errors import Error
+from ..names import identifier, map_ident
 
 __all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "check_btf",
            "read_object", "map_ident"]

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, Match, Optional, Sequence, Set, Tuple
 
+from ..names import ARENA_SECTION, FROZEN_PREFIXES, c_text
+from ..structs import pack_object
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref, elem_annotation
-from .names import ARENA_SECTION, FROZEN_PREFIXES, c_text
-from .structs import pack_object
 
 __all__ = ["MapInfo", "ProgInfo", "render"]
 

@@ -35,9 +35,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import __version__
+from .. import __version__
+from ..errors import Error
 from .cli import write_atomic
-from .errors import Error
 from .toolchain import Clang, bpf_flags, find_clang, host_arch
 
 __all__ = ["BuildRequest", "BuildResult", "ConfigError", "build", "build_project",
@@ -154,7 +154,7 @@ def _needs_generated_vmlinux(src: bytes, req: BuildRequest) -> bool:
 
 def build(req: BuildRequest, use_cache: bool = True) -> BuildResult:
     """Compile ``req.source`` and generate its module, or take both from the cache."""
-    from . import _libbpf
+    from .. import _libbpf
 
     source = os.path.abspath(req.source)
     with open(source, "rb") as f:
@@ -270,7 +270,7 @@ def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]
     """Build every source ``[tool.bpfskel]`` names; ``(path, path relative to
     root)`` of each generated module.  clang's diagnostics are raised in the
     error, so pip shows them."""
-    from .names import identifier
+    from ..names import identifier
 
     unknown = set(config) - {"sources", "cflags", "include", "types-from", "types", "arches"}
     if unknown:

@@ -25,7 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .errors import Error
+from ..errors import Error
 
 __all__ = ["ClangError", "Clang", "ToolchainError", "TARGET_ARCH", "bpf_flags", "find_clang",
            "host_arch", "multiarch_include"]

@@ -1,0 +1,1 @@
+"""Build time: everything that turns a BPF object into a generated module."""
