@@ -271,7 +271,6 @@ class ProgInfo(Structure):
     ]
 
 
-BPF_STATS_RUN_TIME = 0  # enum bpf_stats_type
 
 
 def opts(cls: Any, **values: Any) -> Any:

@@ -75,18 +75,16 @@ from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 from . import _libbpf, elf
 from .btf import Kind
 from .errors import BoundsError, ClosedError, Error, NotSupportedError
-from .maps import MapType
 from .memory import BorrowedMemory
 from .names import ARENA_SECTION
+from .uapi import BPF_F_SEGV_ON_FAULT, MapType
 
-__all__ = ["BPF_MAP_TYPE_ARENA", "GLOBALS_AT_END_SINCE", "MIN_LIBBPF", "ArenaMemory",
+__all__ = ["GLOBALS_AT_END_SINCE", "MIN_LIBBPF", "ArenaMemory",
            "ArenaSupport", "globals_offset", "has_arena_section", "legacy_object",
            "legacy_restore", "require_arena_support"]
 
 T = TypeVar("T")
 
-BPF_MAP_TYPE_ARENA = MapType.ARENA
-BPF_F_SEGV_ON_FAULT = 1 << 17
 MIN_LIBBPF = (1, 4)             # first libbpf that maps arenas and relocates __arena globals
 GLOBALS_AT_END_SINCE = (1, 7)   # libbpf moved the globals to the end of the arena
 PAGE_SIZE = mmap.PAGESIZE
@@ -165,7 +163,7 @@ def _arena_map(obj: int) -> Optional[int]:
     lib = _libbpf.lib()
     m = lib.bpf_object__next_map(obj, None)
     while m:
-        if lib.bpf_map__type(m) == BPF_MAP_TYPE_ARENA:
+        if lib.bpf_map__type(m) == MapType.ARENA:
             return int(m)
         m = lib.bpf_object__next_map(obj, m)
     return None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from . import _libbpf
 from .errors import ClosedError
 from .links import Link
+from .uapi import AttachType
 
 if TYPE_CHECKING:
     from .programs import Program
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["ProgAttachment", "netfilter", "sockmap"]
 
 # enum bpf_attach_type values for sockmap programs
-BPF_SK_SKB_STREAM_PARSER, BPF_SK_SKB_STREAM_VERDICT, BPF_SK_MSG_VERDICT = 4, 5, 7
-BPF_SK_SKB_VERDICT = 38
+BPF_SK_SKB_STREAM_PARSER = AttachType.SK_SKB_STREAM_PARSER
+BPF_SK_SKB_STREAM_VERDICT = AttachType.SK_SKB_STREAM_VERDICT
+BPF_SK_MSG_VERDICT = AttachType.SK_MSG_VERDICT
+BPF_SK_SKB_VERDICT = AttachType.SK_SKB_VERDICT
 
 
 def netfilter(prog: "Program", pf: int, hooknum: int, priority: int, flags: int) -> Link:

@@ -14,11 +14,11 @@ import errno
 from typing import Any, NoReturn
 
 from . import _libbpf
-from .maps import BPF_ANY, Map
+from .maps import Map
+from .uapi import BPF_ANY
 
-__all__ = ["BPF_MAP_TYPE_BLOOM_FILTER", "BloomFilter"]
+__all__ = ["BloomFilter"]
 
-BPF_MAP_TYPE_BLOOM_FILTER = 30
 
 
 class BloomFilter(Map[Any, Any]):

@@ -28,14 +28,11 @@ from typing import Iterable, NamedTuple, Union
 
 from . import _libbpf
 from .errors import CAP_NAMES, CapabilityError
+from .uapi import PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS
 
 __all__ = ["drop_capabilities", "capabilities", "CapSets", "cap_number", "cap_names"]
 
 _VERSION_3 = 0x20080522  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set
-PR_CAPBSET_DROP = 24
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAP_SETPCAP = CAP_NAMES.index("CAP_SETPCAP")
 
 

@@ -31,11 +31,9 @@ from .codec import Codec
 from .errors import ClosedError, Error
 from .maps import Map
 
-__all__ = ["BPF_MAP_TYPE_ARRAY_OF_MAPS", "BPF_MAP_TYPE_HASH_OF_MAPS", "MapInMap", "OwnedMap",
+__all__ = ["MapInMap", "OwnedMap",
            "MapShape", "create_map"]
 
-BPF_MAP_TYPE_ARRAY_OF_MAPS = 12
-BPF_MAP_TYPE_HASH_OF_MAPS = 13
 
 
 class MapShape(NamedTuple):

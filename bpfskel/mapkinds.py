@@ -11,23 +11,24 @@ from __future__ import annotations
 
 from typing import Any, Dict, Type
 
-from .bloom import BPF_MAP_TYPE_BLOOM_FILTER, BloomFilter
-from .mapinmap import BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, MapInMap
+from .bloom import BloomFilter
+from .mapinmap import MapInMap
 from .maps import Map
-from .stackmap import BPF_MAP_TYPE_STACK_TRACE, StackTraceMap
-from .storage import STORAGE_MAP_TYPES, StorageMap
-from .structops import BPF_MAP_TYPE_STRUCT_OPS, StructOpsMap
-from .userringbuf import BPF_MAP_TYPE_USER_RINGBUF, UserRingBufferMap
+from .stackmap import StackTraceMap
+from .storage import StorageMap
+from .structops import StructOpsMap
+from .uapi import STORAGE_MAP_TYPES, MapType
+from .userringbuf import UserRingBufferMap
 
 __all__ = ["map_class", "KINDS"]
 
 KINDS: Dict[int, Type[Map[Any, Any]]] = {
-    BPF_MAP_TYPE_STRUCT_OPS: StructOpsMap,
-    BPF_MAP_TYPE_STACK_TRACE: StackTraceMap,
-    BPF_MAP_TYPE_BLOOM_FILTER: BloomFilter,
-    BPF_MAP_TYPE_ARRAY_OF_MAPS: MapInMap,
-    BPF_MAP_TYPE_HASH_OF_MAPS: MapInMap,
-    BPF_MAP_TYPE_USER_RINGBUF: UserRingBufferMap,
+    MapType.STRUCT_OPS: StructOpsMap,
+    MapType.STACK_TRACE: StackTraceMap,
+    MapType.BLOOM_FILTER: BloomFilter,
+    MapType.ARRAY_OF_MAPS: MapInMap,
+    MapType.HASH_OF_MAPS: MapInMap,
+    MapType.USER_RINGBUF: UserRingBufferMap,
     **{t: StorageMap for t in STORAGE_MAP_TYPES},
 }
 

@@ -45,6 +45,7 @@ from typing import (
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
 from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
+from .uapi import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, PERCPU_MAP_TYPES, MapType
 
 if TYPE_CHECKING:
     from .mapinmap import OwnedMap
@@ -52,28 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
            "QueueEmptyError"]
 
-BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK = 0, 1, 2, 4
-
-
-class MapType:
-    """``enum bpf_map_type`` values this module treats specially."""
-
-    HASH = 1
-    ARRAY = 2
-    PERF_EVENT_ARRAY = 4
-    PERCPU_HASH = 5
-    PERCPU_ARRAY = 6
-    LRU_HASH = 9
-    LRU_PERCPU_HASH = 10
-    LPM_TRIE = 11
-    QUEUE = 22
-    STACK = 23
-    RINGBUF = 27
-    ARENA = 33
-
-
-_PERCPU = PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
-                                    MapType.LRU_PERCPU_HASH})
+_PERCPU = PERCPU_MAP_TYPES
 _ARRAYS = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})
 _QUEUES = frozenset({MapType.QUEUE, MapType.STACK})
 _NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA}

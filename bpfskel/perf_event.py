@@ -26,6 +26,22 @@ from typing import Iterator, List, Optional, Sequence
 from . import _libbpf
 from .errors import ClosedError, libbpf_error
 from .links import Link
+from .uapi import (
+    PERF_COUNT_HW_CPU_CYCLES,
+    PERF_COUNT_HW_INSTRUCTIONS,
+    PERF_COUNT_SW_BPF_OUTPUT,
+    PERF_COUNT_SW_CPU_CLOCK,
+    PERF_COUNT_SW_PAGE_FAULTS,
+    PERF_COUNT_SW_TASK_CLOCK,
+    PERF_FLAG_FD_CLOEXEC,
+    PERF_SAMPLE_RAW,
+    PERF_TYPE_BREAKPOINT,
+    PERF_TYPE_HARDWARE,
+    PERF_TYPE_HW_CACHE,
+    PERF_TYPE_RAW,
+    PERF_TYPE_SOFTWARE,
+    PERF_TYPE_TRACEPOINT,
+)
 
 __all__ = [
     "PERF_TYPE_HARDWARE", "PERF_TYPE_SOFTWARE", "PERF_TYPE_TRACEPOINT", "PERF_TYPE_HW_CACHE",
@@ -36,15 +52,8 @@ __all__ = [
     "online_cpus", "perf_event_open", "LinkGroup",
 ]
 
-PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT = 0, 1, 2
-PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_BREAKPOINT = 3, 4, 5
-PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS = 0, 1
-PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK, PERF_COUNT_SW_PAGE_FAULTS = 0, 1, 2
-PERF_COUNT_SW_BPF_OUTPUT = 10
-PERF_SAMPLE_RAW = 1 << 10
 
 _SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
-_PERF_FLAG_FD_CLOEXEC = 1 << 3
 # struct perf_event_attr: PERF_ATTR_SIZE_VER5 (Linux 4.1) is all we set
 _ATTR_SIZE = 112
 _F_DISABLED, _F_FREQ = 1 << 0, 1 << 10
@@ -84,7 +93,7 @@ def perf_event_open(type: int, config: int, *, sample_period: int = 0, sample_fr
     libc = _libbpf.libc()
     ctypes.set_errno(0)
     fd = libc.syscall(ctypes.c_long(nr), attr, ctypes.c_long(pid), ctypes.c_long(cpu),
-                      ctypes.c_long(-1), ctypes.c_long(_PERF_FLAG_FD_CLOEXEC))
+                      ctypes.c_long(-1), ctypes.c_long(PERF_FLAG_FD_CLOEXEC))
     if fd < 0:
         err = ctypes.get_errno()
         raise libbpf_error(err, f"perf_event_open(type={type}, config={config}, pid={pid}, "

@@ -35,12 +35,10 @@ from .perf_event import (
     online_cpus,
     perf_event_open,
 )
+from .uapi import PERF_EVENT_IOC_ENABLE, PERF_RECORD_LOST, PERF_RECORD_SAMPLE
 
 __all__ = ["PerfBuffer", "online_cpus"]
 
-PERF_EVENT_IOC_ENABLE = 0x2400
-PERF_RECORD_LOST = 2
-PERF_RECORD_SAMPLE = 9
 _HEAD_OFF, _TAIL_OFF = 1024, 1032
 _HDR = struct.Struct("<IHH")
 _U32 = struct.Struct("<I")

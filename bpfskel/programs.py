@@ -13,10 +13,10 @@ from .iterators import IterLink
 from .links import Link
 from .perf_event import LinkGroup
 from .tc import TcLink
+from .uapi import ProgType
 
 __all__ = ["Program", "Link", "LinkGroup", "IterLink", "TcLink", "TestRunResult"]
 
-BPF_PROG_TYPE_SYSCALL = 31
 
 _L = TypeVar("_L", bound=Link)
 
@@ -346,7 +346,7 @@ class Program:
         """Run the program once (or ``repeat`` times) in the kernel on the given
         input, with ``bpf_prog_test_run_opts``."""
         self._skel._check_loaded(f"test-run {self.name!r}")
-        if self.type == BPF_PROG_TYPE_SYSCALL and repeat == 1:
+        if self.type == ProgType.SYSCALL and repeat == 1:
             repeat = 0  # the kernel refuses repeat for SEC("syscall"); 0 means once
         din = ctypes.create_string_buffer(bytes(data_in), len(data_in)) if data_in else None
         out_sz = data_size_out if data_size_out is not None else (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import _libbpf
 from .bloom import BloomFilter
+from .embed import object_for_machine, unpack_object
 from .mapinmap import MapInMap, OwnedMap
 from .maps import Map
 from .programs import Link, Program
@@ -34,10 +35,8 @@ from .structs import (
     check_layouts,
     enum_ctype,
     int128,
-    object_for_machine,
     uint128,
     unmangle,
-    unpack_object,
 )
 from .userringbuf import UserRingBufferMap
 from .views import SectionView

@@ -21,11 +21,10 @@ from typing import Any, Dict, List, NamedTuple, Optional, Union
 
 from . import _libbpf
 from .maps import Map
+from .uapi import BPF_F_STACK_BUILD_ID
 
-__all__ = ["BPF_MAP_TYPE_STACK_TRACE", "BPF_F_STACK_BUILD_ID", "StackFrame", "StackTraceMap"]
+__all__ = ["BPF_F_STACK_BUILD_ID", "StackFrame", "StackTraceMap"]
 
-BPF_MAP_TYPE_STACK_TRACE = 7
-BPF_F_STACK_BUILD_ID = 1 << 5
 BUILD_ID_SIZE = 20
 # struct bpf_stack_build_id: __s32 status; unsigned char build_id[20]; u64 offset/ip
 _BUILD_ID_FRAME = struct.Struct("<i20sQ")

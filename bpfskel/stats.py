@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from . import _libbpf
+from .uapi import BPF_STATS_RUN_TIME
 
 __all__ = ["ProgramStats", "program_stats", "enable_stats", "stats_enabled", "StatsEnabled"]
 
@@ -58,7 +59,7 @@ class StatsEnabled:
         global _holders
         self.fd: Optional[int] = _libbpf.call(_libbpf.lib().bpf_enable_stats,
                                               "enabling BPF run-time statistics",
-                                              _libbpf.BPF_STATS_RUN_TIME)
+                                              BPF_STATS_RUN_TIME)
         with _lock:
             _holders += 1
 

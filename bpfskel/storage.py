@@ -23,15 +23,10 @@ import os
 from typing import Any, NoReturn
 
 from .maps import Map
+from .uapi import STORAGE_MAP_TYPES
 
 __all__ = ["STORAGE_MAP_TYPES", "StorageMap"]
 
-BPF_MAP_TYPE_SK_STORAGE = 24
-BPF_MAP_TYPE_INODE_STORAGE = 28
-BPF_MAP_TYPE_TASK_STORAGE = 29
-BPF_MAP_TYPE_CGRP_STORAGE = 32
-STORAGE_MAP_TYPES = (BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_INODE_STORAGE,
-                     BPF_MAP_TYPE_TASK_STORAGE, BPF_MAP_TYPE_CGRP_STORAGE)
 
 
 def _fd_of(key: Any) -> Any:

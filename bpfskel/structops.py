@@ -37,11 +37,11 @@ from .btf import Kind, Type
 from .errors import ClosedError, Error, NotSupportedError, ReadOnlyError
 from .links import Link
 from .maps import Map
+from .uapi import MapType
 
-__all__ = ["BPF_MAP_TYPE_STRUCT_OPS", "StructOpsMap", "StructOpsView", "struct_ops_types",
+__all__ = ["StructOpsMap", "StructOpsView", "struct_ops_types",
            "attach_all", "shadow_namespace"]
 
-BPF_MAP_TYPE_STRUCT_OPS = 26
 _SECTIONS = (".struct_ops", ".struct_ops.link")
 _MODS = frozenset({Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
 
@@ -117,7 +117,7 @@ def attach_all(skel: Any) -> None:
     registered through it, as ``skel.links.<map ident>``."""
     links = skel.links.__dict__
     for m in skel.maps:
-        if m.type != BPF_MAP_TYPE_STRUCT_OPS:
+        if m.type != MapType.STRUCT_OPS:
             continue
         link = links.get(m.ident)
         if link is None or link.destroyed:  # a destroyed link is re-registered
@@ -210,7 +210,7 @@ def shadow_namespace(skel: Any, obj: int) -> Dict[str, Any]:
     lib = _libbpf.lib()
     out: Dict[str, Any] = {}
     maps = [m for m in skel.maps
-            if m.type == BPF_MAP_TYPE_STRUCT_OPS and m.value_type is not None]
+            if m.type == MapType.STRUCT_OPS and m.value_type is not None]
     if not maps:
         return out
     btf_ptr = lib.bpf_object__btf(obj)

@@ -9,12 +9,8 @@ any value (:class:`CEnum`).
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import enum
-import functools
-import platform
-import zlib
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -23,7 +19,6 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
-    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -34,7 +29,7 @@ from .members import BoolField, CharField, EnumField, ctypes_fields, enum_ctype,
 
 __all__ = ["Struct", "Union", "CEnum", "BoolField", "CharArray", "CharField", "EnumField",
            "char_array", "enum_ctype", "int128", "uint128", "add_accessors", "asdict",
-           "check_layouts", "unpack_object", "fields_of", "unmangle"]
+           "check_layouts", "fields_of", "unmangle"]
 
 AccessorSpec = Tuple[str, int, int, int, int, bool]  # name, offset, nbytes, shift, bits, signed
 
@@ -357,33 +352,3 @@ def check_layouts(table: Iterable[Tuple[type, int, Sequence[Tuple[str, int]]]]) 
             if got != offset:
                 raise ImportError(f"{cls.__qualname__}.{name}: ctypes offset {got} "
                                   f"!= BTF offset {offset}")
-
-
-@functools.lru_cache(maxsize=8)
-def unpack_object(text: str) -> bytes:
-    """Decode the embedded object (zlib-compressed, base64).
-
-    Cached: every ``open()`` of a module needs the same bytes, and decoding a
-    large object (vmlinux types make it hundreds of KB) costs milliseconds.
-    """
-    return zlib.decompress(base64.b64decode(text))
-
-
-def object_for_machine(objects: Mapping[str, str]) -> bytes:
-    """The embedded object compiled for this machine's architecture (a module
-    built with one object per architecture, keyed by ``platform.machine()``)."""
-    machine = platform.machine()
-    text = objects.get(machine)
-    if text is None:
-        from .errors import NotSupportedError
-
-        raise NotSupportedError(f"this module embeds BPF objects for "
-                                f"{', '.join(sorted(objects))}, not for {machine}")
-    return unpack_object(text)
-
-
-def pack_object(data: bytes) -> str:
-    # Level 6, zlib's default: on a 650 KB object with vmlinux types, level 9
-    # took 6x as long (120 ms, most of `bpfskel gen`) to save 0.05%.
-    return base64.b64encode(zlib.compress(data, 6)).decode("ascii")
-

@@ -20,6 +20,16 @@ from typing import Any, Callable, Dict, Set
 from . import _libbpf
 from .errors import ClosedError, NotSupportedError
 from .links import Link
+from .uapi import (
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    RTM_GETTFILTER,
+    RTM_NEWTFILTER,
+    TC_H_CLSACT_EGRESS,
+    TC_H_CLSACT_INGRESS,
+)
 
 __all__ = ["TcLink", "attach", "BPF_TC_INGRESS", "BPF_TC_EGRESS"]
 
@@ -90,12 +100,9 @@ _tc_lock = threading.Lock()
 
 # rtnetlink, to tell whether a clsact qdisc still holds filters (libbpf's
 # bpf_tc_query needs an exact handle and priority; it cannot list them).
-_RTM_NEWTFILTER, _RTM_GETTFILTER = 44, 46
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _NLMSG_HDR = struct.Struct("=IHHII")     # struct nlmsghdr
 _TCMSG = struct.Struct("=BBHiIII")       # struct tcmsg
-_CLSACT_PARENTS = (0xFFFFFFF2, 0xFFFFFFF3)  # TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_{INGRESS,EGRESS})
+_CLSACT_PARENTS = (TC_H_CLSACT_INGRESS, TC_H_CLSACT_EGRESS)
 
 
 def _tc_hook(ifindex: int, attach_point: int) -> Any:
@@ -110,8 +117,8 @@ def _tc_filters_left(ifindex: int) -> bool:
         s.settimeout(5.0)
         for seq, parent in enumerate(_CLSACT_PARENTS, 1):
             body = _TCMSG.pack(socket.AF_UNSPEC, 0, 0, ifindex, 0, parent, 0)
-            s.send(_NLMSG_HDR.pack(_NLMSG_HDR.size + len(body), _RTM_GETTFILTER,
-                                   _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0) + body)
+            s.send(_NLMSG_HDR.pack(_NLMSG_HDR.size + len(body), RTM_GETTFILTER,
+                                   NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
             found = _read_dump(s, seq) or found
     return found
 
@@ -127,14 +134,14 @@ def _read_dump(s: socket.socket, seq: int) -> bool:
             if length < _NLMSG_HDR.size:
                 raise OSError(errno.EPROTO, "malformed netlink reply")
             if mseq == seq:
-                if typ == _NLMSG_DONE:
+                if typ == NLMSG_DONE:
                     return found
-                if typ == _NLMSG_ERROR:
+                if typ == NLMSG_ERROR:
                     (err,) = struct.unpack_from("=i", buf, off + _NLMSG_HDR.size)
                     if err:
                         raise OSError(-err, os.strerror(-err))
                     return found
-                found = found or typ == _RTM_NEWTFILTER
+                found = found or typ == RTM_NEWTFILTER
             off += (length + 3) & ~3
 
 

@@ -24,6 +24,7 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 from . import _libbpf
 from .errors import Error
+from .uapi import CLONE_NEWNET, MapType
 
 __all__ = [
     "HOOKS", "HOOK_ERRNOS", "NetNs", "XDP_VERDICTS", "TC_VERDICTS", "bpf_unavailable_reason",
@@ -34,8 +35,6 @@ __all__ = [
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 _PMU = "/sys/bus/event_source/devices"
 _TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-BPF_MAP_TYPE_ARRAY = 2
-CLONE_NEWNET = 0x40000000
 
 XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
 TC_VERDICTS = {-1: "TC_ACT_UNSPEC", 0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "TC_ACT_SHOT",
@@ -63,7 +62,7 @@ def bpf_unavailable_reason() -> Optional[str]:
         lib = _libbpf.lib()
     except _libbpf.LibbpfNotFoundError as e:
         return f"libbpf cannot be loaded: {e}"
-    fd = lib.bpf_map_create(BPF_MAP_TYPE_ARRAY, b"bpfskel_probe", 4, 4, 1, None)
+    fd = lib.bpf_map_create(MapType.ARRAY, b"bpfskel_probe", 4, 4, 1, None)
     if fd < 0:
         err = -fd
         why = "no CAP_BPF (run as root)" if err in (errno.EPERM, errno.EACCES) else \

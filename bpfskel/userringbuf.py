@@ -37,9 +37,8 @@ from .errors import ClosedError, EventSizeError, RingBufferFullError
 from .maps import Map
 from .memory import buffer_address
 
-__all__ = ["BPF_MAP_TYPE_USER_RINGBUF", "UserRingBufferMap", "UserRingBuffer"]
+__all__ = ["UserRingBufferMap", "UserRingBuffer"]
 
-BPF_MAP_TYPE_USER_RINGBUF = 31
 HDR_SIZE = 8
 
 

@@ -24,14 +24,13 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from bpfskel import _libbpf
+from bpfskel.uapi import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 CLANG = os.environ.get("BPFSKEL_CLANG", "clang-19")
 
-BPF_MAP_TYPE_ARRAY = 2
-BPF_F_RDONLY_PROG = 0x80
-BPF_F_MMAPABLE = 0x400
+BPF_MAP_TYPE_ARRAY = MapType.ARRAY
 
 __all__ = [
     "REPO_ROOT", "BUILD_DIR", "CLANG", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",

@@ -21,7 +21,6 @@ import pytest
 import bpfskel
 from bpfskel import BoundsError, ClosedError, NotSupportedError, ReadOnlyError, _libbpf
 from bpfskel.arena import (
-    BPF_MAP_TYPE_ARENA,
     GLOBALS_AT_END_SINCE,
     MIN_LIBBPF,
     globals_offset,
@@ -29,6 +28,7 @@ from bpfskel.arena import (
 )
 from bpfskel.gen.generate import generate
 from bpfskel.memory import BorrowedMemory
+from bpfskel.uapi import BPF_F_MMAPABLE, MapType
 
 import elfread
 from bpfenv import REPO_ROOT, build_obj, compile_bpf, generated_module, requires_bpf
@@ -46,8 +46,8 @@ def _arena_unavailable() -> str:
     if _libbpf.version() < MIN_LIBBPF:
         return (f"libbpf {bpfskel.libbpf_version()} cannot load BPF arenas (needs >= "
                 f"{MIN_LIBBPF[0]}.{MIN_LIBBPF[1]}; set BPFSKEL_LIBBPF)")
-    o = _libbpf.opts(_libbpf.MapCreateOpts, map_flags=0x400)  # BPF_F_MMAPABLE
-    fd = _libbpf.lib().bpf_map_create(BPF_MAP_TYPE_ARENA, b"arena_probe", 0, 0, 1,
+    o = _libbpf.opts(_libbpf.MapCreateOpts, map_flags=BPF_F_MMAPABLE)
+    fd = _libbpf.lib().bpf_map_create(MapType.ARENA, b"arena_probe", 0, 0, 1,
                                       ctypes.byref(o))
     if fd < 0:
         return f"the kernel cannot create BPF arenas ({os.strerror(-fd)}): needs linux >= 6.9"

@@ -25,6 +25,7 @@ import pytest
 import bpfskel
 from bpfskel import _libbpf, features
 from bpfskel.attach_net import BPF_SK_MSG_VERDICT
+from bpfskel.uapi import CLONE_NEWNET
 
 from bpfenv import module_fixture, requires_bpf
 
@@ -32,7 +33,6 @@ pytestmark = [requires_bpf,
               pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2's ip is missing")]
 
 mod = module_fixture("attach_net")
-CLONE_NEWNET = 0x40000000
 NFPROTO_IPV4, NF_INET_LOCAL_IN = 2, 1
 T = TypeVar("T")
 HAVE_NETFILTER_SEC = _libbpf.version() >= (1, 3)

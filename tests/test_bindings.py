@@ -18,11 +18,9 @@ import pytest
 import bpfskel
 from bpfskel import _libbpf
 from bpfskel.errors import LibbpfError, libbpf_error
+from bpfskel.uapi import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG
 
 from bpfenv import REPO_ROOT, build_obj, compile_bpf, requires_bpf
-
-BPF_F_RDONLY_PROG = 0x80
-BPF_F_MMAPABLE = 0x400
 
 
 def _run_py(code: str, **env: str) -> subprocess.CompletedProcess:

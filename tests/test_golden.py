@@ -35,8 +35,8 @@ from typing import Dict, Tuple
 import pytest
 
 from bpfskel import __version__
+from bpfskel.embed import unpack_object
 from bpfskel.gen.generate import generate
-from bpfskel.structs import unpack_object
 
 from bpfenv import compile_bpf
 

@@ -16,14 +16,14 @@ import pytest
 
 import bpfskel
 from bpfskel import _libbpf, features
-from bpfskel.maps import MapType
+from bpfskel.uapi import MapType
 
 from bpfenv import module_fixture, requires_bpf
 
 pytestmark = requires_bpf
 
 mod = module_fixture("map_setters")
-BPF_MAP_TYPE_ARRAY = 2
+BPF_MAP_TYPE_ARRAY = MapType.ARRAY
 
 
 def _array_map(max_entries: int = 1) -> int:

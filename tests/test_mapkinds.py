@@ -18,6 +18,7 @@ import bpfskel
 import bpfskel.mapinmap
 import bpfskel.maps
 from bpfskel.stackmap import StackFrame
+from bpfskel.uapi import MapType
 
 from bpfenv import generated_module, module_fixture
 from mapsenv import pytestmark, traced  # noqa: F401
@@ -283,7 +284,7 @@ def test_exchange_errors(skel: Any) -> None:
 
 # -- map-in-map ----------------------------------------------------------------------------
 
-BPF_MAP_TYPE_HASH = 1
+BPF_MAP_TYPE_HASH = MapType.HASH
 
 
 def test_outer_map_reads_back_typed_maps(skel: Any, mod: Any) -> None:

@@ -22,8 +22,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ..errors import ClosedError
-from ..maps import MapType
 from ..stats import program_stats, stats_enabled
+from ..uapi import MapType
 
 __all__ = ["SelfMetrics", "FILLING_MAP_TYPES"]
 

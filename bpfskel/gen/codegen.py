@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, Match, Optional, Sequence, Set, Tuple
 
+from ..embed import pack_object
 from ..names import ARENA_SECTION, FROZEN_PREFIXES, c_text
-from ..structs import pack_object
 from .layout import Arr, ClassPlan, CType, EnumPlan, Plan, Prim, Ref, elem_annotation
 
 __all__ = ["MapInfo", "ProgInfo", "render"]

@@ -7,18 +7,16 @@ import os
 from typing import List, Mapping, Optional, Set, Tuple
 
 from .. import __version__
-from ..arena import BPF_MAP_TYPE_ARENA
 from ..btf import layout_digests
 from ..mapkinds import map_class
-from ..maps import PERCPU_TYPES
 from ..names import ARENA_SECTION, identifier
-from ..structops import BPF_MAP_TYPE_STRUCT_OPS, struct_ops_types
+from ..structops import struct_ops_types
+from ..uapi import BPF_F_MMAPABLE, PERCPU_MAP_TYPES, MapType
 from . import codegen, layout
 from .objfile import ObjectInfo, read_object
 
 __all__ = ["default_name", "generate", "generate_from_info", "mapped_sections"]
 
-BPF_F_MMAPABLE = 0x400  # map flag: user space may mmap the map (global data maps have it)
 
 
 def default_name(path: str) -> str:
@@ -38,7 +36,7 @@ def mapped_sections(info: ObjectInfo) -> Set[str]:
     """
     mapped = {m.section for m in info.maps
               if m.internal and m.section and m.flags & BPF_F_MMAPABLE}
-    if any(m.type == BPF_MAP_TYPE_ARENA for m in info.maps):
+    if any(m.type == MapType.ARENA for m in info.maps):
         mapped.add(ARENA_SECTION)  # __arena globals live in the arena map (bpfskel.arena)
     return mapped
 
@@ -47,14 +45,14 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str,
                        arch_objects: Optional[Mapping[str, bytes]] = None) -> str:
     ops = struct_ops_types(info.btf.__getitem__, len(info.btf))
     map_types = {m.ident: (m.key_type_id, m.value_type_id or
-                           (ops.get(m.name, (0,))[0] if m.type == BPF_MAP_TYPE_STRUCT_OPS else 0))
+                           (ops.get(m.name, (0,))[0] if m.type == MapType.STRUCT_OPS else 0))
                  for m in info.maps if not m.internal}
     inner_types = {f"{m.ident}__inner": (m.inner_key_type_id, m.inner_value_type_id)
                    for m in info.maps if m.inner_key_type_id or m.inner_value_type_id}
     plan = layout.plan(info.btf, {**map_types, **inner_types}, mapped_sections(info))
     maps: List[codegen.MapInfo] = []
     annotations = {m.ident: "_Any, _Any" if m.internal else codegen.map_annotation(
-        plan, m.key_type_id, m.value_type_id, m.type in PERCPU_TYPES) for m in info.maps}
+        plan, m.key_type_id, m.value_type_id, m.type in PERCPU_MAP_TYPES) for m in info.maps}
     for m in sorted(info.maps, key=lambda m: m.ident):
         key, value = codegen.map_exprs(plan, *map_types[m.ident]) \
             if not m.internal else ("None", "None")
@@ -62,7 +60,7 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str,
     classes = {m.ident: map_class(m.type).__name__ for m in info.maps}
     inner = [(ident[:-len("__inner")], *codegen.map_exprs(plan, *ids))
              for ident, ids in sorted(inner_types.items())]
-    struct_ops = sorted(m.ident for m in info.maps if m.type == BPF_MAP_TYPE_STRUCT_OPS)
+    struct_ops = sorted(m.ident for m in info.maps if m.type == MapType.STRUCT_OPS)
     progs: List[Tuple[str, str, str]] = sorted((p.ident, p.name, p.section) for p in info.progs)
     datasecs = {t.name: t.id for t in info.btf.datasecs()}
     digests = layout_digests(info.btf.__getitem__,

@@ -1,0 +1,48 @@
+"""The BPF object embedded in a generated module: one codec, both sides.
+
+Shared by build time (:mod:`bpfskel.gen.codegen` packs) and run time (the
+generated module unpacks through :mod:`bpfskel.runtime`), so it imports
+neither: the two ends of the format live in one file and cannot drift.
+The text is base64 of the zlib-compressed ELF bytes (pure ASCII, so a
+generated module stays ASCII).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import platform
+import zlib
+from typing import Mapping
+
+__all__ = ["pack_object", "unpack_object", "object_for_machine"]
+
+
+def pack_object(data: bytes) -> str:
+    """The embedded text for the object ``data``."""
+    # Level 6, zlib's default: on a 650 KB object with vmlinux types, level 9
+    # took 6x as long (120 ms, most of `bpfskel gen`) to save 0.05%.
+    return base64.b64encode(zlib.compress(data, 6)).decode("ascii")
+
+
+@functools.lru_cache(maxsize=8)
+def unpack_object(text: str) -> bytes:
+    """Decode the embedded object (zlib-compressed, base64).
+
+    Cached: every ``open()`` of a module needs the same bytes, and decoding a
+    large object (vmlinux types make it hundreds of KB) costs milliseconds.
+    """
+    return zlib.decompress(base64.b64decode(text))
+
+
+def object_for_machine(objects: Mapping[str, str]) -> bytes:
+    """The embedded object compiled for this machine's architecture (a module
+    built with one object per architecture, keyed by ``platform.machine()``)."""
+    machine = platform.machine()
+    text = objects.get(machine)
+    if text is None:
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(f"this module embeds BPF objects for "
+                                f"{', '.join(sorted(objects))}, not for {machine}")
+    return unpack_object(text)
