@@ -1,11 +1,12 @@
-"""The one place bpfskel loads native code: libbpf.so.1, a few libc symbols
-(``mmap``, ``munmap``, ``vsnprintf``, ``syscall``, ``setns``, ``capget``, ``capset``,
-``prctl``), and GCC's libatomic for ``exchange`` on mapped globals.
+"""Our ctypes bindings to libbpf.so.1 (the C library's few symbols are in
+:mod:`bpfskel._libc`; both load through :mod:`bpfskel._native`, the one module
+that calls ``ctypes.CDLL``).
 
 Invariants kept here so that the rest of the package can stay pure Python:
 
 * **Discovery.** ``BPFSKEL_LIBBPF`` (an explicit path, never silently ignored),
-  then the soname ``libbpf.so.1``, then ``ctypes.util.find_library("bpf")``.
+  then the soname ``libbpf.so.1``, then ``ctypes.util.find_library("bpf")``
+  (imported only when the soname fails: it pulls in ``subprocess``).
   Loading is lazy: importing bpfskel, or running ``bpfskel --help``, never needs
   libbpf; the first call that does raises :class:`LibbpfNotFoundError`.
 * **Typed calls.** Every function used has ``argtypes``/``restype`` declared in
@@ -20,16 +21,15 @@ Invariants kept here so that the rest of the package can stay pure Python:
   subclasses that carry the errno and the lines libbpf logged meanwhile.
 * **Logging.** libbpf's print callback is routed to the ``bpfskel.libbpf``
   logger (WARN->WARNING, INFO->INFO, DEBUG->DEBUG); warnings and info lines
-  are also captured per thread so that an error can quote them.
+  are also captured per thread so that an error can quote them.  ``logging``
+  is imported when libbpf is loaded, not at import (start-up cost).
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import logging
-import mmap
 import os
+import sys
 import threading
 from contextlib import contextmanager
 from ctypes import (
@@ -39,7 +39,6 @@ from ctypes import (
     c_bool,
     c_char_p,
     c_int,
-    c_long,
     c_size_t,
     c_uint32,
     c_uint64,
@@ -47,11 +46,12 @@ from ctypes import (
 )
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
+from . import _native
+from ._libc import format_va
 from .errors import LOG_TAIL_LINES, Error, LibbpfError, libbpf_error, tail
 
 __all__ = [
     "lib",
-    "libc",
     "version",
     "check",
     "check_ptr",
@@ -60,7 +60,6 @@ __all__ = [
     "ObjectOpenOpts",
     "MapCreateOpts",
     "MapInfo",
-    "libatomic",
     "TestRunOpts",
     "TcHook",
     "TcOpts",
@@ -70,7 +69,7 @@ __all__ = [
 ENV_VAR = "BPFSKEL_LIBBPF"
 INSTALL_HINT = "install Debian's libbpf1 package (apt-get install libbpf1), or set BPFSKEL_LIBBPF"
 
-log = logging.getLogger("bpfskel.libbpf")
+log: Any = None  # the bpfskel.libbpf logger, from libbpf's first message (_logger)
 
 
 class LibbpfNotFoundError(Error, ImportError):
@@ -449,20 +448,26 @@ class _Lib:
 
 _lock = threading.Lock()
 _lib: Optional[_Lib] = None
-_libc: Optional[ctypes.CDLL] = None
+
+
+def _candidates(explicit: Optional[str]) -> Iterator[str]:
+    if explicit:
+        yield explicit
+        return
+    yield "libbpf.so.1"
+    import ctypes.util  # runs ldconfig through subprocess: only when the soname failed
+
+    found = ctypes.util.find_library("bpf")
+    if found:
+        yield found
 
 
 def _load() -> _Lib:
     explicit = os.environ.get(ENV_VAR)
-    candidates = [explicit] if explicit else ["libbpf.so.1"]
-    if not explicit:
-        found = ctypes.util.find_library("bpf")
-        if found:
-            candidates.append(found)
     errors = []
-    for cand in candidates:
+    for cand in _candidates(explicit):
         try:
-            cdll = ctypes.CDLL(cand, use_errno=True)
+            cdll = _native.load(cand, use_errno=True)
         except OSError as e:
             errors.append(f"{cand}: {e}")
             continue
@@ -483,59 +488,6 @@ def lib() -> _Lib:
     return _lib
 
 
-def libc() -> ctypes.CDLL:
-    """The C library, for ``mmap``/``munmap``/``vsnprintf``/``syscall``/``setns`` and
-    the capability calls ``capget``/``capset``/``prctl``."""
-    global _libc
-    if _libc is None:
-        c = ctypes.CDLL(None, use_errno=True)
-        c.mmap.restype = c_void_p
-        c.mmap.argtypes = [c_void_p, c_size_t, c_int, c_int, c_int, c_long]
-        c.munmap.restype = c_int
-        c.munmap.argtypes = [c_void_p, c_size_t]
-        c.vsnprintf.restype = c_int
-        c.vsnprintf.argtypes = [c_void_p, c_size_t, c_char_p, c_void_p]
-        c.syscall.restype = c_long  # variadic: callers pass c_long/c_void_p arguments
-        c.setns.restype = c_int  # bpfskel.testing's network namespaces
-        c.setns.argtypes = [c_int, c_int]
-        # capabilities (bpfskel.caps): capget/capset take a header and 2 data structs
-        c.capget.restype = c_int
-        c.capget.argtypes = [c_void_p, c_void_p]
-        c.capset.restype = c_int
-        c.capset.argtypes = [c_void_p, c_void_p]
-        c.prctl.restype = c_int  # variadic: callers pass c_ulong arguments
-        _libc = c
-    return _libc
-
-
-_libatomic: Optional[ctypes.CDLL] = None
-_libatomic_missing = ""
-
-
-def libatomic() -> ctypes.CDLL:
-    """GCC's ``libatomic.so.1``, for a real atomic exchange on mapped memory
-    (``__atomic_exchange_4``/``_8``: one ``xchg`` instruction on x86-64).
-    Raises :class:`NotSupportedError` naming the package when it is missing."""
-    global _libatomic, _libatomic_missing
-    if _libatomic is None and not _libatomic_missing:
-        try:
-            c = ctypes.CDLL("libatomic.so.1")
-        except OSError as e:
-            _libatomic_missing = str(e)
-        else:
-            for width, ctype in ((4, c_uint32), (8, c_uint64)):
-                fn = getattr(c, f"__atomic_exchange_{width}")
-                fn.restype = ctype
-                fn.argtypes = [c_void_p, ctype, c_int]
-            _libatomic = c
-    if _libatomic is None:
-        from .errors import NotSupportedError
-
-        raise NotSupportedError(f"an atomic exchange needs libatomic.so.1 (install Debian's "
-                                f"libatomic1 package): {_libatomic_missing}")
-    return _libatomic
-
-
 def version() -> Tuple[int, int]:
     """``(major, minor)`` of the libbpf the bindings loaded."""
     return lib().version
@@ -547,59 +499,54 @@ def version_string() -> str:
 
 # -- logging ------------------------------------------------------------------
 
-_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
-# libbpf's longest message is a verifier log (at most 16 MiB).  The buffer is an
-# anonymous mapping, so only the pages a message touches are ever committed.
-_FMT_BUF_SIZE = 32 << 20
-_fmt_buf: Optional[mmap.mmap] = None
-_fmt_addr = 0
-_fmt_lock = threading.Lock()
+# libbpf_print_level -> logging's level numbers (WARNING, INFO, DEBUG)
+_WARNING, _INFO, _DEBUG = 30, 20, 10
+_LEVELS = {0: _WARNING, 1: _INFO, 2: _DEBUG}
 _tls = threading.local()
 
 
 def _after_fork_in_child() -> None:
-    # Another thread may have held the lock, or been writing the (shared)
-    # buffer, when this process forked (objfile parses in a forked child):
-    # the child would wait forever on its first libbpf message.
-    global _fmt_lock, _fmt_buf, _fmt_addr, _lock
-    _fmt_lock, _lock = threading.Lock(), threading.Lock()
-    _fmt_buf, _fmt_addr = None, 0
+    # Another thread may have held the lock when this process forked (objfile
+    # parses in a forked child): the child would wait forever in lib().
+    global _lock
+    _lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _format(fmt: bytes, args: int) -> str:
-    """Render a printf format and its ``va_list`` (x86-64: passed by pointer)."""
-    global _fmt_buf, _fmt_addr
-    with _fmt_lock:
-        if _fmt_buf is None:
-            _fmt_buf = mmap.mmap(-1, _FMT_BUF_SIZE)
-            _fmt_addr = ctypes.addressof(ctypes.c_char.from_buffer(_fmt_buf))
-        n = libc().vsnprintf(_fmt_addr, _FMT_BUF_SIZE, fmt, args)
-        if n < 0:
-            return fmt.decode(errors="replace")
-        text = ctypes.string_at(_fmt_addr, min(n, _FMT_BUF_SIZE - 1))
-    return text.decode(errors="replace")
+def _logger() -> Any:
+    """The ``bpfskel.libbpf`` logger, or None while nothing imported ``logging``.
 
+    Until some module imports ``logging`` no handler can exist, and the
+    ``NullHandler`` below keeps Python's last-resort handler quiet, so every
+    record would be dropped: skipping them then is exact, and spares a
+    generated module's start-up the import.
+    """
+    global log
+    if log is None and "logging" in sys.modules:
+        import logging
 
-def format_va(fmt: bytes, args: int) -> str:
-    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``."""
-    return _format(fmt, args)
+        # an app that configures no logging sees no libbpf lines
+        logging.getLogger("bpfskel").addHandler(logging.NullHandler())
+        log = logging.getLogger("bpfskel.libbpf")
+    return log
 
 
 def _print(level: int, fmt: Optional[bytes], args: int) -> int:
     try:
-        pylevel = _LEVELS.get(level, logging.DEBUG)
+        log = _logger()
+        pylevel = _LEVELS.get(level, _DEBUG)
         sinks: Optional[List[List[str]]] = getattr(_tls, "sinks", None)
-        wanted = bool(sinks) and pylevel >= logging.INFO
-        loglevel = logging.DEBUG if getattr(_tls, "quiet", 0) else pylevel
-        if fmt is None or not (wanted or log.isEnabledFor(loglevel)):
+        wanted = bool(sinks) and pylevel >= _INFO
+        loglevel = _DEBUG if getattr(_tls, "quiet", 0) else pylevel
+        emit = log is not None and log.isEnabledFor(loglevel)
+        if fmt is None or not (wanted or emit):
             return 0
-        text = _format(fmt, args)
+        text = format_va(fmt, args)
         if wanted and sinks:
             sinks[-1].append(text)
-        if log.isEnabledFor(loglevel):
+        if emit:
             log.log(loglevel, "%s", text.rstrip("\n"))
     except BaseException:  # a callback from C must never raise
         pass

@@ -44,7 +44,7 @@ Where the globals start
       same rule for the running version.
     * libbpf 1.1 to 1.3 cannot load arenas.  Opening an object with an arena
       raises :class:`~bpfskel.NotSupportedError` naming libbpf 1.4, while
-      ``bpfskel gen`` still generates its module (see :func:`legacy_object`).
+      ``bpfskel gen`` still generates its module (:mod:`bpfskel.gen.legacy_arena`).
 
 Kernel rules worth knowing
     * Touching a page of the arena from user space allocates it, as if BPF had
@@ -69,19 +69,16 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import struct
 from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 
 from . import _libbpf, elf
-from .btf import Kind
 from .errors import BoundsError, ClosedError, Error, NotSupportedError
 from .memory import BorrowedMemory
 from .names import ARENA_SECTION
 from .uapi import BPF_F_SEGV_ON_FAULT, MapType
 
 __all__ = ["GLOBALS_AT_END_SINCE", "MIN_LIBBPF", "ArenaMemory",
-           "ArenaSupport", "globals_offset", "has_arena_section", "legacy_object",
-           "legacy_restore", "require_arena_support"]
+           "ArenaSupport", "globals_offset", "has_arena_section", "require_arena_support"]
 
 T = TypeVar("T")
 
@@ -250,59 +247,9 @@ class ArenaSupport:
         return self.arena_memory.ptr(address, cls)
 
 
-# -- objects for a libbpf without arena support ------------------------------------
+# -- objects for a libbpf without arena support (the generator's side: gen.legacy_arena)
 
 
 def has_arena_section(data: bytes) -> bool:
     """Whether the BPF object ``data`` has ``__arena`` globals."""
     return any(sec.name == ARENA_SECTION for sec in elf.sections(data))
-
-
-def legacy_object(data: bytes) -> Optional[Tuple[bytes, str]]:
-    """The object as a libbpf older than 1.4 can parse it, and the stand-in name.
-
-    libbpf 1.1 refuses ``.addr_space.1`` (its relocations point nowhere it
-    knows), so ``bpfskel gen`` could not read the object's BTF, maps and
-    programs.  This copy gives that section, in the ELF and BTF string tables,
-    a ``.data.*`` name of the same length; libbpf then reads it like any data
-    section, lays out its variables the same way, and :func:`legacy_restore`
-    turns the result back.  Only the generator uses it: the module is the one
-    libbpf 1.4 would give.  ``None`` when not needed.
-    """
-    if _libbpf.lib().version >= MIN_LIBBPF:
-        return None
-    sections = elf.sections(data)
-    if not any(sec.name == ARENA_SECTION for sec in sections):
-        return None
-    buf = bytearray(data)
-    strings = b""
-    str_start = 0
-    for name, _name_at, offset, size in sections:
-        if name == ".BTF" and size >= 24:
-            hdr_len, _t_off, _t_len, s_off, s_len = struct.unpack_from("<5I", data, offset + 4)
-            str_start = offset + hdr_len + s_off
-            strings = data[str_start:str_start + s_len]
-    taken = {name for name, *_ in sections}
-    old = ARENA_SECTION.encode()
-    stand_in = next(cand for cand in (f".data.arena{c:>02}" for c in range(100))
-                    if cand not in taken and b"\0" + cand.encode() + b"\0" not in strings)
-    new = stand_in.encode()
-    assert len(new) == len(old)
-    for name, name_at, _offset, _size in sections:
-        if name.endswith(ARENA_SECTION):  # .addr_space.1 and .rel.addr_space.1
-            at = name_at + len(name) - len(old)
-            buf[at:at + len(new)] = new
-    at = strings.find(b"\0" + old + b"\0")
-    while at >= 0:
-        buf[str_start + at + 1:str_start + at + 1 + len(new)] = new
-        at = strings.find(b"\0" + old + b"\0", at + 1)
-    return bytes(buf), stand_in
-
-
-def legacy_restore(info: Any, stand_in: str) -> Any:
-    """Undo :func:`legacy_object` in an :class:`~bpfskel.objfile.ObjectInfo`."""
-    for t in info.btf:
-        if t.kind == Kind.DATASEC and t.name == stand_in:
-            t.name = ARENA_SECTION
-    info.maps = [m for m in info.maps if not (m.internal and m.section == stand_in)]
-    return info

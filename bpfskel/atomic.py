@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Optional
 
-from . import _libbpf
+from . import _libc
 from .errors import ClosedError, Error, ReadOnlyError
 from .views import _is_frozen
 
@@ -54,7 +54,7 @@ def exchange(view: Any, field: str, value: int, index: Optional[int] = None) -> 
     addr = ctypes.addressof(view) + offset
     if addr % size:
         raise Error(f"{field} at {addr:#x} is not {size}-byte aligned: no atomic exchange")
-    fn = getattr(_libbpf.libatomic(), f"__atomic_exchange_{size}")
+    fn = getattr(_libc.libatomic(), f"__atomic_exchange_{size}")
     mask = (1 << (8 * size)) - 1
     old = int(fn(addr, value & mask, _SEQ_CST))
     return int(ftype(old).value)  # back to the field's signedness

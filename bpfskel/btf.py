@@ -19,10 +19,8 @@ trip; they are data, never code (see :mod:`.names`).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import struct
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from . import _libbpf
 
@@ -72,53 +70,81 @@ _HDR = struct.Struct("<III")
 _U32 = struct.Struct("<I")
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     name: str
     type_id: int
     bit_offset: int
     bitfield_size: int  # 0: not a bitfield
 
 
-@dataclass(frozen=True)
-class Enumerator:
+class Enumerator(NamedTuple):
     name: str
     value: int
 
 
-@dataclass(frozen=True)
-class VarSecinfo:
+class VarSecinfo(NamedTuple):
     type_id: int
     offset: int
     size: int
 
 
-@dataclass
 class Type:
-    """One BTF type.  Fields not meaningful for a kind keep their defaults."""
+    """One BTF type.  Fields not meaningful for a kind keep their defaults.
 
-    id: int
-    kind: int
-    name: str = ""
-    size: int = 0           # INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT
-    ref: int = 0            # PTR, TYPEDEF, modifiers, FUNC, VAR, DECL_TAG, ARRAY elem
-    kflag: bool = False
-    # INT
-    encoding: int = 0
-    bits: int = 0
-    bit_offset: int = 0
-    # ARRAY
-    nelems: int = 0
-    # STRUCT / UNION
-    members: Tuple[Member, ...] = ()
-    # ENUM / ENUM64
-    enumerators: Tuple[Enumerator, ...] = ()
-    # VAR
-    linkage: int = 0
-    # DATASEC
-    vars: Tuple[VarSecinfo, ...] = ()
-    # FUNC_PROTO params: (name, type_id)
-    params: Tuple[Tuple[str, int], ...] = field(default=())
+    A plain slotted class, not a dataclass: the runtime decodes types too
+    (:class:`TypeReader`), and ``dataclasses`` (with ``inspect``) would cost
+    every generated module's import several milliseconds.
+    """
+
+    __slots__ = ("id", "kind", "name", "size", "ref", "kflag", "encoding", "bits",
+                 "bit_offset", "nelems", "members", "enumerators", "linkage", "vars",
+                 "params")
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(self, id: int, kind: int, name: str = "",
+                 size: int = 0,           # INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT
+                 ref: int = 0,            # PTR, TYPEDEF, modifiers, FUNC, VAR, DECL_TAG, ARRAY
+                 kflag: bool = False,
+                 encoding: int = 0, bits: int = 0, bit_offset: int = 0,  # INT
+                 nelems: int = 0,                                        # ARRAY
+                 members: Tuple[Member, ...] = (),                       # STRUCT / UNION
+                 enumerators: Tuple[Enumerator, ...] = (),               # ENUM / ENUM64
+                 linkage: int = 0,                                       # VAR, FUNC
+                 vars: Tuple[VarSecinfo, ...] = (),                      # DATASEC
+                 params: Tuple[Tuple[str, int], ...] = ()) -> None:      # FUNC_PROTO
+        self.id = id
+        self.kind = kind
+        self.name = name
+        self.size = size
+        self.ref = ref
+        self.kflag = kflag
+        self.encoding = encoding
+        self.bits = bits
+        self.bit_offset = bit_offset
+        self.nelems = nelems
+        self.members = members
+        self.enumerators = enumerators
+        self.linkage = linkage
+        self.vars = vars
+        self.params = params
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"Type({fields})"
+
+    def replace(self, **changes: Any) -> "Type":
+        """A copy with ``changes`` applied (as ``dataclasses.replace``)."""
+        values = {f: getattr(self, f) for f in self.__slots__}
+        values.update(changes)
+        return Type(**values)
 
     @property
     def kind_name(self) -> str:
@@ -193,8 +219,14 @@ def _decode(raw: Optional[bytes]) -> str:
     return "" if not raw else raw.decode("utf-8", "surrogateescape")
 
 
-class _Reader:
-    """Decodes ``struct btf_type`` records through libbpf's accessors."""
+class TypeReader:
+    """Decodes ``struct btf_type`` records one id at a time, through libbpf's
+    accessors.
+
+    Public because the runtime reads a handful of types (struct_ops values,
+    kernel enums, the arena's DATASEC) without decoding the whole BTF, as
+    :func:`from_pointer` does for the generator.
+    """
 
     def __init__(self, btf_ptr: int) -> None:
         self.lib = _libbpf.lib()
@@ -272,7 +304,7 @@ class _Reader:
 
 def from_pointer(btf_ptr: int) -> Btf:
     """Decode every type of the libbpf ``struct btf *`` at ``btf_ptr``."""
-    reader = _Reader(btf_ptr)
+    reader = TypeReader(btf_ptr)
     count = reader.lib.btf__type_cnt(btf_ptr)
     return Btf([VOID] + [reader.read(i) for i in range(1, count)])
 
@@ -307,6 +339,8 @@ def layout_digests(read: Callable[[int], Type], sections: Dict[str, int],
     give the same module.  Each type's digest is a hash over its members'
     digests, so shared types are hashed once.
     """
+    from hashlib import sha256  # loads OpenSSL: only when a digest is needed
+
     memo: Dict[int, str] = {}
 
     def digest(type_id: int) -> str:
@@ -337,7 +371,7 @@ def layout_digests(read: Callable[[int], Type], sections: Dict[str, int],
             text = f"datasec {t.name!r} {t.size} " + ",".join(parts)
         else:  # int, float, void, fwd, func_proto
             text = f"{t.kind_name} {t.size} {t.encoding} {t.bits} {t.bit_offset}"
-        got = memo[type_id] = hashlib.sha256(text.encode("utf-8", "surrogateescape")
+        got = memo[type_id] = sha256(text.encode("utf-8", "surrogateescape")
                                              ).hexdigest()[:16]
         return got
 

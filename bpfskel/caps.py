@@ -26,7 +26,7 @@ import errno
 import os
 from typing import Iterable, NamedTuple, Union
 
-from . import _libbpf
+from . import _libc
 from .errors import CAP_NAMES, CapabilityError
 from .uapi import PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS
 
@@ -82,7 +82,7 @@ def capabilities() -> CapSets:
     """This thread's capability sets (``capget``)."""
     hdr = _Header(_VERSION_3, 0)
     data = (_Data * 2)()
-    if _libbpf.libc().capget(ctypes.byref(hdr), data) != 0:
+    if _libc.libc().capget(ctypes.byref(hdr), data) != 0:
         raise _fail("capget")
     return CapSets(*(getattr(data[0], f) | getattr(data[1], f) << 32
                      for f in ("effective", "permitted", "inheritable")))
@@ -118,7 +118,7 @@ def drop_capabilities(keep: Iterable[Union[str, int]] = (), *,
     if want & ~now.permitted:
         raise CapabilityError(errno.EPERM, "cannot keep capabilities this process does not "
                               f"have: {', '.join(cap_names(want & ~now.permitted))}")
-    libc = _libbpf.libc()
+    libc = _libc.libc()
     ul = ctypes.c_ulong
     if libc.prctl(PR_CAP_AMBIENT, ul(PR_CAP_AMBIENT_CLEAR_ALL), ul(0), ul(0), ul(0)) != 0 \
             and ctypes.get_errno() != errno.EINVAL:  # EINVAL: kernel without ambient sets

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import platform
+import os
 import zlib
 from typing import Mapping
 
@@ -35,14 +35,21 @@ def unpack_object(text: str) -> bytes:
     return zlib.decompress(base64.b64decode(text))
 
 
+def machine() -> str:
+    """This machine's architecture as ``platform.machine()`` names it (``uname -m``),
+    without importing :mod:`platform` at start-up."""
+    return os.uname().machine
+
+
 def object_for_machine(objects: Mapping[str, str]) -> bytes:
     """The embedded object compiled for this machine's architecture (a module
-    built with one object per architecture, keyed by ``platform.machine()``)."""
-    machine = platform.machine()
-    text = objects.get(machine)
+    built with one object per architecture, keyed by
+    ``platform.machine()``, which is ``uname -m``)."""
+    here = machine()
+    text = objects.get(here)
     if text is None:
         from .errors import NotSupportedError
 
         raise NotSupportedError(f"this module embeds BPF objects for "
-                                f"{', '.join(sorted(objects))}, not for {machine}")
+                                f"{', '.join(sorted(objects))}, not for {here}")
     return unpack_object(text)

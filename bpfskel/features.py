@@ -109,7 +109,7 @@ def _enum(enum_name: str) -> Dict[str, int]:
     tid = _libbpf.lib().btf__find_by_name_kind(ptr, enum_name.encode(), Kind.ENUM)
     if tid <= 0:
         return {}
-    return {e.name: e.value for e in btf_mod._Reader(ptr).read(tid).enumerators}
+    return {e.name: e.value for e in btf_mod.TypeReader(ptr).read(tid).enumerators}
 
 
 _PREFIX = {"bpf_prog_type": "BPF_PROG_TYPE_", "bpf_map_type": "BPF_MAP_TYPE_",

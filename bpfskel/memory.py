@@ -52,12 +52,11 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
-import logging
 import mmap
 import weakref
 from typing import Any, List, Optional, Tuple
 
-from . import _libbpf
+from . import _libc
 from .errors import ENOTSUPP, BoundsError, ClosedError, ReadOnlyError, libbpf_error
 
 __all__ = ["Memory", "BorrowedMemory", "buffer_address"]
@@ -226,7 +225,7 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
         in now reads and writes the live map.  The map must be writable."""
         self._check_open()
         length = _round_up(self._size, PAGE_SIZE)
-        got = _libbpf.libc().mmap(self._address, length, mmap.PROT_READ | mmap.PROT_WRITE,
+        got = _libc.libc().mmap(self._address, length, mmap.PROT_READ | mmap.PROT_WRITE,
                                   mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
         if got in (None, _MAP_FAILED) or got != self._address:
             err = ctypes.get_errno() or _errno.EINVAL
@@ -237,7 +236,7 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
         """Anonymous zero pages over the whole region, at the same address."""
         prot = mmap.PROT_READ if self._readonly else mmap.PROT_READ | mmap.PROT_WRITE
         length = _round_up(self._size, PAGE_SIZE)
-        got = _libbpf.libc().mmap(self._address, length, prot,
+        got = _libc.libc().mmap(self._address, length, prot,
                                   mmap.MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED, -1, 0)
         if got in (None, _MAP_FAILED) or got != self._address:  # pragma: no cover
             raise libbpf_error(ctypes.get_errno(), "mmap placeholder over closed Memory")
@@ -382,7 +381,6 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
 
 _MAP_FIXED_NOREPLACE = 0x100000
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
-log = logging.getLogger("bpfskel")
 
 
 class BorrowedMemory(_Region):
@@ -489,7 +487,7 @@ class _Cover:
 
     def __init__(self, spans: List[List[int]]) -> None:
         self.spans: List[Tuple[int, int]] = []
-        libc = _libbpf.libc()
+        libc = _libc.libc()
         for start, end in spans:
             got = libc.mmap(start, end - start, mmap.PROT_READ | mmap.PROT_WRITE,
                             mmap.MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_NORESERVE
@@ -499,14 +497,16 @@ class _Cover:
                 continue
             if got not in (None, _MAP_FAILED):  # a kernel without NOREPLACE put it elsewhere
                 libc.munmap(got, end - start)
-            log.warning("cannot put zero pages at %#x..%#x (something else is mapped "
-                        "there): objects kept from a closed view there must not be used",
-                        start, end)
+            import logging  # a rare warning: not imported at start-up
+
+            logging.getLogger("bpfskel").warning(
+                "cannot put zero pages at %#x..%#x (something else is mapped there): "
+                "objects kept from a closed view there must not be used", start, end)
 
     def __del__(self) -> None:
         spans, self.spans = self.spans, []
         try:
             for start, length in spans:
-                _libbpf.libc().munmap(start, length)
+                _libc.libc().munmap(start, length)
         except Exception:  # never raise from a finalizer (e.g. at interpreter exit)
             pass

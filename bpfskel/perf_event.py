@@ -23,7 +23,7 @@ import os
 import struct
 from typing import Iterator, List, Optional, Sequence
 
-from . import _libbpf
+from . import _libbpf, _libc
 from .errors import ClosedError, libbpf_error
 from .links import Link
 from .uapi import (
@@ -90,7 +90,7 @@ def perf_event_open(type: int, config: int, *, sample_period: int = 0, sample_fr
     struct.pack_into("<IIQQQQQI", attr, 0, type, _ATTR_SIZE, config,
                      sample_freq or sample_period, sample_type, 0, flags, wakeup_events)
     struct.pack_into("<QQ", attr, 56, config1, config2)
-    libc = _libbpf.libc()
+    libc = _libc.libc()
     ctypes.set_errno(0)
     fd = libc.syscall(ctypes.c_long(nr), attr, ctypes.c_long(pid), ctypes.c_long(cpu),
                       ctypes.c_long(-1), ctypes.c_long(PERF_FLAG_FD_CLOEXEC))

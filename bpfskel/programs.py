@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar
 
 from . import _libbpf, attach_net, attach_trace, iterators, perf_event, tc
 from .errors import ClosedError, libbpf_error
@@ -21,16 +20,19 @@ __all__ = ["Program", "Link", "LinkGroup", "IterLink", "TcLink", "TestRunResult"
 _L = TypeVar("_L", bound=Link)
 
 
-@dataclass(frozen=True)
-class TestRunResult:
-    """What ``BPF_PROG_TEST_RUN`` reports."""
-
-    __test__ = False  # not a pytest test class
-
+class _TestRunFields(NamedTuple):
     retval: int
     data_out: bytes
     ctx_out: bytes
     duration_ns: int
+
+
+class TestRunResult(_TestRunFields):
+    """What ``BPF_PROG_TEST_RUN`` reports (immutable; a NamedTuple rather than
+    a dataclass, which would import ``dataclasses`` at start-up)."""
+
+    __slots__ = ()
+    __test__ = False  # not a pytest test class
 
 
 class Program:

@@ -215,7 +215,7 @@ class Skeleton(ArenaSupport):
         lib = _libbpf.lib()
         obj = self._res.obj
         btf_ptr = lib.bpf_object__btf(obj)
-        reader = btf_mod._Reader(btf_ptr) if btf_ptr else None
+        reader = btf_mod.TypeReader(btf_ptr) if btf_ptr else None
         types = {ident: (key, value) for ident, _n, key, value in self._maps_}
         maps: Dict[str, "Map[Any, Any]"] = {}
         self._section_maps: Dict[str, int] = {}

@@ -214,7 +214,7 @@ def shadow_namespace(skel: Any, obj: int) -> Dict[str, Any]:
     if not maps:
         return out
     btf_ptr = lib.bpf_object__btf(obj)
-    reader = btf_mod._Reader(btf_ptr)
+    reader = btf_mod.TypeReader(btf_ptr)
     funcs_by_map = {name: funcs for name, (_tid, funcs) in
                     struct_ops_types(reader.read, int(lib.btf__type_cnt(btf_ptr))).items()}
     for m in maps:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
-import socket
 import struct
 import threading
-from typing import Any, Callable, Dict, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Set
 
 from . import _libbpf
 from .errors import ClosedError, NotSupportedError
@@ -33,9 +31,16 @@ from .uapi import (
 
 __all__ = ["TcLink", "attach", "BPF_TC_INGRESS", "BPF_TC_EGRESS"]
 
-BPF_TC_INGRESS, BPF_TC_EGRESS = 1, 2  # enum bpf_tc_attach_point
+BPF_TC_INGRESS, BPF_TC_EGRESS = 1, 2  # enum bpf_tc_attach_point (libbpf.h, not the kernel)
 
-log = logging.getLogger("bpfskel")
+if TYPE_CHECKING:
+    import socket
+
+
+def _log() -> Any:
+    import logging  # on the rare paths that log, not at import (start-up cost)
+
+    return logging.getLogger("bpfskel")
 
 
 class TcLink(Link):
@@ -112,6 +117,8 @@ def _tc_hook(ifindex: int, attach_point: int) -> Any:
 def _tc_filters_left(ifindex: int) -> bool:
     """Whether any filter is left on ``ifindex``'s clsact ingress or egress
     (one ``RTM_GETTFILTER`` dump each).  Raises OSError if netlink fails."""
+    import socket  # only for this check, not at import (start-up cost)
+
     found = False
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as s:  # NETLINK_ROUTE
         s.settimeout(5.0)
@@ -159,7 +166,7 @@ def _tc_release_hook(ifindex: int) -> None:
         if _tc_filters_left(ifindex):
             return  # someone else's filter uses it now
     except OSError as e:
-        log.warning("cannot tell whether the clsact qdisc of ifindex %d is empty (%s): "
+        _log().warning("cannot tell whether the clsact qdisc of ifindex %d is empty (%s): "
                     "leaving it in place", ifindex, e)
         return
     hook = _tc_hook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS)  # both: deletes the qdisc
@@ -179,7 +186,7 @@ def _tc_cleanup(fn: Callable[..., int], what: str, *args: Any) -> None:
         ret = fn(*args)
     if ret < 0 and -ret not in _GONE:
         said = "; ".join(line.strip() for line in lines)
-        log.warning("%s: %s (errno %d)%s", what, os.strerror(-ret), -ret,
+        _log().warning("%s: %s (errno %d)%s", what, os.strerror(-ret), -ret,
                     f": {said}" if said else "")
 
 
@@ -194,7 +201,7 @@ def _tc_detach(ifindex: int, ingress: bool, handle: int, priority: int, prog_id:
         with _libbpf.capture(quiet=True):
             ret = lib.bpf_tc_query(ctypes.byref(hook), ctypes.byref(o))
         if ret == 0 and o.prog_id != prog_id:
-            log.debug("%s: the filter now runs program id %d, not ours: left alone", what,
+            _log().debug("%s: the filter now runs program id %d, not ours: left alone", what,
                       o.prog_id)
         elif ret == 0 or -ret not in _GONE:
             o = _libbpf.opts(_libbpf.TcOpts, handle=handle, priority=priority)

@@ -22,7 +22,7 @@ import struct
 import subprocess
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
-from . import _libbpf
+from . import _libbpf, _libc
 from .errors import Error
 from .uapi import CLONE_NEWNET, MapType
 
@@ -261,7 +261,7 @@ class NetNs:
 
     @contextlib.contextmanager
     def enter(self) -> Iterator["NetNs"]:
-        libc = _libbpf.libc()
+        libc = _libc.libc()
         old = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         new = os.open(f"/var/run/netns/{self.name}", os.O_RDONLY)
         try:

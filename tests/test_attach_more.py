@@ -31,7 +31,7 @@ from typing import Any, Iterator, List
 import pytest
 
 import bpfskel
-from bpfskel import _libbpf
+from bpfskel import _libbpf, _libc
 from bpfskel.programs import TcLink
 
 from bpfenv import module_fixture, requires_bpf
@@ -460,7 +460,7 @@ def open_cpu_clock(sample_period: int) -> int:
                      sample_period)
     struct.pack_into("<Q", attr, 40, 1)  # flags: disabled (libbpf enables it on attach)
     ctypes.set_errno(0)
-    fd = _libbpf.libc().syscall(ctypes.c_long(SYS_perf_event_open), attr, ctypes.c_long(0),
+    fd = _libc.libc().syscall(ctypes.c_long(SYS_perf_event_open), attr, ctypes.c_long(0),
                                 ctypes.c_long(-1), ctypes.c_long(-1),
                                 ctypes.c_long(PERF_FLAG_FD_CLOEXEC))
     if fd < 0:

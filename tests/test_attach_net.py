@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import pytest
 
 import bpfskel
-from bpfskel import _libbpf, features
+from bpfskel import _libbpf, _libc, features
 from bpfskel.attach_net import BPF_SK_MSG_VERDICT
 from bpfskel.uapi import CLONE_NEWNET
 
@@ -57,7 +57,7 @@ def in_netns(name: str, fn: Callable[[], T]) -> T:
         try:
             fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
             try:
-                if _libbpf.libc().setns(fd, CLONE_NEWNET) != 0:
+                if _libc.libc().setns(fd, CLONE_NEWNET) != 0:
                     raise OSError(__import__("ctypes").get_errno(), "setns")
             finally:
                 os.close(fd)

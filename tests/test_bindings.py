@@ -336,8 +336,8 @@ def test_no_debug_records_when_not_enabled(caplog, monkeypatch):
     # logging itself drops DEBUG records below the level; what bpfskel must do
     # is not even format libbpf's debug lines (they would be thrown away)
     formatted = []
-    real_format = _libbpf._format
-    monkeypatch.setattr(_libbpf, "_format",
+    real_format = _libbpf.format_va
+    monkeypatch.setattr(_libbpf, "format_va",
                         lambda fmt, args: formatted.append(fmt) or real_format(fmt, args))
     obj = _open(build_obj("minimal"))
     _libbpf.lib().bpf_object__close(obj)

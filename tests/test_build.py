@@ -232,7 +232,7 @@ char LICENSE[] SEC("license") = "GPL";
 @needs_tracefs
 def test_one_object_per_arch_when_the_source_uses_target_arch(
         project: Path, env: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import platform
+    from bpfskel import embed
 
     (project / "src" / "arch.bpf.c").write_text(ARCH_PROG)
     proc = run("build", "src/arch.bpf.c", "--arch", "x86_64", "--arch", "aarch64", env=env,
@@ -244,7 +244,7 @@ def test_one_object_per_arch_when_the_source_uses_target_arch(
     # BPF bytecode loads on any kernel: run each arch's object here and see which it is
     expected = {"x86_64": 86, "aarch64": 64}
     for machine, arch_id in expected.items():
-        monkeypatch.setattr(platform, "machine", lambda m=machine: m)
+        monkeypatch.setattr(embed, "machine", lambda m=machine: m)
         reason = bpf_unavailable_reason()
         if reason:
             pytest.skip(reason)
@@ -252,7 +252,7 @@ def test_one_object_per_arch_when_the_source_uses_target_arch(
             skel.attach()
             os.getpid()
             assert skel.bss.arch_id == arch_id, machine
-    monkeypatch.setattr(platform, "machine", lambda: "s390x")
+    monkeypatch.setattr(embed, "machine", lambda: "s390x")
     with pytest.raises(OSError, match="aarch64, x86_64, not for s390x"):
         mod.open()
 
@@ -280,8 +280,6 @@ def test_generated_module_never_imports_the_generator(project: Path,
     out = subprocess.run([sys.executable, "-c", code], cwd=project / "src", check=True,
                          capture_output=True, text=True).stdout.split()
     assert "bpfskel.runtime" in out
-    build_time = {"bpfskel.build", "bpfskel.toolchain", "bpfskel.headertypes", "bpfskel.vmlinux",
-                  "bpfskel.hatch", "bpfskel.cli", "bpfskel.generate", "bpfskel.codegen",
-                  "bpfskel.layout", "bpfskel.objfile", "bpfskel.testing",
-                  "bpfskel.pytest_plugin"}
-    assert not build_time & set(out), out
+    build_time = [m for m in out if m.startswith("bpfskel.gen")
+                  or m in ("bpfskel.testing", "bpfskel.pytest_plugin")]
+    assert not build_time, out

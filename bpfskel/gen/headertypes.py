@@ -22,7 +22,6 @@ with a name (``struct N {``) is taken.  Build time only.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import os
 import re
 import tempfile
@@ -208,10 +207,9 @@ def merge(prog: Btf, extra: Btf, roots: Sequence[Tuple[str, int]], source: str) 
     types = list(prog.types)
     for tid in new:
         t = extra[tid]
-        types.append(dataclasses.replace(
-            t, id=remap[tid], ref=remap.get(t.ref, 0) if t.ref else 0,
-            members=tuple(dataclasses.replace(m, type_id=remap[m.type_id])
-                          for m in t.members),
+        types.append(t.replace(
+            id=remap[tid], ref=remap.get(t.ref, 0) if t.ref else 0,
+            members=tuple(m._replace(type_id=remap[m.type_id]) for m in t.members),
             params=tuple((n, remap.get(p, 0)) for n, p in t.params)))
     return Btf(types)
 

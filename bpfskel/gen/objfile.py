@@ -40,10 +40,11 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
-from .. import _libbpf, arena, elf
+from .. import _libbpf, elf
 from .. import btf as btf_mod
 from ..errors import Error
 from ..names import identifier, map_ident
+from . import legacy_arena
 
 __all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "check_btf",
            "read_object", "map_ident"]
@@ -233,7 +234,7 @@ def describe(obj_ptr: int) -> ObjectInfo:
 
 def _open_and_describe(data: bytes, name: str) -> ObjectInfo:
     lib = _libbpf.lib()
-    legacy = arena.legacy_object(data)  # __arena globals, libbpf < 1.4: see bpfskel.arena
+    legacy = legacy_arena.legacy_object(data)  # __arena globals, libbpf < 1.4
     if legacy:
         data = legacy[0]
     buf = ctypes.create_string_buffer(data, len(data))
@@ -242,7 +243,7 @@ def _open_and_describe(data: bytes, name: str) -> ObjectInfo:
                            buf, len(data), ctypes.byref(o))
     try:
         info = describe(obj)
-        return arena.legacy_restore(info, legacy[1]) if legacy else info
+        return legacy_arena.legacy_restore(info, legacy[1]) if legacy else info
     finally:
         lib.bpf_object__close(obj)
 
