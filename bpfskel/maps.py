@@ -14,7 +14,7 @@ Semantics follow the kernel's, spelled the way Python spells them:
   in the kernel's buffer.
 * Iteration, ``items()``, ``values()``, ``update()`` and ``clear()`` use the
   batch commands when the map type has them (see :mod:`bpfskel.batch`) and
-  fall back to ``get_next_key`` otherwise.  Like any walk of a live map, an
+  fall back to ``get_next_key`` otherwise (:mod:`bpfskel.mapbulk`).  Like any walk of a live map, an
   iteration is not a snapshot: entries BPF adds or removes meanwhile may or
   may not be seen.
 
@@ -31,10 +31,6 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
-    Generic,
-    Iterable,
-    Iterator,
-    List,
     Optional,
     Tuple,
     Type,
@@ -42,10 +38,19 @@ from typing import (
     overload,
 )
 
-from . import _libbpf, batch
-from .codec import Codec, gc_paused
+from . import _libbpf
+from .codec import Codec
 from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
-from .uapi import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, PERCPU_MAP_TYPES, MapType
+from .mapbulk import WholeMap
+from .uapi import (
+    ARRAY_MAP_TYPES,
+    BPF_ANY,
+    BPF_EXIST,
+    BPF_F_LOCK,
+    BPF_NOEXIST,
+    PERCPU_MAP_TYPES,
+    MapType,
+)
 
 if TYPE_CHECKING:
     from .mapinmap import OwnedMap
@@ -54,7 +59,7 @@ __all__ = ["Map", "MapType", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK"
            "QueueEmptyError"]
 
 _PERCPU = PERCPU_MAP_TYPES
-_ARRAYS = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})
+_ARRAYS = ARRAY_MAP_TYPES
 _QUEUES = frozenset({MapType.QUEUE, MapType.STACK})
 _NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA}
 _MISSING: Any = object()
@@ -81,7 +86,7 @@ V = TypeVar("V")
 E = TypeVar("E")
 
 
-class Map(Generic[K, V]):
+class Map(WholeMap[K, V]):
     """One map of a skeleton: metadata, and a mapping of keys to values.
 
     ``key_type``/``value_type`` are the generated classes from the map's BTF
@@ -443,203 +448,6 @@ class Map(Generic[K, V]):
             raise QueueEmptyError(f"{op} from empty {self._what()}")
         _libbpf.check(ret, f"{op} from {self._what()}")
         return vc.decode(buf.raw)
-
-    # -- whole map -------------------------------------------------------------------
-
-    def _walk(self, want_values: bool) -> Iterator[Tuple[List[Any], List[Any]]]:
-        """Chunks of (keys, values): batch lookup, else get_next_key + lookup."""
-        fd, kc, vc, per_entry, ncpu = self._dict_op("iterate")
-        if self._batch_ok:
-            try:
-                for keys, values, n in batch.lookup_batches(fd, kc.size, per_entry,
-                                                            self._what()):
-                    ks = kc.decode_many(keys, n, kc.size)
-                    yield ks, (self._decode_values(vc, values, n, per_entry, ncpu)
-                               if want_values else [])
-                return
-            except batch.BatchUnsupported:
-                self._batch_ok = False
-        yield from self._walk_keys(fd, kc, vc, per_entry, ncpu, want_values)
-
-    def _decode_values(self, vc: Codec, values: Any, n: int, per_entry: int,
-                       ncpu: int) -> List[Any]:
-        """The ``n`` values of a batch buffer."""
-        if ncpu:
-            return [self._decode_value(vc, values[i * per_entry:(i + 1) * per_entry], ncpu)
-                    for i in range(n)]
-        return vc.decode_many(values, n, per_entry)
-
-    def _walk_keys(self, fd: int, kc: Codec, vc: Codec, per_entry: int, ncpu: int,
-                   want_values: bool) -> Iterator[Tuple[List[Any], List[Any]]]:
-        lib = _libbpf.lib()
-        prev: Optional[Any] = None
-        key = ctypes.create_string_buffer(kc.size)
-        value = ctypes.create_string_buffer(per_entry)
-        while True:
-            ret = lib.bpf_map_get_next_key(fd, prev, key)
-            if ret == -errno.ENOENT:
-                return
-            _libbpf.check(ret, f"walking the keys of {self._what()}")
-            raw = key.raw
-            prev = ctypes.create_string_buffer(raw, kc.size)
-            if not want_values:
-                yield [kc.decode(raw)], []
-                continue
-            ret = lib.bpf_map_lookup_elem(fd, raw, value)
-            if ret == -errno.ENOENT:
-                continue  # deleted between the two syscalls
-            _libbpf.check(ret, f"looking up a key in {self._what()}")
-            yield [kc.decode(raw)], [self._decode_value(vc, value, ncpu)]
-
-    def __iter__(self) -> Iterator[K]:
-        for keys, _ in self._walk(False):
-            yield from keys
-
-    def keys(self) -> List[K]:
-        with gc_paused():
-            return [k for keys, _ in self._walk(False) for k in keys]
-
-    def values(self) -> List[V]:
-        with gc_paused():
-            return [v for _, values in self._walk(True) for v in values]
-
-    def items(self, delete: bool = False) -> List[Tuple[K, V]]:
-        """Every (key, value), read in batches of hundreds per syscall.
-        ``delete=True`` is :meth:`pop_items`."""
-        if delete:
-            return self.pop_items()
-        out: List[Tuple[K, V]] = []
-        with gc_paused():
-            for keys, values in self._walk(True):
-                out.extend(zip(keys, values))
-        return out
-
-    def items_array(self) -> Tuple[Any, Any]:
-        """``(keys, values)`` as two arrays read with the batch syscalls, no
-        object per entry: numpy arrays (dtypes from the generated layout;
-        per-CPU values shaped ``(entries, possible CPUs)``), or ctypes arrays
-        without numpy.  Same order as :meth:`items`."""
-        from .maparrays import items_array
-
-        return items_array(self)
-
-    def values_array(self) -> Any:
-        """The values of :meth:`items_array`."""
-        return self.items_array()[1]
-
-    def sum(self) -> Tuple[Any, Any]:
-        """Per-CPU maps: ``(keys, totals)``, each value summed over the CPUs
-        (struct values field by field) without per-CPU Python objects."""
-        from .maparrays import percpu_sum
-
-        if not self.percpu:
-            raise TypeError(f"{self._what()} is not a per-CPU map: nothing to sum")
-        keys, values = self.items_array()
-        return keys, percpu_sum(values)
-
-    def to_numpy(self) -> Any:
-        """The whole map as one numpy structured array, fields ``key`` and
-        ``value`` (needs numpy)."""
-        from .maparrays import to_numpy
-
-        return to_numpy(self)
-
-    def to_pandas(self) -> Any:
-        """The whole map as a pandas DataFrame: a column per key and value
-        member; per-CPU values summed.  Needs pandas."""
-        from .maparrays import to_pandas
-
-        return to_pandas(self)
-
-    def pop_items(self) -> List[Tuple[Any, Any]]:
-        """Read and remove every entry, each by the kernel's lookup-and-delete,
-        so no entry BPF adds between a read and a ``clear()`` is lost:
-        ``BPF_MAP_LOOKUP_AND_DELETE_BATCH`` (hash, LRU hash and their per-CPU
-        variants), else key by key with ``BPF_MAP_LOOKUP_AND_DELETE_ELEM``.
-        (An increment BPF makes through a value pointer it looked up just
-        before the delete still lands in the removed copy, as with any delete.)"""
-        fd, kc, vc, per_entry, ncpu = self._dict_op("pop_items")
-        if self.type in _ARRAYS:
-            raise TypeError(f"array {self._what()}: elements cannot be deleted, so not "
-                            "popped (for .bss counters, see exchange())")
-        out: List[Tuple[Any, Any]] = []
-        with gc_paused():
-            try:
-                for keys, values, n in batch.lookup_batches(fd, kc.size, per_entry,
-                                                            self._what(), delete=True):
-                    out.extend(zip(kc.decode_many(keys, n, kc.size),
-                                   self._decode_values(vc, values, n, per_entry, ncpu)))
-                return out
-            except batch.BatchUnsupported:
-                pass
-            for key in self.keys():
-                try:
-                    out.append((key, self.pop(key)))
-                except KeyError:
-                    continue  # deleted meanwhile
-        return out
-
-    def __len__(self) -> int:
-        if self.type in _ARRAYS:
-            return self.max_entries
-        return sum(len(keys) for keys, _ in self._walk(False))
-
-    def update(self, entries: Any = (), flags: int = BPF_ANY) -> None:
-        """Write many entries (a mapping or (key, value) pairs) in batches."""
-        pairs = list(entries.items() if hasattr(entries, "items") else entries)
-        if not pairs:
-            return
-        fd, kc, vc, per_entry, ncpu = self._dict_op("update")
-        keys = b"".join(self._key(kc, k) for k, _ in pairs)
-        values = b"".join(bytes(self._encode_value(vc, v, ncpu, per_entry)) for _, v in pairs)
-        # BPF_MAP_UPDATE_BATCH takes only BPF_F_LOCK (EINVAL for NOEXIST/EXIST)
-        if self._batch_ok and not flags & ~BPF_F_LOCK:
-            try:
-                batch.update_batch(fd, keys, values, len(pairs), self._what(), flags)
-                return
-            except batch.BatchUnsupported:
-                self._batch_ok = False
-        for i in range(len(pairs)):
-            _libbpf.check(_libbpf.lib().bpf_map_update_elem(
-                fd, keys[i * kc.size:(i + 1) * kc.size],
-                values[i * per_entry:(i + 1) * per_entry], flags),
-                f"updating a key in {self._what()}")
-
-    def delete_keys(self, keys: Iterable[Any]) -> int:
-        """Delete many keys in batches; absent keys are skipped.  Returns the
-        number deleted."""
-        fd, kc, _vc, _pe, _n = self._dict_op("delete")
-        if self.type in _ARRAYS:
-            raise TypeError(f"array {self._what()}: elements cannot be deleted")
-        raws = [self._key(kc, k) for k in keys]
-        deleted = 0
-        while raws and self._batch_ok:
-            try:
-                n = batch.delete_batch(fd, b"".join(raws), len(raws), self._what())
-            except batch.BatchUnsupported:
-                self._batch_ok = False
-                break
-            deleted += n
-            if n == len(raws):
-                return deleted
-            raws = raws[n + 1:]  # raws[n] was absent: ENOENT stopped the kernel there
-        lib = _libbpf.lib()
-        for raw in raws:
-            ret = lib.bpf_map_delete_elem(fd, raw)
-            if ret != -errno.ENOENT:
-                _libbpf.check(ret, f"deleting a key from {self._what()}")
-                deleted += 1
-        return deleted
-
-    def clear(self) -> None:
-        """Remove every entry (arrays: zero every element)."""
-        fd, kc, vc, per_entry, ncpu = self._dict_op("clear")
-        if self.type in _ARRAYS:
-            n = self.max_entries
-            zero = bytes(vc.size)
-            self.update([(i, [zero] * ncpu if ncpu else zero) for i in range(n)])
-            return
-        self.delete_keys(self.keys())
 
     # -- pinning -----------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["MapType", "ProgType", "AttachType", "PERCPU_MAP_TYPES", "STORAGE_MAP_TYPES",
+__all__ = ["MapType", "ProgType", "AttachType", "ARRAY_MAP_TYPES", "PERCPU_MAP_TYPES",
+           "STORAGE_MAP_TYPES",
            "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK", "BPF_F_MMAPABLE",
            "BPF_F_STACK_BUILD_ID", "BPF_F_SEGV_ON_FAULT", "BPF_STATS_RUN_TIME"]
 
@@ -152,6 +153,7 @@ class AttachType(enum.IntEnum):
     TRACE_UPROBE_MULTI = 48
 
 
+ARRAY_MAP_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})  # elements cannot be deleted
 PERCPU_MAP_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH})
 STORAGE_MAP_TYPES = (MapType.SK_STORAGE, MapType.INODE_STORAGE, MapType.TASK_STORAGE,
                      MapType.CGRP_STORAGE)
