@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
-from typing import Dict, Optional, Pattern, Sequence, Tuple, Type
+from typing import Dict, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "Error",
@@ -112,12 +112,12 @@ class VerifierError(LibbpfError):
 
     def __init__(self, err: int, operation: str, log: str = "") -> None:
         super().__init__(err, operation, log)
-        found = _PROG_LOG.search(log)
+        found = re.search(_PROG_LOG, log)
         self.program = found.group(1) if found else ""
 
     @staticmethod
     def _diagnosis(log: str) -> str:
-        found = _PROG_LOG.search(log)
+        found = re.search(_PROG_LOG, log)
         return diagnose(log) or (f"the verifier rejected program '{found.group(1)}'"
                                  if found else "the verifier rejected a program")
 
@@ -284,15 +284,17 @@ def _subclass_for(err: int) -> Type[LibbpfError]:
 
 
 # libbpf prints a rejected program's verifier log between these markers.
-_PROG_LOG = re.compile(r"prog '([^']*)': -- BEGIN PROG LOAD LOG --\n(?!-- END)")
+# (Patterns are strings: re compiles and caches each on first use, on an error
+# path, instead of at every import.)
+_PROG_LOG = r"prog '([^']*)': -- BEGIN PROG LOAD LOG --\n(?!-- END)"
 # EPERM before the verifier looked at one instruction: the kernel refused the
 # program itself (its type or attach target, lockdown, a policy), even as root.
 # That is a permission failure, not a verifier rejection.
-_NOT_VERIFIED = re.compile(r"^processed 0 insns ", re.M)
+_NOT_VERIFIED = r"(?m)^processed 0 insns "
 
 # libbpf's log line for a common failure -> what to tell the user.  Matched in
 # order against the whole log of the failed call; the first match wins.
-DIAGNOSES: Tuple[Tuple[Pattern[str], str], ...] = tuple((re.compile(p), m) for p, m in (
+DIAGNOSES: Tuple[Tuple[str, str], ...] = (
     (r"failed to find kernel BTF type ID of '(?P<name>[^']+)'",
      "kernel function '{name}' not found in kernel BTF; is it inlined or renamed on "
      "this kernel?"),
@@ -305,7 +307,7 @@ DIAGNOSES: Tuple[Tuple[Pattern[str], str], ...] = tuple((re.compile(p), m) for p
     (r"failed to determine tracepoint '(?P<name>[^']+)' perf event ID",
      "tracepoint '{name}' does not exist on this kernel (see "
      "/sys/kernel/tracing/events/)"),
-))
+)
 
 
 def diagnose(log: str) -> str:
@@ -313,7 +315,7 @@ def diagnose(log: str) -> str:
     if not log:
         return ""
     for pattern, message in DIAGNOSES:
-        found = pattern.search(log)
+        found = re.search(pattern, log)
         if found:
             return message.format(**found.groupdict())
     return ""
@@ -326,9 +328,9 @@ def libbpf_error(err: int, operation: str, log: str = "") -> LibbpfError:
     err = abs(err) or _errno.EINVAL
     if err == _errno.ESRCH and diagnose(log):
         return LibbpfError(err, operation, log)  # libbpf's "not found", not a process
-    if _PROG_LOG.search(log) and not (err in (_errno.EPERM, _errno.EACCES)
+    if re.search(_PROG_LOG, log) and not (err in (_errno.EPERM, _errno.EACCES)
                                       and permission_hint()) \
-            and not (err == _errno.EPERM and _NOT_VERIFIED.search(log)):
+            and not (err == _errno.EPERM and re.search(_NOT_VERIFIED, log)):
         return VerifierError(err, operation, log)
     return _subclass_for(err)(err, operation, log)
 

@@ -5,34 +5,38 @@ traces, bloom filters, map-in-map, fd-keyed storage, the user ring buffer)
 live in their own modules as subclasses of ``Map``; this table is the one
 place that picks the class, at open (the skeleton) and at generation (the
 annotation of ``skel.maps.<name>`` in a generated module).
+
+The table names each class by module and name, and :func:`map_class`
+imports it on first use: a program without such maps never loads their
+modules (start-up cost).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Type
+import importlib
+from typing import Any, Dict, Tuple, Type
 
-from .bloom import BloomFilter
-from .mapinmap import MapInMap
 from .maps import Map
-from .stackmap import StackTraceMap
-from .storage import StorageMap
-from .structops import StructOpsMap
 from .uapi import STORAGE_MAP_TYPES, MapType
-from .userringbuf import UserRingBufferMap
 
 __all__ = ["map_class", "KINDS"]
 
-KINDS: Dict[int, Type[Map[Any, Any]]] = {
-    MapType.STRUCT_OPS: StructOpsMap,
-    MapType.STACK_TRACE: StackTraceMap,
-    MapType.BLOOM_FILTER: BloomFilter,
-    MapType.ARRAY_OF_MAPS: MapInMap,
-    MapType.HASH_OF_MAPS: MapInMap,
-    MapType.USER_RINGBUF: UserRingBufferMap,
-    **{t: StorageMap for t in STORAGE_MAP_TYPES},
+# map type -> (module, class): a subclass of Map in bpfskel
+KINDS: Dict[int, Tuple[str, str]] = {
+    MapType.STRUCT_OPS: (".structops", "StructOpsMap"),
+    MapType.STACK_TRACE: (".stackmap", "StackTraceMap"),
+    MapType.BLOOM_FILTER: (".bloom", "BloomFilter"),
+    MapType.ARRAY_OF_MAPS: (".mapinmap", "MapInMap"),
+    MapType.HASH_OF_MAPS: (".mapinmap", "MapInMap"),
+    MapType.USER_RINGBUF: (".userringbuf", "UserRingBufferMap"),
+    **{t: (".storage", "StorageMap") for t in STORAGE_MAP_TYPES},
 }
 
 
 def map_class(map_type: int) -> Type[Map[Any, Any]]:
     """The class for maps of ``map_type`` (plain :class:`Map` for the rest)."""
-    return KINDS.get(int(map_type), Map)
+    kind = KINDS.get(int(map_type))
+    if kind is None:
+        return Map
+    cls: Type[Map[Any, Any]] = getattr(importlib.import_module(kind[0], __package__), kind[1])
+    return cls

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence, TypeVar
 
-from . import _libbpf, attach_net, attach_trace, iterators, perf_event, tc
+from . import _libbpf
 from .errors import ClosedError, libbpf_error
-from .iterators import IterLink
 from .links import Link
-from .perf_event import LinkGroup
-from .tc import TcLink
 from .uapi import ProgType
 
+if TYPE_CHECKING:
+    from .iterators import IterLink
+    from .perf_event import LinkGroup
+    from .tc import TcLink
+
 __all__ = ["Program", "Link", "LinkGroup", "IterLink", "TcLink", "TestRunResult"]
+
+# the link classes of the attach kinds, from their modules on first access (PEP 562)
+_LAZY = {"IterLink": ".iterators", "LinkGroup": ".perf_event", "TcLink": ".tc"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __package__), name)
 
 
 _L = TypeVar("_L", bound=Link)
@@ -209,6 +223,7 @@ class Program:
         if type is None:
             raise ValueError("give a perf event type (and config), or a perf event fd")
         self._skel._check_loaded(f"attaching {self.name!r}")
+        from . import perf_event  # each attach kind's module loads on first use
         return self._keep(perf_event.attach(
             self._ptr, self.name, type=int(type), config=int(config),
             sample_period=int(sample_period), sample_freq=int(sample_freq), cpu=cpu,
@@ -217,6 +232,7 @@ class Program:
     def attach_kprobe(self, func: str, offset: int = 0, retprobe: bool = False,
                       cookie: int = 0) -> Link:
         """kprobe (or kretprobe) on kernel function ``func`` (+ ``offset``)."""
+        from . import attach_trace
         return attach_trace.kprobe(self, func, offset, retprobe, cookie)
 
     def attach_kprobe_multi(self, pattern: Optional[str] = None, *,
@@ -226,12 +242,14 @@ class Program:
                             retprobe: bool = False) -> Link:
         """One kprobe_multi link on every function matching the glob
         ``pattern``, or on ``syms``/``addrs`` (Linux 5.18)."""
+        from . import attach_trace
         return attach_trace.kprobe_multi(self, pattern, syms=syms, addrs=addrs,
                                          cookies=cookies, retprobe=retprobe)
 
     def attach_ksyscall(self, name: str, retprobe: bool = False, cookie: int = 0) -> Link:
         """kprobe on the system call ``name`` (``"openat"``); libbpf resolves the
         arch prefix (``__x64_sys_openat``).  libbpf >= 1.0."""
+        from . import attach_trace
         return attach_trace.ksyscall(self, name, retprobe, cookie)
 
     def attach_uprobe_multi(self, binary: str, pattern: Optional[str] = None, *,
@@ -242,6 +260,7 @@ class Program:
                             retprobe: bool = False) -> Link:
         """One uprobe_multi link on every function of ``binary`` matching
         ``pattern``, or on ``syms``/``offsets``.  libbpf >= 1.3, Linux 6.6."""
+        from . import attach_trace
         return attach_trace.uprobe_multi(self, binary, pattern, syms=syms, offsets=offsets,
                                          ref_ctr_offsets=ref_ctr_offsets, cookies=cookies,
                                          pid=pid, retprobe=retprobe)
@@ -250,15 +269,18 @@ class Program:
                     cookie: int = 0) -> Link:
         """USDT probe ``provider:name`` of ``binary`` (``SEC("usdt")``, with
         ``<bpf/usdt.bpf.h>``); libbpf handles semaphores and arguments."""
+        from . import attach_trace
         return attach_trace.usdt(self, binary, provider, name, pid, cookie)
 
     def attach_trace(self, cookie: int = 0) -> Link:
         """fentry/fexit/fmod_ret/tp_btf (a BPF trampoline) on the target the
         section or :meth:`set_attach_target` named."""
+        from . import attach_trace
         return attach_trace.trace(self, cookie)
 
     def attach_lsm(self) -> Link:
         """``SEC("lsm/<hook>")``: needs ``bpf`` in the kernel's LSM list."""
+        from . import attach_trace
         return attach_trace.lsm(self)
 
     def attach_iter(self, *, map: Any = None, cgroup_fd: Optional[int] = None,
@@ -266,6 +288,7 @@ class Program:
                     pid_fd: int = 0) -> IterLink:
         """An iterator link (``SEC("iter/task")``, ...); read its output with
         ``link.read()`` / ``link.read_text()``."""
+        from . import iterators
         return iterators.attach(self, map=map, cgroup_fd=cgroup_fd, cgroup_id=cgroup_id,
                                 order=order, tid=tid, pid=pid, pid_fd=pid_fd)
 
@@ -283,6 +306,7 @@ class Program:
         """``SEC("netfilter")`` on hook ``hooknum`` of family ``pf``
         (``NFPROTO_IPV4`` = 2, ``NF_INET_LOCAL_IN`` = 1, ...).  libbpf >= 1.3,
         Linux 6.4; attaches in the caller's network namespace."""
+        from . import attach_net
         return attach_net.netfilter(self, pf, hooknum, priority, flags)
 
     def attach_freplace(self, target_prog: Any, func: str) -> Link:
@@ -300,6 +324,7 @@ class Program:
         detaches it (``bpf_prog_detach2``)."""
         if attach_type is None:
             attach_type = self.expected_attach_type
+        from . import attach_net
         return attach_net.sockmap(self, map, attach_type)
 
     def attach_xdp(self, ifindex: int) -> Link:
@@ -339,6 +364,7 @@ class Program:
         made).  The filter outlives a killed process: destroy it.
         """
         self._skel._check_loaded(f"attach {self.name!r}")
+        from . import tc
         link = tc.attach(self.fd, self.name, int(ifindex), bool(ingress), priority, handle)
         return self._keep(link)
 

@@ -12,16 +12,13 @@ and the CLI's ``--help`` keep working without libbpf.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import _libbpf
-from .bloom import BloomFilter
 from .embed import object_for_machine, unpack_object
-from .mapinmap import MapInMap, OwnedMap
 from .maps import Map
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
-from .stackmap import StackTraceMap
-from .storage import StorageMap
-from .structops import StructOpsMap
 from .structs import (
     BoolField,
     CEnum,
@@ -38,8 +35,15 @@ from .structs import (
     uint128,
     unmangle,
 )
-from .userringbuf import UserRingBufferMap
 from .views import SectionView
+
+if TYPE_CHECKING:
+    from .bloom import BloomFilter
+    from .mapinmap import MapInMap, OwnedMap
+    from .stackmap import StackTraceMap
+    from .storage import StorageMap
+    from .structops import StructOpsMap
+    from .userringbuf import UserRingBufferMap
 
 __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", "Map",
            "Namespace", "Program", "SectionView", "Skeleton", "Struct", "Union",
@@ -48,6 +52,22 @@ __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", 
            # the Map subclasses of bpfskel.mapkinds, which annotate skel.maps.<name>
            "BloomFilter", "MapInMap", "OwnedMap", "StackTraceMap", "StorageMap",
            "StructOpsMap", "UserRingBufferMap"]
+
+# The Map subclasses annotate skel.maps.<name> (strings, never evaluated at
+# import): each loads on first access (PEP 562), as bpfskel.mapkinds does.
+_LAZY = {"BloomFilter": ".bloom", "MapInMap": ".mapinmap", "OwnedMap": ".mapinmap",
+         "StackTraceMap": ".stackmap", "StorageMap": ".storage", "StructOpsMap": ".structops",
+         "UserRingBufferMap": ".userringbuf"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __package__), name)
+
 
 _libbpf.lib()
 

@@ -389,7 +389,8 @@ def test_generated_module_annotates_map_kinds(mod: Any) -> None:
     generated namespace names the one each map gets at open."""
     from bpfskel import mapkinds, runtime
 
-    for cls in mapkinds.KINDS.values():
+    for map_type in mapkinds.KINDS:
+        cls = mapkinds.map_class(map_type)
         assert getattr(runtime, cls.__name__) is cls and cls.__name__ in runtime.__all__
     hints = mod.Maps.__annotations__
     assert hints["stacks"] == "_rt.StackTraceMap" and hints["seen"] == "_rt.BloomFilter"
