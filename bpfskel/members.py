@@ -22,7 +22,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Tuple, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Iterator,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    overload,
+)
 
 from .chars import BytesLike, CharArray, char_bytes
 
@@ -147,10 +158,16 @@ def _members(cls: Any, nested: bool = True) -> Iterator[Tuple[str, Any, Any]]:
 
 
 @contextlib.contextmanager
-def ctypes_fields(fields: Any) -> Iterator[None]:
+def ctypes_fields(fields: Any, anonymous: Optional[Sequence[str]] = None) -> Iterator[None]:
     """While ctypes lays out ``fields``: the anonymous members among them show
-    ctypes' own descriptors, which it needs to promote their members."""
-    types = [f[1] for f in fields if isinstance(f[1], type)]
+    ctypes' own descriptors, which it needs to promote their members.
+
+    ``anonymous``: the names of the anonymous members (the class's
+    ``_anonymous_``), when known; only their types are looked at, which keeps
+    a generated module's import from walking every member type (start-up).
+    """
+    types = [f[1] for f in fields if isinstance(f[1], type)
+             and (anonymous is None or f[0] in anonymous)]
     swapped = []
     while types:
         t = types.pop()

@@ -149,7 +149,7 @@ def _set_class_attr(base: Any) -> Callable[[Any, str, Any], None]:
         if name != "_fields_":
             base_setattr(cls, name, value)
             return
-        with ctypes_fields(value):
+        with ctypes_fields(value, cls.__dict__.get("_anonymous_", ())):
             base_setattr(cls, name, value)
         install_members(cls)
 

@@ -31,9 +31,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..errors import Error
@@ -47,22 +45,23 @@ CACHE_ENV = "BPFSKEL_CACHE_DIR"
 _VMLINUX_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]vmlinux\.h[>"]', re.M)
 
 
-@dataclass
-class BuildRequest:
+class BuildRequest(NamedTuple):
+    """What to build.  (NamedTuples here, not dataclasses: ``dataclasses``
+    would cost every ``bpfskel build`` cache hit its import.)"""
+
     source: str
     name: str
-    cflags: List[str] = field(default_factory=list)
-    includes: List[str] = field(default_factory=list)
-    types_from: List[str] = field(default_factory=list)
-    types: List[str] = field(default_factory=list)
+    cflags: Sequence[str] = ()
+    includes: Sequence[str] = ()
+    types_from: Sequence[str] = ()
+    types: Sequence[str] = ()
     arch: Optional[str] = None   # platform.machine() spelling; None: this machine
     # more architectures to compile for (platform.machine() spellings); when their
     # objects differ (the source uses __TARGET_ARCH_*), the module embeds one each
-    arches: List[str] = field(default_factory=list)
+    arches: Sequence[str] = ()
 
 
-@dataclass
-class BuildResult:
+class BuildResult(NamedTuple):
     module: str          # the generated module's source
     object_path: str     # the cached object
     cached: bool         # True: nothing was compiled or generated
@@ -90,14 +89,17 @@ def _sha(path: str) -> str:
 
 
 def _generator_signature() -> List[Tuple[str, int, int]]:
-    """The package's own files: a changed generator invalidates every entry,
+    """The package's own files, bpfskel/gen/ and the shared modules next to
+    it (names, btf, uapi, ...): a changed generator invalidates every entry,
     also between two commits that share a version number."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    gen = os.path.dirname(os.path.abspath(__file__))
     out = []
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            st = os.stat(os.path.join(here, name))
-            out.append((name, st.st_size, st.st_mtime_ns))
+    for here in (os.path.dirname(gen), gen):
+        for name in sorted(os.listdir(here)):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(here, name))
+                out.append((os.path.relpath(os.path.join(here, name), gen), st.st_size,
+                            st.st_mtime_ns))
     return out
 
 
@@ -225,6 +227,8 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
     if _needs_generated_vmlinux(src, req):
         flags.append(f"-I{_vmlinux_dir(os.path.dirname(os.path.dirname(entry)))}")
     flags += req.cflags
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="bpfskel-build-", dir=entry) as tmp:
         dep = os.path.join(tmp, "deps.d")
         obj_tmp = os.path.join(tmp, "prog.bpf.o")

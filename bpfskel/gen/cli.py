@@ -14,7 +14,6 @@ import os
 import shlex
 import stat
 import sys
-import tempfile
 from typing import TYPE_CHECKING, List, NoReturn, Optional
 
 from .. import __version__
@@ -63,6 +62,8 @@ def write_atomic(path: str, text: str) -> None:
         return
     path = os.path.realpath(path)
     directory = os.path.dirname(path)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".bpfskel-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:

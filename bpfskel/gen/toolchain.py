@@ -19,11 +19,8 @@ install.  Build time only: the runtime never imports this module.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
-import subprocess
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import Error
 
@@ -61,7 +58,7 @@ class ClangError(Error):
 
 
 def host_arch() -> str:
-    return platform.machine()
+    return os.uname().machine  # platform.machine(), without importing platform
 
 
 def _arch_entry(machine: str) -> Tuple[str, str]:
@@ -94,8 +91,7 @@ def bpf_flags(machine: Optional[str] = None) -> List[str]:
     return flags
 
 
-@dataclass(frozen=True)
-class Clang:
+class Clang(NamedTuple):
     path: str
 
     def identity(self) -> str:
@@ -106,6 +102,8 @@ class Clang:
 
     def run(self, args: Sequence[str], what: str) -> str:
         """Run clang; its stderr (warnings) is returned, or raised verbatim."""
+        import subprocess  # a cache hit of `bpfskel build` runs no clang: not at import
+
         try:
             proc = subprocess.run([self.path, *args], stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, errors="replace")
@@ -117,6 +115,8 @@ class Clang:
 
 
 def _has_bpf_target(path: str) -> bool:
+    import subprocess
+
     try:
         out = subprocess.run([path, "-print-targets"], capture_output=True, text=True,
                              stdin=subprocess.DEVNULL, timeout=60).stdout
