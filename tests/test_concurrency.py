@@ -155,13 +155,13 @@ def _bad_relocation(data: bytes) -> bytes:
 
 _FORK_WHILE_FORMATTING = """
 import sys, threading
-from bpfskel import _libbpf
+from bpfskel import _libc
 from bpfskel.gen.objfile import InputError, read_object
 
 held, release = threading.Event(), threading.Event()
 
 def formatting():  # another thread, in the middle of formatting a libbpf line
-    with _libbpf._fmt_lock:
+    with _libc._fmt_lock:  # the va_list renderer's lock
         held.set()
         release.wait()
 
