@@ -101,6 +101,10 @@ def ctype_expr(t: CType, scope: str) -> str:
     if isinstance(t, Arr):
         if t.chars:
             return f"_rt.char_array({t.length})"
+        if isinstance(t.elem, Prim) and t.elem.enum:  # elements read as the enum
+            return f"_rt.enum_array(_c.{t.elem.name}, {scope}{t.elem.enum}, {t.length})"
+        if isinstance(t.elem, Prim) and t.elem.name == "c_bool":  # elements take ints
+            return f"_rt.bool_array({t.length})"
         inner = ctype_expr(t.elem, scope)
         if isinstance(t.elem, Arr):
             inner = f"({inner})"
@@ -358,7 +362,7 @@ def _class_refs(t: CType) -> bool:
     """Does ``t`` contain a generated class (not a runtime one)?"""
     if isinstance(t, Arr):
         return _class_refs(t.elem)
-    return isinstance(t, Ref) and not t.builtin
+    return isinstance(t, Ref) and not t.builtin or isinstance(t, Prim) and bool(t.enum)
 
 
 def _namespace(cls: str, doc: str, item: str, idents: Sequence[str],

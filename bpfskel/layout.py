@@ -100,7 +100,13 @@ def elem_annotation(t: CType) -> str:
     if isinstance(t, Ref):
         return t.annotation
     if isinstance(t, Arr):
-        return "_rt.CharArray" if t.chars else f"_c.Array[{elem_annotation(t.elem)}]"
+        if t.chars:
+            return "_rt.CharArray"
+        if isinstance(t.elem, Prim) and t.elem.enum:  # bpfskel.members.enum_array
+            return f"_rt.EnumArray[types.{t.elem.enum}]"
+        if isinstance(t.elem, Prim) and t.elem.name == "c_bool":
+            return "_rt.BoolArray"
+        return f"_c.Array[{elem_annotation(t.elem)}]"
     return "_c.Array[_c.c_ubyte]"
 
 

@@ -16,6 +16,7 @@ from . import _libbpf
 from .bloom import BloomFilter
 from .mapinmap import MapInMap, OwnedMap
 from .maps import Map
+from .members import BoolArray, EnumArray, bool_array, enum_array
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .stackmap import StackTraceMap
@@ -48,7 +49,9 @@ __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", 
            "object_for_machine", "uint128", "unmangle", "unpack_object",
            # the Map subclasses of bpfskel.mapkinds, which annotate skel.maps.<name>
            "BloomFilter", "MapInMap", "OwnedMap", "StackTraceMap", "StorageMap",
-           "StructOpsMap", "UserRingBufferMap"]
+           "StructOpsMap", "UserRingBufferMap",
+           # arrays of _Bool and of enums (bpfskel.members)
+           "BoolArray", "EnumArray", "bool_array", "enum_array"]
 
 _libbpf.lib()
 

@@ -249,15 +249,14 @@ class Skeleton(ArenaSupport):
             elif not lib.bpf_map__is_internal(m):  # internal maps without a row have no view
                 raise _unknown_item(object_path or self._name_, "map", name, self._name_)
             m = lib.bpf_object__next_map(obj, m)
-        prog_rows = {name: ident for ident, name, _sec in self._progs_}
+        prog_rows: Dict[str, str] = {name: ident for ident, name, _sec in self._progs_}
         progs: Dict[str, Program] = {}
         p = lib.bpf_object__next_program(obj, None)
         while p:
             name = _libbpf.cstr(lib.bpf_program__name(p))
-            ident = prog_rows.get(name)
-            if ident is None:
+            if name not in prog_rows:
                 raise _unknown_item(object_path or self._name_, "program", name, self._name_)
-            progs[ident] = Program(self, p, ident)
+            progs[prog_rows[name]] = Program(self, p, prog_rows[name])
             p = lib.bpf_object__next_program(obj, p)
         maps_ns, progs_ns, links_ns = self._namespaces_
         self.maps = maps_ns("map", maps)
@@ -559,12 +558,12 @@ def _resized_class(cls: type, size: int) -> type:
         raise Error(f"{cls.__name__}: has no variable that a resize could stretch")
     name = members[-1]
     idx = next((i for i, f in enumerate(fields) if f[0] == name), None)
-    ftype = fields[idx][1] if idx is not None else None
+    ftype: Any = fields[idx][1] if idx is not None else None
     if idx is None or not (isinstance(ftype, type) and issubclass(ftype, ctypes.Array)):
         raise Error(f"{cls.__name__}: the last variable {name} is not an array; "
                     "only a final array can follow a resize")
     off = getattr(cls, name).offset
-    elem = ftype._type_
+    elem: Any = ftype._type_
     length = (size - off) // ctypes.sizeof(elem)
     if length < 1:
         raise Error(f"{cls.__name__}: {size} bytes leave no room for {name}, which starts "
@@ -589,4 +588,4 @@ def _resized_class(cls: type, size: int) -> type:
     specs = cls.__dict__.get("_accessors_")
     if specs:  # __int128 globals: their int properties, as the generated class has
         add_accessors(resized, specs)
-    return resized
+    return resized  # type: ignore[no-any-return]

@@ -23,6 +23,7 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
+    List,
     Mapping,
     Optional,
     Sequence,
@@ -175,6 +176,7 @@ if TYPE_CHECKING:
         _pack_: ClassVar[int]
         _layout_: ClassVar[str]
         _enums_: ClassVar[Dict[str, Any]]  # enum members (bpfskel.members)
+        _members_: ClassVar[Tuple[str, ...]]  # the C members, in order (fields_of)
 
         def __init__(self, *args: Any, **kw: Any) -> None: ...
 
@@ -220,7 +222,7 @@ def fields_of(cls: type) -> Iterator[str]:
     without ``_members_``, lists every field and accessor."""
     names = getattr(cls, "_members_", None)
     if names is None:
-        found = []
+        found: List[str] = []
         for f in getattr(cls, "_fields_", ()):
             if f[0] in getattr(cls, "_anonymous_", ()):
                 found.extend(fields_of(f[1]))
