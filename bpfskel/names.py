@@ -13,8 +13,13 @@ Rules (documented in the README):
   gets one trailing ``_``;
 * names are unique within their scope: a later name that collides with an
   earlier one gets further trailing ``_`` until it is free.  Callers feed names
-  in a deterministic order, so the outcome is stable.
+  in a deterministic order, so the outcome is stable; for maps and programs
+  (:func:`item_idents`), names valid as they are come first, the others follow
+  sorted, so the outcome does not depend on the object's order either.
 * section identifiers follow bpftool: drop the leading dot, then sanitize.
+
+Every identifier is assigned once, at generation, and recorded in the module;
+the runtime binds by the recorded names and never calls these rules again.
 """
 
 from __future__ import annotations
