@@ -40,6 +40,10 @@ __u32 u32_value;
 _Bool flag;
 float ratio;
 enum color color;
+enum color palette[3];		/* elements read as the enum, as `color` does */
+_Bool flags[3];			/* elements take ints, as `flag` does */
+enum color seen_palette[3];
+_Bool seen_flags[3];
 __u32 seen_u32;
 const volatile __u32 target_tgid = 0;
 
@@ -93,6 +97,9 @@ int emit(struct __sk_buff *ctx)
 	__builtin_memcpy(seen_buf, buf, sizeof(buf));
 	__builtin_memcpy(&seen_member, &member, sizeof(member));
 	seen_u32 = u32_value;
+	__builtin_memcpy(seen_palette, palette, sizeof(palette));
+	__builtin_memcpy(seen_flags, flags, sizeof(flags));
+	palette[2] = GREEN;
 	huge[HUGE - 1] = 'Z';
 
 	n = bpf_map_lookup_elem(&named_map, &zero);

@@ -22,10 +22,11 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .structs import fields_of
+
 __all__ = ["numpy_or_none", "record_dtype", "scalar_format", "bitfield_column", "copy_strided",
            "records_array", "run_length", "strided_records", "concatenate"]
 
-_INTERNAL = ("_pad_", "_bits_", "_int128_", "_size")
 _INT_CODES = {"b", "B", "h", "H", "i", "I", "l", "L", "q", "Q"}
 _dtypes: Dict[type, Any] = {}
 
@@ -77,12 +78,13 @@ def _is_class(obj: Any, base: Any) -> bool:
 def _fields(cls: Any, base: int, out: Tuple[List[str], List[Any], List[int]]) -> None:
     union = issubclass(cls, ctypes.Union)
     anonymous = getattr(cls, "_anonymous_", ())
+    members = set(fields_of(cls))  # padding and accessor storage are no columns
     offset = base
     for field in cls._fields_:
         name, ctype = field[0], field[1]
         if name in anonymous:
             _fields(ctype, offset, out)
-        elif not name.startswith(_INTERNAL):
+        elif name in members:
             fmt = _member_format(ctype)
             if fmt is not None and name not in out[0]:
                 out[0].append(name)

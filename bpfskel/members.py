@@ -10,6 +10,10 @@ reads and writes run no Python code of ours.  Three kinds need more:
 * enums (:class:`EnumField`): reads return the generated
   :class:`~.structs.CEnum`, writes take any int.
 
+Arrays of the last two follow the same rule element by element
+(:func:`bool_array`, :func:`enum_array`): ctypes would take any object into
+a ``_Bool`` element and read enum elements as plain ints.
+
 Each is a ``property`` whose getter is ctypes' descriptor (``char[N]`` and
 ``_Bool`` reads stay C code) or wraps it (enums).  They are installed by the
 metaclass of :class:`~.structs.Struct` right after ``_fields_`` is set,
@@ -38,7 +42,7 @@ from typing import (
 from .chars import BytesLike, CharArray, char_bytes
 
 __all__ = ["CharField", "BoolField", "EnumField", "install_members", "ctypes_fields",
-           "enum_ctype"]
+           "enum_ctype", "EnumArray", "BoolArray", "enum_array", "bool_array"]
 
 _memmove = ctypes.memmove
 _addressof = ctypes.addressof
@@ -191,3 +195,86 @@ def install_members(cls: Any) -> None:
         desc = cls.__dict__.get(name)
         if desc is not None and not isinstance(desc, kind):
             setattr(cls, name, _MAKERS[kind](desc, arg))
+
+
+# -- arrays of _Bool and of enums ------------------------------------------------------
+
+if TYPE_CHECKING:
+    class EnumArray(ctypes.Array[Any], Generic[E]):
+        """What type checkers see of an ``enum e x[N]``: elements read as ``E``."""
+
+        @overload
+        def __getitem__(self, index: int) -> E: ...
+        @overload
+        def __getitem__(self, index: slice) -> "list[E]": ...
+        def __getitem__(self, index: Any) -> Any: ...
+        def __setitem__(self, index: Any, value: Any) -> None: ...
+        def __iter__(self) -> Iterator[E]: ...
+
+    class BoolArray(ctypes.Array[Any]):
+        """What type checkers see of a ``_Bool x[N]``: elements read as ``bool``."""
+
+        @overload
+        def __getitem__(self, index: int) -> bool: ...
+        @overload
+        def __getitem__(self, index: slice) -> "list[bool]": ...
+        def __getitem__(self, index: Any) -> Any: ...
+        def __setitem__(self, index: Any, value: Any) -> None: ...
+        def __iter__(self) -> Iterator[bool]: ...
+else:
+    class EnumArray(ctypes.Array):
+        """Base of the ``enum e x[N]`` array types (:func:`enum_array`)."""
+
+        _type_ = ctypes.c_int
+        _length_ = 0
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return cls
+
+    class BoolArray(ctypes.Array):
+        """Base of the ``_Bool x[N]`` array types (:func:`bool_array`)."""
+
+        _type_ = ctypes.c_bool
+        _length_ = 0
+
+
+def _checked_array(base: Any, ctype: Any, length: int, read: Callable[[Any], Any],
+                   what: str) -> Any:
+    """An array type of ``length`` ``ctype`` elements (the same bytes as
+    ``ctype * length``) whose elements read through ``read`` and take ints
+    only, as the scalar member of that type does."""
+    get, put = ctypes.Array.__getitem__, ctypes.Array.__setitem__
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, int):
+            raise TypeError(f"{what}: an int is required, not {type(value).__name__}")
+        return value
+
+    def getitem(self: Any, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [read(v) for v in get(self, index)]
+        return read(get(self, index))
+
+    def setitem(self: Any, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            put(self, index, [check(v) for v in value])
+        else:
+            put(self, index, check(value))
+
+    return type(f"{what}_Array_{length}", (base,), {
+        "_type_": ctype, "_length_": length, "__getitem__": getitem,
+        "__setitem__": setitem, "__slots__": ()})
+
+
+@functools.lru_cache(maxsize=None)
+def bool_array(length: int) -> Any:
+    """``_Bool[length]``: elements read as ``bool`` and take an int (stored
+    as ``value != 0``), like a ``_Bool`` member; anything else raises TypeError."""
+    return _checked_array(BoolArray, ctypes.c_bool, length, bool, "_Bool")
+
+
+@functools.lru_cache(maxsize=None)
+def enum_array(ctype: Any, enum: Any, length: int) -> Any:
+    """``enum e x[length]`` stored as ``ctype``: elements read as ``enum`` and
+    take any int, like an enum member."""
+    return _checked_array(EnumArray, ctype, length, enum, enum.__name__)

@@ -13,17 +13,23 @@ Rules (documented in the README):
   gets one trailing ``_``;
 * names are unique within their scope: a later name that collides with an
   earlier one gets further trailing ``_`` until it is free.  Callers feed names
-  in a deterministic order, so the outcome is stable.
+  in a deterministic order, so the outcome is stable; for maps and programs
+  (:func:`item_idents`), names valid as they are come first, the others follow
+  sorted, so the outcome does not depend on the object's order either.
 * section identifiers follow bpftool: drop the leading dot, then sanitize.
+
+Every identifier is assigned once, at generation, and recorded in the module;
+the runtime binds by the recorded names and never calls these rules again.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
-from typing import Iterable, Optional, Set
+from typing import Dict, Iterable, Optional, Set
 
-__all__ = ["identifier", "map_ident", "section_ident", "Scope", "CTYPES_RESERVED", "c_text"]
+__all__ = ["identifier", "section_ident", "Scope", "CTYPES_RESERVED", "BPFSKEL_RESERVED",
+           "CLASS_RESERVED", "c_text", "item_idents"]
 
 _BAD = re.compile(r"[^A-Za-z0-9_]")
 
@@ -36,6 +42,17 @@ CTYPES_RESERVED = frozenset({
     "_check_retval_", "_handle", "from_buffer", "from_buffer_copy", "from_address",
     "from_param", "in_dll",
 })
+
+# Attributes bpfskel itself keeps on generated classes and their instances
+# (bpfskel.structs, members, views): a C member with such a name would
+# overwrite them, so it is renamed like a ctypes one.
+BPFSKEL_RESERVED = frozenset({
+    "_members_", "_accessors_", "_enums_", "_section_", "_readonly_twin_", "_closed_twin_",
+    "_freeze_", "_b_owner",
+})
+
+# Every name a C member of a generated struct, union or section view must avoid.
+CLASS_RESERVED = CTYPES_RESERVED | BPFSKEL_RESERVED
 
 
 def identifier(name: str, reserved: Iterable[str] = ()) -> str:
@@ -93,9 +110,20 @@ class Scope:
         return ident
 
 
-def map_ident(name: str, internal: bool, section: str) -> str:
-    """bpftool's identifier for a map; global data maps use their section's.
-    Here, not in the generator, because the runtime names maps the same way."""
-    if internal and section:
-        return section_ident(section)
-    return identifier(name)
+def item_idents(names: Iterable[str], reserved: Iterable[str] = ()) -> Dict[str, str]:
+    """Identifiers, unique among themselves, for the names of one namespace
+    (the maps of an object, its programs), each assigned once.
+
+    A name that is a valid identifier as it is keeps it; the others, in
+    sorted order, take their sanitized form plus as many ``_`` as make it
+    free.  So ``a_b`` stays ``a_b`` and ``a$b`` becomes ``a_b_``, whatever
+    order the object declares them in."""
+    scope = Scope(reserved)
+    unique = sorted(set(names))
+    exact = [n for n in unique if identifier(n, scope.reserved) == n]
+    scope.taken.update(exact)
+    out = {n: n for n in exact}
+    for name in unique:
+        if name not in out:
+            out[name] = scope.add(name)
+    return out

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import _libbpf
 from .embed import object_for_machine, unpack_object
 from .maps import Map
+from .members import BoolArray, EnumArray, bool_array, enum_array
 from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .structs import (
@@ -51,7 +52,9 @@ __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", 
            "object_for_machine", "uint128", "unmangle", "unpack_object",
            # the Map subclasses of bpfskel.mapkinds, which annotate skel.maps.<name>
            "BloomFilter", "MapInMap", "OwnedMap", "StackTraceMap", "StorageMap",
-           "StructOpsMap", "UserRingBufferMap"]
+           "StructOpsMap", "UserRingBufferMap",
+           # arrays of _Bool and of enums (bpfskel.members)
+           "BoolArray", "EnumArray", "bool_array", "enum_array"]
 
 # The Map subclasses annotate skel.maps.<name> (strings, never evaluated at
 # import): each loads on first access (PEP 562), as bpfskel.mapkinds does.

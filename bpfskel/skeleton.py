@@ -45,9 +45,9 @@ from .btf import Kind
 from .errors import ClosedError, Error, ObjectMismatchError
 from .maps import Map
 from .memory import Memory
-from .names import FROZEN_PREFIXES, identifier, map_ident
+from .names import FROZEN_PREFIXES
 from .programs import Link, Program
-from .structs import add_accessors
+from .structs import add_accessors, fields_of
 from .views import Freeze, closed_class, readonly_class, set_freeze
 
 __all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
@@ -56,30 +56,35 @@ S = TypeVar("S", bound="Skeleton")
 
 
 class Namespace:
-    """Attribute access to named items (``skel.maps.events``), iterable."""
+    """Attribute access to named items (``skel.maps.events``), iterable.
 
-    _kind: str
-    _absent_: ClassVar[FrozenSet[str]] = frozenset()  # Links: programs not attached yet
+    The instance ``__dict__`` holds the items and nothing else, so reading
+    one is a plain attribute read.  The namespace's own fields are slots with
+    dunder names, which no item identifier can take (bpfskel.names renames
+    ``__x__``), so a map or program named ``_kind`` is just an item."""
 
-    def __init__(self, kind: str, items: Dict[str, Any]) -> None:
+    __slots__ = ("__dict__", "__kind__", "__absent__")
+
+    def __init__(self, kind: str, items: Dict[str, Any],
+                 absent: FrozenSet[str] = frozenset()) -> None:
         self.__dict__.update(items)
-        object.__setattr__(self, "_kind", kind)
+        self.__kind__ = kind
+        self.__absent__ = absent  # Links: programs whose link attach() has not made (yet)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter([v for k, v in self.__dict__.items() if k != "_kind"])
+        return iter(list(self.__dict__.values()))
 
     def __len__(self) -> int:
-        return len(self.__dict__) - 1
+        return len(self.__dict__)
 
     if not TYPE_CHECKING:  # so that mypy flags a misspelt name instead of typing it Any
         def __getattr__(self, name: str) -> Any:
-            if name in self._absent_:
+            if name in self.__absent__:
                 return None  # a link attach() has not made (yet)
-            raise AttributeError(f"no {self._kind} named {name!r}")
+            raise AttributeError(f"no {self.__kind__} named {name!r}")
 
     def __repr__(self) -> str:
-        names = ", ".join(k for k in self.__dict__ if k != "_kind")
-        return f"<{self._kind}s: {names}>"
+        return f"<{self.__kind__}s: {', '.join(self.__dict__)}>"
 
 
 class _Resources:
@@ -216,7 +221,10 @@ class Skeleton(ArenaSupport):
         obj = self._res.obj
         btf_ptr = lib.bpf_object__btf(obj)
         reader = btf_mod.TypeReader(btf_ptr) if btf_ptr else None
-        types = {ident: (key, value) for ident, _n, key, value in self._maps_}
+        # Items are bound by the identifiers the module recorded (bpfskel.objfile
+        # assigned each once), by exact name: a global data map by its section,
+        # since libbpf names it after the object.
+        map_rows = {name: (ident, key, value) for ident, name, key, value in self._maps_}
         maps: Dict[str, "Map[Any, Any]"] = {}
         self._section_maps: Dict[str, int] = {}
         type_ids: Dict[str, Tuple[int, int]] = {}  # map -> BTF key, value ids
@@ -230,25 +238,30 @@ class Skeleton(ArenaSupport):
                 if t is not None and t.kind == Kind.DATASEC:
                     section = t.name
                     self._section_maps[section] = m
-            ident = map_ident(name, bool(section), section)
-            if not lib.bpf_map__is_internal(m):
-                type_ids[ident] = (lib.bpf_map__btf_key_type_id(m),
-                                   lib.bpf_map__btf_value_type_id(m))
-            key, value = types.get(ident, (None, None))
-            maps[ident] = mapkinds.map_class(lib.bpf_map__type(m))(
-                self, m, ident, key, value, section)
+            row = map_rows.get(section or name)
+            if row is not None:
+                ident, key, value = row
+                if not lib.bpf_map__is_internal(m):
+                    type_ids[ident] = (lib.bpf_map__btf_key_type_id(m),
+                                       lib.bpf_map__btf_value_type_id(m))
+                maps[ident] = mapkinds.map_class(lib.bpf_map__type(m))(
+                    self, m, ident, key, value, section)
+            elif not lib.bpf_map__is_internal(m):  # internal maps without a row have no view
+                raise _unknown_item(object_path or self._name_, "map", name, self._name_)
             m = lib.bpf_object__next_map(obj, m)
+        prog_rows: Dict[str, str] = {name: ident for ident, name, _sec in self._progs_}
         progs: Dict[str, Program] = {}
         p = lib.bpf_object__next_program(obj, None)
         while p:
-            ident = identifier(_libbpf.cstr(lib.bpf_program__name(p)))
-            progs[ident] = Program(self, p, ident)
+            name = _libbpf.cstr(lib.bpf_program__name(p))
+            if name not in prog_rows:
+                raise _unknown_item(object_path or self._name_, "program", name, self._name_)
+            progs[prog_rows[name]] = Program(self, p, prog_rows[name])
             p = lib.bpf_object__next_program(obj, p)
         maps_ns, progs_ns, links_ns = self._namespaces_
         self.maps = maps_ns("map", maps)
         self.progs = progs_ns("program", progs)
-        self.links = links_ns("link", {})
-        links_ns._absent_ = frozenset(progs)
+        self.links = links_ns("link", {}, absent=frozenset(progs))
         if object_path is not None:
             self._verify_layout(reader, object_path)
             self._verify_types(reader, object_path, type_ids)
@@ -263,7 +276,7 @@ class Skeleton(ArenaSupport):
         self._arena_opened()
 
     def _verify_layout(self, reader: Any, path: str) -> None:
-        """Refuse an object whose sections differ from the generated views."""
+        """Refuse an object whose sections differ in size from the generated views."""
         if reader is None:
             raise ObjectMismatchError(f"{path}: has no BTF; it does not match this module")
         lib = _libbpf.lib()
@@ -276,15 +289,7 @@ class Skeleton(ArenaSupport):
             if sec.size != ctypes.sizeof(cls):
                 raise ObjectMismatchError(f"{path}: {section} is {sec.size} bytes, the "
                                           f"generated view expects {ctypes.sizeof(cls)}")
-            for vs in sec.vars:
-                var = reader.read(vs.type_id)
-                if var.kind != Kind.VAR or var.linkage == 0:
-                    continue
-                field = getattr(cls, identifier(var.name), None)
-                if field is None or getattr(field, "offset", vs.offset) != vs.offset:
-                    raise ObjectMismatchError(
-                        f"{path}: variable {identifier(var.name)} of {section} does not "
-                        f"match the generated view (offset {vs.offset})")
+            # each variable's name, offset and type: _verify_types, in depth
 
     _layout_: Tuple[Tuple[str, str], ...] = ()
 
@@ -410,8 +415,8 @@ class Skeleton(ArenaSupport):
         """
         self._check_loaded("attach")
         links = self.links.__dict__
-        for ident, prog in self.progs.__dict__.items():
-            if ident == "_kind" or not prog.autoload:
+        for ident, prog in list(self.progs.__dict__.items()):
+            if not prog.autoload:
                 continue
             link = links.get(ident)
             if link is not None:
@@ -428,7 +433,7 @@ class Skeleton(ArenaSupport):
 
     def detach(self) -> None:
         """Destroy the links ``attach`` made."""
-        for ident in [k for k in self.links.__dict__ if k != "_kind"]:
+        for ident in list(self.links.__dict__):
             self.links.__dict__.pop(ident).destroy()
         # links from the explicit attach_* calls stay: destroy() detaches them
         self._res.links[:] = [link for link in self._res.links if not link.destroyed]
@@ -493,6 +498,12 @@ class Skeleton(ArenaSupport):
         return bytes(view)
 
 
+def _unknown_item(where: str, kind: str, name: str, module: str) -> ObjectMismatchError:
+    return ObjectMismatchError(f"{where}: has a {kind} {name!r} that the generated module "
+                               f"{module!r} does not list; the object does not match it "
+                               "(regenerate it with bpfskel gen)")
+
+
 def _attach_auto(prog: Program) -> Optional[Link]:
     """libbpf's skeleton auto-attach for one program: its link, or None when
     libbpf skips it (no target in the section name, autoattach off)."""
@@ -534,18 +545,25 @@ def _kconfig_text(kconfig: Any) -> Optional[str]:
 
 
 def _resized_class(cls: type, size: int) -> type:
-    """The view class with its final array variable stretched to ``size`` bytes."""
+    """The view class with its final variable, which must be an array,
+    stretched to ``size`` bytes.  The final variable is the last of the C
+    members the class records (``_members_``), never a padding or storage
+    field: a section that ends in an ``__int128`` or a bitfield is refused."""
     fields = list(cls._fields_)  # type: ignore[attr-defined]
     base = ctypes.sizeof(cls)
     if size == base:
         return cls
-    idx = max(i for i, f in enumerate(fields) if not f[0].startswith("_pad_"))
-    name, ftype = fields[idx][0], fields[idx][1]
-    off = getattr(cls, name).offset
-    if not issubclass(ftype, ctypes.Array):
+    members = list(fields_of(cls))
+    if not members:
+        raise Error(f"{cls.__name__}: has no variable that a resize could stretch")
+    name = members[-1]
+    idx = next((i for i, f in enumerate(fields) if f[0] == name), None)
+    ftype: Any = fields[idx][1] if idx is not None else None
+    if idx is None or not (isinstance(ftype, type) and issubclass(ftype, ctypes.Array)):
         raise Error(f"{cls.__name__}: the last variable {name} is not an array; "
                     "only a final array can follow a resize")
-    elem = ftype._type_
+    off = getattr(cls, name).offset
+    elem: Any = ftype._type_
     length = (size - off) // ctypes.sizeof(elem)
     if length < 1:
         raise Error(f"{cls.__name__}: {size} bytes leave no room for {name}, which starts "
@@ -554,14 +572,20 @@ def _resized_class(cls: type, size: int) -> type:
     new_fields = fields[:idx] + [(name, elem * length)]
     tail = size - off - length * ctypes.sizeof(elem)
     if tail:
-        new_fields.append(("_pad_tail", ctypes.c_ubyte * tail))
-    ns: Dict[str, Any] = {"_fields_": new_fields, "_section_": getattr(cls, "_section_", ""),
-                          "__qualname__": cls.__qualname__, "__module__": cls.__module__}
+        pad = "_pad_tail"
+        while any(f[0] == pad for f in new_fields):  # a C variable may have the name
+            pad += "_"
+        new_fields.append((pad, ctypes.c_ubyte * tail))
+    ns: Dict[str, Any] = {"__qualname__": cls.__qualname__, "__module__": cls.__module__}
+    for attr in ("_section_", "_members_", "_enums_", "_anonymous_"):
+        if attr in cls.__dict__:
+            ns[attr] = cls.__dict__[attr]
     if "__slots__" in cls.__dict__:  # a writable section's view has no __dict__
         ns["__slots__"] = ()
     parent: Any = cls.__base__
-    resized = type(cls.__name__, (parent,), ns)
+    resized: Any = type(cls.__name__, (parent,), ns)
+    resized._fields_ = new_fields  # through the metaclass: char[N], _Bool, enum members
     specs = cls.__dict__.get("_accessors_")
     if specs:  # __int128 globals: their int properties, as the generated class has
         add_accessors(resized, specs)
-    return resized
+    return resized  # type: ignore[no-any-return]

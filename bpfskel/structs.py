@@ -19,6 +19,8 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
+    List,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -170,6 +172,7 @@ if TYPE_CHECKING:
         _pack_: ClassVar[int]
         _layout_: ClassVar[str]
         _enums_: ClassVar[Dict[str, Any]]  # enum members (bpfskel.members)
+        _members_: ClassVar[Tuple[str, ...]]  # the C members, in order (fields_of)
 
         def __init__(self, *args: Any, **kw: Any) -> None: ...
 
@@ -206,21 +209,23 @@ else:
 
 
 def fields_of(cls: type) -> Iterator[str]:
-    """User-visible member names of a generated class, in layout order."""
-    names = getattr(cls, "_member_names_cache", None)
+    """User-visible member names of a generated class, in C order.
+
+    The generator records them in ``_members_`` (promoted members of
+    anonymous structs and unions included), so no role is told by a name:
+    a C member called ``_pad_x`` or ``_size`` is a member like any other, and
+    padding and storage fields are never listed.  A class written by hand,
+    without ``_members_``, lists every field and accessor."""
+    names = getattr(cls, "_members_", None)
     if names is None:
-        names = []
+        found: List[str] = []
         for f in getattr(cls, "_fields_", ()):
-            name = f[0]
-            if name in getattr(cls, "_anonymous_", ()):
-                names.extend(fields_of(f[1]))
-            elif not (name.startswith(("_pad_", "_bits_", "_int128_", "_size"))):
-                names.append(name)
-        names.extend(a[0] for a in getattr(cls, "_accessors_", ()))
-        # a member of an anonymous union may come both from there and from the
-        # accessors the parent repeats for it: each is listed once
-        names = list(dict.fromkeys(names))
-        cls._member_names_cache = names  # type: ignore[attr-defined]
+            if f[0] in getattr(cls, "_anonymous_", ()):
+                found.extend(fields_of(f[1]))
+            else:
+                found.append(f[0])
+        found.extend(a[0] for a in getattr(cls, "_accessors_", ()))
+        names = tuple(dict.fromkeys(found))
     return iter(names)
 
 
@@ -276,6 +281,7 @@ def add_accessors(cls: type, specs: Sequence[AccessorSpec]) -> None:
 class int128(Struct):
     """A ``__int128`` array element; ``.value`` is a Python int."""
 
+    _members_ = ("value",)
     _fields_ = [("_raw", ctypes.c_ubyte * 16)]
     value: int
 
@@ -286,6 +292,7 @@ class int128(Struct):
 class uint128(Struct):
     """An ``unsigned __int128`` array element; ``.value`` is a Python int."""
 
+    _members_ = ("value",)
     _fields_ = [("_raw", ctypes.c_ubyte * 16)]
     value: int
 

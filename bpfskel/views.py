@@ -41,7 +41,7 @@ import ctypes
 from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from .errors import ClosedError, ReadOnlyError
-from .structs import Struct
+from .structs import Struct, fields_of
 
 __all__ = ["SectionView", "Freeze", "readonly_class", "set_freeze", "closed_class"]
 
@@ -211,7 +211,7 @@ def readonly_class(cls: type) -> type:
         _promote_anonymous(cls, cls, 0, ns, shadowed)
         base_setattr = cls.__setattr__
         # what a write may name: C members (promoted ones included), accessors
-        members = frozenset(name for name in dir(cls) if not name.startswith("__"))
+        members = frozenset(fields_of(cls))
 
         def setattr_(self: Any, name: str, value: Any) -> None:
             if name not in members:  # a misspelt setting must not become a new attribute

@@ -170,6 +170,9 @@ def test_cgroup_path_of_a_new_cgroup(tmp_path: Any) -> None:
 # -- JSON lines -----------------------------------------------------------------------------
 
 class Event(ctypes.Structure):
+    # as a generated class does, it says which fields are C members: padding is
+    # left out by this list, never by its name
+    _members_ = ("pid", "ret", "comm", "hist")
     _fields_ = [("pid", ctypes.c_uint32), ("_pad_0", ctypes.c_uint32),
                 ("ret", ctypes.c_int64), ("comm", ctypes.c_char * 8),
                 ("hist", ctypes.c_uint32 * 2)]

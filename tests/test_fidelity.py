@@ -171,6 +171,22 @@ def test_bool_takes_ints_as_c_does(skel: Any) -> None:
     assert skel.bss.flag is False
 
 
+def test_bool_array_elements_take_ints_as_a_bool_member_does(skel: Any) -> None:
+    flags = skel.bss.flags
+    flags[0] = 5
+    flags[1] = True
+    flags[2] = 0
+    assert list(flags) == [True, True, False] and flags[0] is True
+    for bad in ("no", 1.5, None, b"\x01"):
+        with pytest.raises(TypeError, match="_Bool"):
+            flags[2] = bad
+        with pytest.raises(TypeError):
+            flags[0:2] = [1, bad]
+    assert list(flags) == [True, True, False]               # a refused write changes nothing
+    run(skel)
+    assert bytes(skel.bss.seen_flags) == b"\x01\x01\x00"   # what BPF copied
+
+
 def test_int128_keys_take_ints(skel: Any) -> None:
     m = skel.maps.wide
     m[2**100 + 3] = 9
@@ -338,3 +354,19 @@ def test_enums_read_as_the_generated_enum_everywhere(mod: Any, skel: Any) -> Non
     assert all(isinstance(v, color) for v in m.values())
     with pytest.raises(TypeError):
         skel.bss.color = "RED"
+
+
+def test_enum_array_elements_read_as_the_generated_enum(mod: Any, skel: Any) -> None:
+    color = mod.types.color
+    palette = skel.bss.palette
+    palette[0] = color.RED
+    palette[1] = 7                                          # any value, as in C
+    run(skel)                                               # BPF sets palette[2] = GREEN
+    assert palette[0] is color.RED and palette[2] is color.GREEN
+    assert palette[1] == 7 and isinstance(palette[1], color)
+    assert list(palette) == [color.RED, 7, color.GREEN]
+    assert all(isinstance(v, color) for v in palette[0:3])
+    assert list(skel.bss.seen_palette) == [color.RED, 7, 0]  # what BPF copied
+    with pytest.raises(TypeError):
+        palette[0] = "RED"
+    assert bpfskel.asdict(skel.bss)["palette"] == [color.RED, 7, color.GREEN]

@@ -101,6 +101,10 @@ def ctype_expr(t: CType, scope: str) -> str:
     if isinstance(t, Arr):
         if t.chars:
             return f"_rt.char_array({t.length})"
+        if isinstance(t.elem, Prim) and t.elem.enum:  # elements read as the enum
+            return f"_rt.enum_array(_c.{t.elem.name}, {scope}{t.elem.enum}, {t.length})"
+        if isinstance(t.elem, Prim) and t.elem.name == "c_bool":  # elements take ints
+            return f"_rt.bool_array({t.length})"
         inner = ctype_expr(t.elem, scope)
         if isinstance(t.elem, Arr):
             inner = f"({inner})"
@@ -133,17 +137,15 @@ def _fields(cp: ClassPlan, owner: str, scope: str, indent: str,
             f"{name!r}: {scope}{enum}" for name, enum in enums) + "}")
     if cp.anonymous:
         lines.append(f"{indent}{owner}._anonymous_ = {tuple(cp.anonymous)!r}")
+    # the C members, in order: what repr, ==, asdict and resizing go by
+    lines.extend(_wrapped_tuple(f"{indent}{owner}._members_ = ", cp.members))
     if not cp.fields:
         return lines + [f"{indent}{owner}._fields_ = []"]
     lines.append(f"{indent}{owner}._fields_ = [")
     for f in cp.fields:
         entry = f"({f.name!r}, {ctype_expr(f.ctype, scope)}),"
         anon = decls.get(f.ctype.name, "") if isinstance(f.ctype, Ref) else ""
-        what = f.decl or (f"{anon} (anonymous member)".lstrip() if f.anonymous else
-                          "bitfield storage" if f.name.startswith("_bits_") else
-                          "__int128 storage" if f.name.startswith("_int128_") else
-                          "union size" if cp.kind == "union" and f.name.startswith("_size")
-                          else "padding")
+        what = f.decl or (f"{anon} (anonymous member)".lstrip() if f.anonymous else f.role)
         lines.append(f"{indent}    {entry:<44} # {f.offset:>5}: {what}")
     lines.append(f"{indent}]")
     if cp.accessors:
@@ -154,6 +156,20 @@ def _fields(cp: ClassPlan, owner: str, scope: str, indent: str,
             lines.append(f"{indent}    {entry:<44} # {a.decl}")
         lines.append(f"{indent}])")
     return lines
+
+
+def _wrapped_tuple(head: str, names: Sequence[str]) -> List[str]:
+    """``head`` followed by the tuple of ``names``, wrapped at ``_WIDTH``."""
+    line = f"{head}{tuple(names)!r}"
+    if len(line) <= _WIDTH:
+        return [line]
+    lines, row = [head + "("], ""
+    for item in (f"{name!r}," for name in names):
+        if row and len(row) + 1 + len(item) > _WIDTH:
+            lines.append(row)
+            row = ""
+        row = f"{row} {item}" if row else f"    {item}"
+    return lines + [row, ")"]
 
 
 def _enum(e: EnumPlan, indent: str) -> List[str]:
@@ -346,7 +362,7 @@ def _class_refs(t: CType) -> bool:
     """Does ``t`` contain a generated class (not a runtime one)?"""
     if isinstance(t, Arr):
         return _class_refs(t.elem)
-    return isinstance(t, Ref) and not t.builtin
+    return isinstance(t, Ref) and not t.builtin or isinstance(t, Prim) and bool(t.enum)
 
 
 def _namespace(cls: str, doc: str, item: str, idents: Sequence[str],

@@ -56,7 +56,8 @@ def generate_from_info(info: ObjectInfo, data: bytes, source: str, name: str,
     for m in sorted(info.maps, key=lambda m: m.ident):
         key, value = codegen.map_exprs(plan, *map_types[m.ident]) \
             if not m.internal else ("None", "None")
-        maps.append((m.ident, m.name, key, value))
+        # a global data map is bound by its section: libbpf names it after the object
+        maps.append((m.ident, m.section if m.internal and m.section else m.name, key, value))
     classes = {m.ident: map_class(m.type).__name__ for m in info.maps}
     inner = [(ident[:-len("__inner")], *codegen.map_exprs(plan, *ids))
              for ident, ids in sorted(inner_types.items())]

@@ -27,7 +27,7 @@ from typing import AbstractSet, Dict, List, Optional, Set, Tuple, Union
 
 from ..btf import INT_BOOL, INT_CHAR, INT_SIGNED, VAR_STATIC, Btf, Kind, Type
 from ..errors import Error
-from ..names import ARENA_SECTION, CTYPES_RESERVED, Scope, c_text, identifier, section_ident
+from ..names import ARENA_SECTION, CLASS_RESERVED, Scope, c_text, identifier, section_ident
 
 __all__ = ["Prim", "Ref", "Arr", "Opaque", "Field", "Accessor", "ClassPlan", "EnumPlan",
            "AliasPlan", "SectionPlan", "Plan", "LayoutError", "plan", "view_section"]
@@ -100,7 +100,13 @@ def elem_annotation(t: CType) -> str:
     if isinstance(t, Ref):
         return t.annotation
     if isinstance(t, Arr):
-        return "_rt.CharArray" if t.chars else f"_c.Array[{elem_annotation(t.elem)}]"
+        if t.chars:
+            return "_rt.CharArray"
+        if isinstance(t.elem, Prim) and t.elem.enum:  # bpfskel.members.enum_array
+            return f"_rt.EnumArray[types.{t.elem.enum}]"
+        if isinstance(t.elem, Prim) and t.elem.name == "c_bool":
+            return "_rt.BoolArray"
+        return f"_c.Array[{elem_annotation(t.elem)}]"
     return "_c.Array[_c.c_ubyte]"
 
 
@@ -120,6 +126,13 @@ def int_prim(size: int, signed: bool) -> Prim:
 # -- the plan --------------------------------------------------------------------
 
 
+# What a field that is no C member holds (``Field.role``).
+PADDING = "padding"
+BITFIELD_STORAGE = "bitfield storage"
+INT128_STORAGE = "__int128 storage"
+UNION_SIZE = "union size"
+
+
 @dataclass(frozen=True)
 class Field:
     name: str          # Python attribute name
@@ -127,6 +140,7 @@ class Field:
     offset: int        # bytes from the start of the class
     decl: str          # the C declaration it mirrors (sanitized), "" for padding
     anonymous: bool = False
+    role: str = ""     # "" for a C member, else what the storage is (PADDING, ...)
 
     @property
     def internal(self) -> bool:
@@ -153,9 +167,17 @@ class ClassPlan:
     decl: str                      # "struct foo", "union {...}", ".bss"
     fields: List[Field] = field(default_factory=list)
     accessors: List[Accessor] = field(default_factory=list)
-    # every attribute a user can reach and its annotation, incl. promoted ones
+    # every attribute a user can reach and its annotation, incl. promoted ones,
+    # in C member order
     annotations: List[Tuple[str, str]] = field(default_factory=list)
     deps: Set[str] = field(default_factory=set)
+
+    @property
+    def members(self) -> List[str]:
+        """The C members a user sees, in order, promoted ones in place: the
+        generated class's ``_members_`` (what ``repr``, ``==``, positional
+        arguments and resizing go by, never a name prefix)."""
+        return list(dict.fromkeys(name for name, _ in self.annotations))
 
     @property
     def anonymous(self) -> List[str]:
@@ -199,7 +221,7 @@ class Plan:
 
 
 # Names a section view or struct must not use for members.
-STRUCT_RESERVED = CTYPES_RESERVED
+STRUCT_RESERVED = CLASS_RESERVED
 ENUM_RESERVED = frozenset({"mro", "name", "value", "_missing_", "_generate_next_value_"})
 # Names of the generated module the ``types`` class body must not shadow.
 TYPES_RESERVED = frozenset({"_c", "_rt", "types", "sections"})
@@ -384,7 +406,7 @@ class _Planner:
             nonlocal cur
             if offset > cur:
                 cp.fields.append(Field(scope.claim(f"_pad_{cur}"), Opaque(offset - cur),
-                                       cur, ""))
+                                       cur, "", role=PADDING))
                 cur = offset
 
         def close_storage() -> None:
@@ -392,7 +414,7 @@ class _Planner:
             if storage is not None:
                 start, end = storage
                 cp.fields.append(Field(scope.claim(f"_bits_{start}"), Opaque(end - start),
-                                       start, ""))
+                                       start, "", role=BITFIELD_STORAGE))
                 cur = end
                 storage = None
 
@@ -411,7 +433,7 @@ class _Planner:
                 decl = f"{self.decl(m_type, c_text(m_name))}:{bf}"
                 if union:
                     store = scope.claim(f"_bits_{attr}")
-                    cp.fields.append(Field(store, Opaque(end), 0, ""))
+                    cp.fields.append(Field(store, Opaque(end), 0, "", role=BITFIELD_STORAGE))
                     cp.accessors.append(Accessor(attr, 0, end, bit_off, bf,
                                                  rt.signed, decl))
                 else:
@@ -458,7 +480,7 @@ class _Planner:
                                              a.bits, a.signed, a.decl) for a in inner.accessors)
             elif isinstance(ctype, Ref) and ctype.builtin:  # __int128: an accessor
                 store = scope.claim(f"_int128_{offset}")
-                cp.fields.append(Field(store, Opaque(16), offset, ""))
+                cp.fields.append(Field(store, Opaque(16), offset, "", role=INT128_STORAGE))
                 cp.accessors.append(Accessor(attr, offset, 16, 0, 128, ctype.name == "int128",
                                              self.decl(m_type, c_text(m_name))))
                 cp.annotations.append((attr, "int"))
@@ -473,7 +495,7 @@ class _Planner:
             if widest > cp.size:
                 raise LayoutError(f"{cp.decl}: a member of {widest} bytes is wider than "
                                   f"the union ({cp.size})")
-            cp.fields.append(Field(scope.claim("_size"), Opaque(cp.size), 0, ""))
+            cp.fields.append(Field(scope.claim("_size"), Opaque(cp.size), 0, "", role=UNION_SIZE))
         else:
             if cur > cp.size:
                 raise LayoutError(f"{cp.decl}: members end at {cur}, past its size {cp.size}")

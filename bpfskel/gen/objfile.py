@@ -38,16 +38,16 @@ import resource
 import signal
 import struct
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import _libbpf, elf
 from .. import btf as btf_mod
 from ..errors import Error
-from ..names import identifier, map_ident
+from ..names import Scope, item_idents, section_ident
 from . import legacy_arena
 
 __all__ = ["InputError", "MapDesc", "ProgDesc", "ObjectInfo", "check_elf", "check_btf",
-           "read_object", "map_ident"]
+           "read_object", "map_idents"]
 
 EM_BPF = 247
 _EM_NAMES = {3: "i386", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V", 21: "PowerPC64"}
@@ -199,6 +199,20 @@ def check_btf(btf: btf_mod.Btf, source: str) -> None:
             raise InputError(f"{source}: corrupted BTF: {what} (through type [{looped}])")
 
 
+def map_idents(maps: List[Tuple[str, str]]) -> Dict[Tuple[str, str], str]:
+    """The identifier of each map, given as (name, DATASEC name or ""), unique
+    within the object (``skel.maps``).  A global data map takes its section's
+    bpftool identifier (``.data.x`` -> ``data_x``), in section order; every
+    other map its name, by :func:`~bpfskel.names.item_idents`, around those.
+    Assigned here once: the module records them and the runtime binds by them."""
+    scope = Scope()
+    out = {(name, section): scope.add(section_ident(section))
+           for name, section in sorted(maps, key=lambda m: m[1]) if section}
+    named = item_idents((name for name, section in maps if not section), scope.taken)
+    out.update(((name, ""), named[name]) for name, section in maps if not section)
+    return out
+
+
 def describe(obj_ptr: int) -> ObjectInfo:
     """Collect BTF, maps and programs of an opened ``struct bpf_object *``."""
     lib = _libbpf.lib()
@@ -207,7 +221,7 @@ def describe(obj_ptr: int) -> ObjectInfo:
     if not btf_ptr:
         raise InputError("the object has no BTF (compile it with clang -g)")
     btf = btf_mod.from_pointer(btf_ptr)
-    maps = []
+    found = []
     m = lib.bpf_object__next_map(obj_ptr, None)
     while m:
         name = cstr(lib.bpf_map__name(m))
@@ -216,19 +230,23 @@ def describe(obj_ptr: int) -> ObjectInfo:
         section = btf[vt].name if internal and 0 < vt < len(btf) and \
             btf[vt].kind == btf_mod.Kind.DATASEC else ""
         inner = lib.bpf_map__inner_map(m)
-        maps.append(MapDesc(name, map_ident(name, internal, section), lib.bpf_map__type(m),
-                            lib.bpf_map__key_size(m), lib.bpf_map__value_size(m),
-                            lib.bpf_map__max_entries(m), lib.bpf_map__map_flags(m), internal,
-                            lib.bpf_map__btf_key_type_id(m), vt, section,
-                            lib.bpf_map__btf_key_type_id(inner) if inner else 0,
-                            lib.bpf_map__btf_value_type_id(inner) if inner else 0))
+        found.append((name, internal, section, m, inner))
         m = lib.bpf_object__next_map(obj_ptr, m)
-    progs = []
+    idents = map_idents([(name, section) for name, _i, section, _m, _n in found])
+    maps = [MapDesc(name, idents[name, section], lib.bpf_map__type(m), lib.bpf_map__key_size(m),
+                    lib.bpf_map__value_size(m), lib.bpf_map__max_entries(m),
+                    lib.bpf_map__map_flags(m), internal, lib.bpf_map__btf_key_type_id(m),
+                    lib.bpf_map__btf_value_type_id(m), section,
+                    lib.bpf_map__btf_key_type_id(inner) if inner else 0,
+                    lib.bpf_map__btf_value_type_id(inner) if inner else 0)
+            for name, internal, section, m, inner in found]
+    named = []
     p = lib.bpf_object__next_program(obj_ptr, None)
     while p:
-        name = cstr(lib.bpf_program__name(p))
-        progs.append(ProgDesc(name, identifier(name), cstr(lib.bpf_program__section_name(p))))
+        named.append((cstr(lib.bpf_program__name(p)), cstr(lib.bpf_program__section_name(p))))
         p = lib.bpf_object__next_program(obj_ptr, p)
+    prog_idents = item_idents(name for name, _ in named)
+    progs = [ProgDesc(name, prog_idents[name], section) for name, section in named]
     return ObjectInfo(cstr(lib.bpf_object__name(obj_ptr)), btf, maps, progs)
 
 

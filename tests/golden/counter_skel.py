@@ -61,6 +61,7 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64'))
 
+types.event._members_ = ('pid', 'tid', 'ts_ns', 'comm')
 types.event._fields_ = [
     ('pid', _c.c_uint32),                        #     0: __u32 pid
     ('tid', _c.c_uint32),                        #     4: __u32 tid
@@ -68,6 +69,7 @@ types.event._fields_ = [
     ('comm', _rt.char_array(16)),                #    16: char comm[16]
 ]
 
+types.totals._members_ = ('calls', 'bytes', 'last_comm')
 types.totals._fields_ = [
     ('calls', _c.c_uint64),                      #     0: __u64 calls
     ('bytes', _c.c_uint64),                      #     8: __u64 bytes
@@ -75,17 +77,20 @@ types.totals._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('calls', 'dropped')
 sections.bss._fields_ = [
     ('calls', _c.c_uint64),                      #     0: __u64 calls
     ('dropped', _c.c_uint32),                    #     8: __u32 dropped
 ]
 
 sections.data._section_ = '.data'
+sections.data._members_ = ('last_event',)
 sections.data._fields_ = [
     ('last_event', types.event),                 #     0: struct event last_event
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('target_tgid', 'min_ns')
 sections.rodata._fields_ = [
     ('target_tgid', _c.c_uint32),                #     0: __u32 target_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -132,10 +137,10 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'counter.bss', None, None),
-        ('data', 'counter.data', None, None),
+        ('bss', '.bss', None, None),
+        ('data', '.data', None, None),
         ('per_pid', 'per_pid', _c.c_uint32, types.totals),
-        ('rodata', 'counter.rodata', None, None),
+        ('rodata', '.rodata', None, None),
     )
     _progs_ = (
         ('count_getpid', 'count_getpid', 'tp/syscalls/sys_enter_getpid'),

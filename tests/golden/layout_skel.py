@@ -125,6 +125,7 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__s16', '__s32', '__u16', '__u32', '__u64', '__u8'))
 
+types.flags._members_ = ('lead', 'mid', 'cross', 'neg', 'tail')
 types.flags._fields_ = [
     ('_bits_0', _c.c_ubyte * 3),                 #     0: bitfield storage
     ('_pad_3', _c.c_ubyte * 1),                  #     3: padding
@@ -139,28 +140,33 @@ _rt.add_accessors(types.flags, [  # (name, offset, bytes, bit shift, bits, signe
     ('neg', 6, 2, 4, 5, True),                   # __s32 neg:5
 ])
 
+types.packed_hdr._members_ = ('kind', 'len', 'port')
 types.packed_hdr._fields_ = [
     ('kind', _c.c_uint8),                        #     0: __u8 kind
     ('len', _c.c_uint32),                        #     1: __u32 len
     ('port', _c.c_uint16),                       #     5: __u16 port
 ]
 
+types.pair_t._members_ = ('a', 'b')
 types.pair_t._fields_ = [
     ('a', _c.c_uint32),                          #     0: __u32 a
     ('b', _c.c_uint32),                          #     4: __u32 b
 ]
 
+types.point._members_ = ('x', 'y')
 types.point._fields_ = [
     ('x', _c.c_int16),                           #     0: __s16 x
     ('y', _c.c_int16),                           #     2: __s16 y
 ]
 
+types.record__anon0__anon0._members_ = ('lo16', 'hi16')
 types.record__anon0__anon0._fields_ = [
     ('lo16', _c.c_uint16),                       #     0: __u16 lo16
     ('hi16', _c.c_uint16),                       #     2: __u16 hi16
 ]
 
 types.record__anon0._anonymous_ = ('_anon0',)
+types.record__anon0._members_ = ('word', 'lo16', 'hi16')
 types.record__anon0._fields_ = [
     ('word', _c.c_uint32),                       #     0: __u32 word
     ('_anon0', types.record__anon0__anon0),      #     0: struct {...} (anonymous member)
@@ -169,6 +175,10 @@ types.record__anon0._fields_ = [
 
 types.record._enums_ = {'state': types.state}
 types.record._anonymous_ = ('_anon0_',)
+types.record._members_ = (
+    'tag', 'word', 'lo16', 'hi16', 'state', 'grid', 'name', 'names', 'valid', 'ratio', 'mean',
+    'next', 'wide', 'uwide', 'fl', 'aligned16', 'count', 'items',
+)
 types.record._fields_ = [
     ('tag', _c.c_uint8),                         #     0: __u8 tag
     ('_pad_1', _c.c_ubyte * 3),                  #     1: padding
@@ -199,12 +209,14 @@ _rt.add_accessors(types.record, [  # (name, offset, bytes, bit shift, bits, sign
 ])
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('rec',)
 sections.bss._fields_ = [
     ('rec', types.record),                       #     0: struct record rec
 ]
 
 sections.data._section_ = '.data'
 sections.data._enums_ = {'big_value': types.big, 'anon_value': types.anon_e}
+sections.data._members_ = ('hdr', 'pair', 'big_value', 'anon_value')
 sections.data._fields_ = [
     ('hdr', types.packed_hdr),                   #     0: struct packed_hdr hdr
     ('_pad_7', _c.c_ubyte * 1),                  #     7: padding
@@ -214,6 +226,7 @@ sections.data._fields_ = [
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('ro_flags',)
 sections.rodata._fields_ = [
     ('ro_flags', types.flags),                   #     0: struct flags ro_flags
 ]
@@ -257,9 +270,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'layout.bss', None, None),
-        ('data', 'layout.data', None, None),
-        ('rodata', 'layout.rodata', None, None),
+        ('bss', '.bss', None, None),
+        ('data', '.data', None, None),
+        ('rodata', '.rodata', None, None),
     )
     _progs_ = (
         ('touch', 'touch', 'syscall'),

@@ -92,12 +92,17 @@ _types = types
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__be_id', '__u16', '__u32', '__u64', '__u8'))
 
+types.data._members_ = ('data', 'bss')
 types.data._fields_ = [
     ('data', _c.c_uint32),                       #     0: __u32 data
     ('bss', _c.c_uint8),                         #     4: __u8 bss
     ('_pad_5', _c.c_ubyte * 3),                  #     5: padding
 ]
 
+types.awkward._members_ = (
+    'in_', 'class_', 'None_', '_fields__', 'from_buffer_', 'a_b', '__init___', '__pad', 'bytes',
+    'label', 'types', 'nested', '_c', '_bytes', 'raw',
+)
 types.awkward._fields_ = [
     ('in_', _c.c_int32),                         #     0: int in
     ('class_', _c.c_int32),                      #     4: int class
@@ -119,6 +124,7 @@ types.awkward._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('awk', 'types', 'nested')
 sections.bss._fields_ = [
     ('awk', types.awkward),                      #     0: struct awkward awk
     ('types', _c.c_uint64),                      #    80: __u64 types
@@ -126,11 +132,13 @@ sections.bss._fields_ = [
 ]
 
 sections.bss_extra._section_ = '.bss.extra'
+sections.bss_extra._members_ = ('extra_a',)
 sections.bss_extra._fields_ = [
     ('extra_a', _c.c_uint32),                    #     0: __u32 extra_a
 ]
 
 sections.data._section_ = '.data'
+sections.data._members_ = ('lambda_', '__id', 'data', 'after_hidden')
 sections.data._fields_ = [
     ('lambda_', _c.c_int32),                     #     0: int lambda
     ('__id', _c.c_uint32),                       #     4: __be_id __id
@@ -140,11 +148,13 @@ sections.data._fields_ = [
 ]
 
 sections.data_has_dash._section_ = '.data.has-dash'
+sections.data_has_dash._members_ = ('dash_v',)
 sections.data_has_dash._fields_ = [
     ('dash_v', _c.c_uint16),                     #     0: __u16 dash_v
 ]
 
 sections.rodata_cfg._section_ = '.rodata.cfg'
+sections.rodata_cfg._members_ = ('cfg_limit',)
 sections.rodata_cfg._fields_ = [
     ('cfg_limit', _c.c_uint32),                  #     0: __u32 cfg_limit
 ]
@@ -195,9 +205,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata.cfg', 'rodata_cfg', sections.rodata_cfg),
     )
     _maps_ = (
-        ('bss', 'names.bss', None, None),
+        ('bss', '.bss', None, None),
         ('bss_extra', '.bss.extra', None, None),
-        ('data', 'names.data', None, None),
+        ('data', '.data', None, None),
         ('data_has_dash', '.data.has-dash', None, None),
         ('in_', 'in', _c.c_uint32, types.awkward),
         ('rodata_cfg', '.rodata.cfg', None, None),

@@ -84,6 +84,9 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__s32', '__u32', '__u64', '__u8'))
 
+types.exec_event._members_ = (
+    'pid', 'ppid', 'uid', 'retval', 'args_count', 'args_size', 'truncated', 'comm', 'args',
+)
 types.exec_event._fields_ = [
     ('pid', _c.c_uint32),                        #     0: __u32 pid
     ('ppid', _c.c_uint32),                       #     4: __u32 ppid
@@ -97,12 +100,14 @@ types.exec_event._fields_ = [
     ('_pad_2601', _c.c_ubyte * 3),               #  2601: padding
 ]
 
+types.task_struct___tool._members_ = ('real_parent', 'tgid')
 types.task_struct___tool._fields_ = [
     ('real_parent', _c.c_uint64),                #     0: struct task_struct___tool *real_parent
     ('tgid', _c.c_int32),                        #     8: int tgid
     ('_pad_12', _c.c_ubyte * 4),                 #    12: padding
 ]
 
+types.trace_entry._members_ = ('type', 'flags', 'preempt_count', 'pid')
 types.trace_entry._fields_ = [
     ('type', _c.c_uint16),                       #     0: unsigned short type
     ('flags', _c.c_uint8),                       #     2: unsigned char flags
@@ -110,6 +115,7 @@ types.trace_entry._fields_ = [
     ('pid', _c.c_int32),                         #     4: int pid
 ]
 
+types.trace_event_raw_sys_enter._members_ = ('ent', 'id', 'args', '__data')
 types.trace_event_raw_sys_enter._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('id', _c.c_int64),                          #     8: long id
@@ -117,6 +123,7 @@ types.trace_event_raw_sys_enter._fields_ = [
     ('__data', _rt.char_array(0)),               #    64: char __data[0]
 ]
 
+types.trace_event_raw_sys_exit._members_ = ('ent', 'id', 'ret', '__data')
 types.trace_event_raw_sys_exit._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('id', _c.c_int64),                          #     8: long id
@@ -125,11 +132,13 @@ types.trace_event_raw_sys_exit._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('targ_tgid', 'targ_cgid', 'targ_comm', 'failed_only')
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -179,10 +188,10 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'execsnoo.bss', None, None),
+        ('bss', '.bss', None, None),
         ('events', 'events', None, None),
         ('execs', 'execs', _c.c_uint32, types.exec_event),
-        ('rodata', 'execsnoo.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('scratch', 'scratch', _c.c_uint32, types.exec_event),
     )
     _progs_ = (

@@ -63,6 +63,7 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64', '__u8'))
 
+types.exit_event._members_ = ('start_ns', 'exit_ns', 'pid', 'tid', 'ppid', 'exit_code', 'comm')
 types.exit_event._fields_ = [
     ('start_ns', _c.c_uint64),                   #     0: __u64 start_ns
     ('exit_ns', _c.c_uint64),                    #     8: __u64 exit_ns
@@ -73,6 +74,7 @@ types.exit_event._fields_ = [
     ('comm', _rt.char_array(16)),                #    32: char comm[16]
 ]
 
+types.task_struct___tool._members_ = ('real_parent', 'tgid', 'exit_code', 'start_time')
 types.task_struct___tool._fields_ = [
     ('real_parent', _c.c_uint64),                #     0: struct task_struct___tool *real_parent
     ('tgid', _c.c_int32),                        #     8: int tgid
@@ -81,11 +83,13 @@ types.task_struct___tool._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('targ_tgid', 'targ_cgid', 'targ_comm', 'failed_only', 'threaded')
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -132,9 +136,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'exitsnoo.bss', None, None),
+        ('bss', '.bss', None, None),
         ('events', 'events', None, None),
-        ('rodata', 'exitsnoo.rodata', None, None),
+        ('rodata', '.rodata', None, None),
     )
     _progs_ = (
         ('sched_exit', 'sched_exit', 'tp/sched/sched_process_exit'),

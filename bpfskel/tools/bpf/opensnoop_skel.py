@@ -91,6 +91,7 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__s32', '__u32', '__u64', '__u8'))
 
+types.open_args._members_ = ('fname', 'flags', 'mode')
 types.open_args._fields_ = [
     ('fname', _c.c_uint64),                      #     0: char *fname
     ('flags', _c.c_uint64),                      #     8: __u64 flags
@@ -98,6 +99,9 @@ types.open_args._fields_ = [
     ('_pad_20', _c.c_ubyte * 4),                 #    20: padding
 ]
 
+types.open_event._members_ = (
+    'ts_ns', 'pid', 'tid', 'uid', 'ret', 'flags', 'mode', 'comm', 'fname',
+)
 types.open_event._fields_ = [
     ('ts_ns', _c.c_uint64),                      #     0: __u64 ts_ns
     ('pid', _c.c_uint32),                        #     8: __u32 pid
@@ -111,12 +115,14 @@ types.open_event._fields_ = [
     ('_pad_308', _c.c_ubyte * 4),                #   308: padding
 ]
 
+types.open_how._members_ = ('flags', 'mode', 'resolve')
 types.open_how._fields_ = [
     ('flags', _c.c_uint64),                      #     0: __u64 flags
     ('mode', _c.c_uint64),                       #     8: __u64 mode
     ('resolve', _c.c_uint64),                    #    16: __u64 resolve
 ]
 
+types.trace_entry._members_ = ('type', 'flags', 'preempt_count', 'pid')
 types.trace_entry._fields_ = [
     ('type', _c.c_uint16),                       #     0: unsigned short type
     ('flags', _c.c_uint8),                       #     2: unsigned char flags
@@ -124,6 +130,7 @@ types.trace_entry._fields_ = [
     ('pid', _c.c_int32),                         #     4: int pid
 ]
 
+types.trace_event_raw_sys_enter._members_ = ('ent', 'id', 'args', '__data')
 types.trace_event_raw_sys_enter._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('id', _c.c_int64),                          #     8: long id
@@ -131,6 +138,7 @@ types.trace_event_raw_sys_enter._fields_ = [
     ('__data', _rt.char_array(0)),               #    64: char __data[0]
 ]
 
+types.trace_event_raw_sys_exit._members_ = ('ent', 'id', 'ret', '__data')
 types.trace_event_raw_sys_exit._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('id', _c.c_int64),                          #     8: long id
@@ -139,11 +147,13 @@ types.trace_event_raw_sys_exit._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('targ_tgid', 'targ_cgid', 'targ_comm', 'failed_only')
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -200,9 +210,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'opensnoo.bss', None, None),
+        ('bss', '.bss', None, None),
         ('events', 'events', None, None),
-        ('rodata', 'opensnoo.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('starts', 'starts', _c.c_uint32, types.open_args),
     )
     _progs_ = (

@@ -86,27 +86,33 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64', '__u8'))
 
+types.bpf_raw_tracepoint_args._members_ = ('args',)
 types.bpf_raw_tracepoint_args._fields_ = [
     ('args', _c.c_uint64 * 0),                   #     0: __u64 args[0]
 ]
 
+types.hist._members_ = ('slots', 'comm')
 types.hist._fields_ = [
     ('slots', _c.c_uint32 * 27),                 #     0: __u32 slots[27]
     ('comm', _rt.char_array(16)),                #   108: char comm[16]
 ]
 
+types.ns_common___rq._members_ = ('inum',)
 types.ns_common___rq._fields_ = [
     ('inum', _c.c_uint32),                       #     0: unsigned int inum
 ]
 
+types.nsproxy___rq._members_ = ('pid_ns_for_children',)
 types.nsproxy___rq._fields_ = [
     ('pid_ns_for_children', _c.c_uint64),        #     0: struct pid_namespace___rq *pid_ns_for_children
 ]
 
+types.pid_namespace___rq._members_ = ('ns',)
 types.pid_namespace___rq._fields_ = [
     ('ns', types.ns_common___rq),                #     0: struct ns_common___rq ns
 ]
 
+types.task_struct___rq._members_ = ('pid', 'tgid', '__state', 'comm', 'nsproxy')
 types.task_struct___rq._fields_ = [
     ('pid', _c.c_int32),                         #     0: int pid
     ('tgid', _c.c_int32),                        #     4: int tgid
@@ -116,16 +122,19 @@ types.task_struct___rq._fields_ = [
     ('nsproxy', _c.c_uint64),                    #    32: struct nsproxy___rq *nsproxy
 ]
 
+types.task_struct___rq_old._members_ = ('state',)
 types.task_struct___rq_old._fields_ = [
     ('state', _c.c_int64),                       #     0: long state
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('targ_tgid', 'targ_cgid', 'targ_comm', 'key_kind', 'milliseconds')
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -183,9 +192,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'runqlat.bss', None, None),
+        ('bss', '.bss', None, None),
         ('hists', 'hists', _c.c_uint32, types.hist),
-        ('rodata', 'runqlat.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('starts', 'starts', _c.c_uint32, _c.c_uint64),
     )
     _progs_ = (

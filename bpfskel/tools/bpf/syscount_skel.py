@@ -66,10 +66,12 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__s32', '__u32', '__u64', '__u8'))
 
+types.bpf_raw_tracepoint_args._members_ = ('args',)
 types.bpf_raw_tracepoint_args._fields_ = [
     ('args', _c.c_uint64 * 0),                   #     0: __u64 args[0]
 ]
 
+types.counts._members_ = ('count', 'total_ns', 'max_ns', 'comm')
 types.counts._fields_ = [
     ('count', _c.c_uint64),                      #     0: __u64 count
     ('total_ns', _c.c_uint64),                   #     8: __u64 total_ns
@@ -77,6 +79,7 @@ types.counts._fields_ = [
     ('comm', _rt.char_array(16)),                #    24: char comm[16]
 ]
 
+types.start._members_ = ('ts_ns', 'nr')
 types.start._fields_ = [
     ('ts_ns', _c.c_uint64),                      #     0: __u64 ts_ns
     ('nr', _c.c_uint32),                         #     8: __u32 nr
@@ -84,11 +87,16 @@ types.start._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = (
+    'targ_tgid', 'targ_cgid', 'targ_comm', 'failed_only', 'filter_errno', 'by_process', 'latency',
+    'filter_nr',
+)
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -143,9 +151,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'syscount.bss', None, None),
+        ('bss', '.bss', None, None),
         ('data', 'data', _c.c_uint32, types.counts),
-        ('rodata', 'syscount.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('starts', 'starts', _c.c_uint32, types.start),
     )
     _progs_ = (

@@ -87,6 +87,10 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__s32', '__u16', '__u32', '__u64', '__u8'))
 
+types.state_event._members_ = (
+    'skaddr', 'ts_ns', 'delta_us', 'pid', 'oldstate', 'newstate', 'family', 'sport', 'dport',
+    'saddr', 'daddr', 'comm',
+)
 types.state_event._fields_ = [
     ('skaddr', _c.c_uint64),                     #     0: __u64 skaddr
     ('ts_ns', _c.c_uint64),                      #     8: __u64 ts_ns
@@ -103,6 +107,7 @@ types.state_event._fields_ = [
     ('_pad_90', _c.c_ubyte * 6),                 #    90: padding
 ]
 
+types.trace_entry._members_ = ('type', 'flags', 'preempt_count', 'pid')
 types.trace_entry._fields_ = [
     ('type', _c.c_uint16),                       #     0: unsigned short type
     ('flags', _c.c_uint8),                       #     2: unsigned char flags
@@ -110,6 +115,10 @@ types.trace_entry._fields_ = [
     ('pid', _c.c_int32),                         #     4: int pid
 ]
 
+types.trace_event_raw_inet_sock_set_state._members_ = (
+    'ent', 'skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr',
+    'daddr', 'saddr_v6', 'daddr_v6', '__data',
+)
 types.trace_event_raw_inet_sock_set_state._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('skaddr', _c.c_uint64),                     #     8: void *skaddr
@@ -127,11 +136,15 @@ types.trace_event_raw_inet_sock_set_state._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = (
+    'targ_tgid', 'targ_cgid', 'targ_comm', 'targ_family', 'targ_sport', 'targ_dport',
+)
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -180,9 +193,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'tcpstate.bss', None, None),
+        ('bss', '.bss', None, None),
         ('events', 'events', None, None),
-        ('rodata', 'tcpstate.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('since', 'since', _c.c_uint64, _c.c_uint64),
     )
     _progs_ = (
