@@ -1,7 +1,7 @@
 """The section header table of an ELF64 little-endian file, read by hand.
 
 Two places need section names before (or instead of) libbpf: the input
-checks of :mod:`bpfskel.objfile`, and :mod:`bpfskel.arena`, which renames the
+checks of :mod:`bpfskel.gen.objfile`, and :mod:`bpfskel.gen.legacy_arena`, which renames the
 arena section for libbpf releases that cannot parse it.  Reading a header
 table needs no library, and doing it here means a corrupted table is a
 clean "cannot read" (an empty list), never an exception from deep inside.

@@ -221,7 +221,7 @@ class Skeleton(ArenaSupport):
         obj = self._res.obj
         btf_ptr = lib.bpf_object__btf(obj)
         reader = btf_mod.TypeReader(btf_ptr) if btf_ptr else None
-        # Items are bound by the identifiers the module recorded (bpfskel.objfile
+        # Items are bound by the identifiers the module recorded (bpfskel.gen.objfile
         # assigned each once), by exact name: a global data map by its section,
         # since libbpf names it after the object.
         map_rows = {name: (ident, key, value) for ident, name, key, value in self._maps_}
