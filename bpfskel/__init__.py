@@ -22,6 +22,8 @@ from .errors import (
     QueueEmptyError,
     ReadOnlyError,
     RingBufferFullError,
+    StateError,
+    SyscallError,
     VerifierError,
 )
 from .events import record_size
@@ -51,6 +53,8 @@ __all__ = [
     "QueueEmptyError",
     "ReadOnlyError",
     "RingBufferFullError",
+    "StateError",
+    "SyscallError",
     "VerifierError",
     "asdict",
     "drop_capabilities",

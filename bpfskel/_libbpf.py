@@ -20,7 +20,10 @@ Invariants kept here so that the rest of the package can stay pure Python:
   subclasses that carry the errno and the lines libbpf logged meanwhile.
 * **Logging.** libbpf's print callback is routed to the ``bpfskel.libbpf``
   logger (WARN->WARNING, INFO->INFO, DEBUG->DEBUG); warnings and info lines
-  are also captured per thread so that an error can quote them.
+  are also captured per thread so that an error can quote them.  That needs
+  the callback's ``va_list`` passed on to ``vsnprintf``: on an architecture
+  where :mod:`bpfskel.arch` does not know that to be valid, libbpf's own
+  printer (stderr) stays in place instead.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from ctypes import (
 )
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
+from . import arch
 from .errors import LOG_TAIL_LINES, Error, LibbpfError, libbpf_error, tail
 
 __all__ = [
@@ -479,7 +483,10 @@ def lib() -> _Lib:
         with _lock:
             if _lib is None:
                 loaded = _load()
-                loaded.libbpf_set_print(_print_cb)
+                if arch.va_list_by_pointer():
+                    loaded.libbpf_set_print(_print_cb)
+                # else libbpf's own printer stays: its warnings go to stderr, and
+                # errors carry the errno without the log (see bpfskel.arch)
                 _lib = loaded
     return _lib
 
@@ -571,7 +578,8 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _format(fmt: bytes, args: int) -> str:
-    """Render a printf format and its ``va_list`` (x86-64: passed by pointer)."""
+    """Render a printf format and its ``va_list``, passed on as the pointer it
+    arrived as (valid where :func:`bpfskel.arch.va_list_by_pointer` says so)."""
     global _fmt_buf, _fmt_addr
     with _fmt_lock:
         if _fmt_buf is None:
@@ -585,7 +593,14 @@ def _format(fmt: bytes, args: int) -> str:
 
 
 def format_va(fmt: bytes, args: int) -> str:
-    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``."""
+    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``
+    (NotSupportedError where :mod:`bpfskel.arch` does not know that a
+    ``va_list`` can be passed on)."""
+    if not arch.va_list_by_pointer():
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(f"rendering libbpf's printf output is not known to be valid "
+                                f"on {arch.MACHINE!r} (see bpfskel.arch)")
     return _format(fmt, args)
 
 
