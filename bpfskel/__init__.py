@@ -67,7 +67,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def libbpf_version() -> str:
-    """Version of the libbpf the bindings load (e.g. ``"1.1.2"``; loads it)."""
+    """Version of the libbpf the bindings load, as libbpf names it (``"1.1"``;
+    loads it)."""
     from . import _libbpf
 
-    return _libbpf.version_string().lstrip("v")
+    return _libbpf.version_string()

@@ -429,8 +429,7 @@ class _Lib:
     """Resolved libbpf functions as attributes; ``None`` where not exported."""
 
     path: str
-    major: int
-    minor: int
+    version: Tuple[int, int]  # (major, minor); read through version()
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self._cdll = cdll
@@ -441,15 +440,10 @@ class _Lib:
                 fn.restype = restype
                 fn.argtypes = argtypes
             setattr(self, name, fn)
-        self.major = int(self.libbpf_major_version())
-        self.minor = int(self.libbpf_minor_version())
+        self.version = (int(self.libbpf_major_version()), int(self.libbpf_minor_version()))
 
     def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
         raise AttributeError(f"libbpf function {name!r} is not declared in _SIGNATURES")
-
-    @property
-    def version(self) -> Tuple[int, int]:
-        return (self.major, self.minor)
 
 
 _lock = threading.Lock()
@@ -544,13 +538,31 @@ def libatomic() -> ctypes.CDLL:
     return _libatomic
 
 
+# -- the libbpf version: the one way to read it, and the one gate ----------------
+
+
 def version() -> Tuple[int, int]:
-    """``(major, minor)`` of the libbpf the bindings loaded."""
+    """``(major, minor)`` of the libbpf the bindings loaded: what every
+    version comparison in bpfskel reads."""
     return lib().version
 
 
 def version_string() -> str:
-    return (lib().libbpf_version_string() or b"").decode()
+    """The loaded libbpf's version as it names it, without the ``v``
+    (``"1.1"``): what messages and ``bpfskel.libbpf_version()`` show."""
+    return (lib().libbpf_version_string() or b"").decode().lstrip("v")
+
+
+def require_libbpf(needed: Tuple[int, int], feature: str) -> None:
+    """Raise NotSupportedError, naming ``feature``, the version it needs and
+    the one loaded, unless the running libbpf is at least ``needed``."""
+    loaded = lib()
+    if loaded.version < needed:
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(
+            f"{feature} needs libbpf >= {needed[0]}.{needed[1]}; the running libbpf is "
+            f"{version_string()} ({loaded.path}): point {ENV_VAR} to a newer libbpf.so.1")
 
 
 # -- logging ------------------------------------------------------------------
@@ -693,12 +705,15 @@ def require(name: str) -> Callable[..., Any]:
     fn = getattr(lib(), name)
     if fn is None:
         since = _SIGNATURES[name][2]
-        need = f" (needs libbpf >= {since[0]}.{since[1]})" if since else ""
-        raise NotSupportedError(f"{name} is not available in libbpf {version_string()}{need}")
+        if since:
+            require_libbpf(since, name)
+        raise NotSupportedError(f"{name} is not exported by libbpf {version_string()} "
+                                f"({lib().path})")
     return fn  # type: ignore[no-any-return]
 
 
 __all__ += ["format_va", "BTF_DUMP_PRINTF_FN",
-            "call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+            "call", "call_ptr", "full_log", "cstr", "require", "require_libbpf", "version_string",
+            "opts",
             "LOG_TAIL_LINES",
             "LibbpfError"]

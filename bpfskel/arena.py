@@ -74,7 +74,7 @@ from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 
 from . import _libbpf, elf
 from .btf import Kind
-from .errors import BoundsError, ClosedError, Error, NotSupportedError
+from .errors import BoundsError, ClosedError, Error
 from .maps import MapType
 from .memory import BorrowedMemory
 from .names import ARENA_SECTION
@@ -102,12 +102,7 @@ def globals_offset(version: Tuple[int, int], size: int, globals_size: int) -> in
 
 def require_arena_support(what: str) -> None:
     """Raise NotSupportedError if the running libbpf cannot load arenas."""
-    lib = _libbpf.lib()
-    if lib.version < MIN_LIBBPF:
-        raise NotSupportedError(
-            f"{what} needs libbpf >= {MIN_LIBBPF[0]}.{MIN_LIBBPF[1]}, which maps BPF arenas; "
-            f"the running libbpf is {_libbpf.version_string().lstrip('v')} ({lib.path}); "
-            f"point {_libbpf.ENV_VAR} to a newer libbpf.so.1")
+    _libbpf.require_libbpf(MIN_LIBBPF, f"{what} (a BPF arena)")
 
 
 class ArenaMemory(BorrowedMemory):
@@ -209,13 +204,11 @@ class ArenaSupport:
             from .errors import ObjectMismatchError
             raise ObjectMismatchError(f"{ARENA_SECTION}: {size} bytes of __arena globals in "
                                       f"the object, the view needs {ctypes.sizeof(cls)}")
-        lib = _libbpf.lib()
-        if lib.bpf_map__map_flags(m) & BPF_F_SEGV_ON_FAULT and lib.version < GLOBALS_AT_END_SINCE:
-            # libbpf writes the initial values from user space, into pages BPF
-            # never allocated: with this flag, load would kill the process.
-            raise NotSupportedError(
-                f"an arena created with BPF_F_SEGV_ON_FAULT cannot hold __arena globals "
-                f"under libbpf {_libbpf.version_string().lstrip('v')}: loading would crash")
+        if _libbpf.lib().bpf_map__map_flags(m) & BPF_F_SEGV_ON_FAULT:
+            # Before 1.7, libbpf writes the initial values from user space, into
+            # pages BPF never allocated: with this flag, load would kill the process.
+            _libbpf.require_libbpf(GLOBALS_AT_END_SINCE, "__arena globals in an arena "
+                                   "created with BPF_F_SEGV_ON_FAULT (earlier ones crash at load)")
         self.__dict__[ident] = None  # like .kconfig: the view exists from load on
 
     def _arena_loaded(self) -> None:
@@ -227,7 +220,8 @@ class ArenaSupport:
         size = int(lib.bpf_map__max_entries(m)) * PAGE_SIZE
         if not base:
             raise Error("libbpf did not map the arena at load")
-        mem = ArenaMemory(base, size, globals_offset=globals_offset(lib.version, size, gsize),
+        mem = ArenaMemory(base, size, globals_offset=globals_offset(_libbpf.version(), size,
+                                                                    gsize),
                           globals_size=gsize, flags=int(lib.bpf_map__map_flags(m)))
         self._res.arena = mem
         if self._arena_ is not None:
@@ -271,7 +265,7 @@ def legacy_object(data: bytes) -> Optional[Tuple[bytes, str]]:
     turns the result back.  Only the generator uses it: the module is the one
     libbpf 1.4 would give.  ``None`` when not needed.
     """
-    if _libbpf.lib().version >= MIN_LIBBPF:
+    if _libbpf.version() >= MIN_LIBBPF:
         return None
     sections = elf.sections(data)
     if not any(sec.name == ARENA_SECTION for sec in sections):

@@ -222,11 +222,8 @@ class Map(Generic[K, V]):
         section this needs libbpf >= 1.3, and the section's view is rebuilt so
         that its final array variable spans the new size."""
         lib = _libbpf.lib()
-        if self.section and lib.version < (1, 3):
-            raise NotSupportedError(
-                f"resizing the {self.section} section needs libbpf >= 1.3 "
-                f"(running {_libbpf.version_string()})")
         if self.section:
+            _libbpf.require_libbpf((1, 3), f"resizing the {self.section} section")
             self._skel._check_resize(self.section, size)
         _libbpf.call(lib.bpf_map__set_value_size, f"resizing map {self.name!r}",
                      self._ptr, size)

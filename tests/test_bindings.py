@@ -50,6 +50,18 @@ def test_version_is_a_tuple_at_least_1_0():
     assert bpfskel.libbpf_version().split(".")[:2] == [str(v[0]), str(v[1])]
 
 
+def test_require_libbpf_names_feature_needed_and_loaded():
+    """The one libbpf version gate: its error names the feature, the version
+    it needs and the one loaded (and where from)."""
+    _libbpf.require_libbpf(_libbpf.version(), "anything this libbpf has")  # no error
+    with pytest.raises(bpfskel.NotSupportedError) as ei:
+        _libbpf.require_libbpf((99, 3), "the frobnicator")
+    msg = str(ei.value)
+    assert msg.startswith("the frobnicator needs libbpf >= 99.3; the running libbpf is "
+                          f"{bpfskel.libbpf_version()} ({_libbpf.lib().path})"), msg
+    assert _libbpf.ENV_VAR in msg and ei.value.errno == errno.EOPNOTSUPP
+
+
 def test_env_var_path_is_the_one_loaded_in_this_process():
     explicit = os.environ.get(_libbpf.ENV_VAR)
     if explicit:
@@ -68,7 +80,7 @@ def test_env_var_is_honoured(tmp_path):
     copy.parent.mkdir()
     shutil.copy(real[0], copy)
     code = ("from bpfskel import _libbpf; l = _libbpf.lib(); print(l.path); "
-            "print(l.major, l.minor); "
+            "print(*l.version); "
             "print(sorted({x.split()[-1] for x in open('/proc/self/maps') if 'libbpf' in x}))")
     proc = _run_py(code, BPFSKEL_LIBBPF=str(copy))
     assert proc.returncode == 0, proc.stderr
