@@ -689,13 +689,28 @@ def call_ptr(fn: Callable[..., Any], operation: str, *args: Any) -> int:
     return check_ptr(ptr, operation, lines)
 
 
-def full_log(exc: LibbpfError) -> str:
-    """The whole log an error carries (the verifier log for a failed load)."""
-    return exc.log
-
-
 def cstr(value: Optional[bytes]) -> str:
     return "" if value is None else value.decode(errors="replace")
+
+
+def object_maps(obj: int) -> Iterator[int]:
+    """Every ``struct bpf_map *`` of an opened ``struct bpf_object *``, in
+    libbpf's order (``bpf_object__for_each_map``): the one enumeration the
+    skeleton, the generator and the arena code share."""
+    return _walk(lib().bpf_object__next_map, obj)
+
+
+def object_programs(obj: int) -> Iterator[int]:
+    """Every ``struct bpf_program *`` of an opened object, in libbpf's order
+    (``bpf_object__for_each_program``)."""
+    return _walk(lib().bpf_object__next_program, obj)
+
+
+def _walk(next_fn: Callable[[int, Optional[int]], Optional[int]], obj: int) -> Iterator[int]:
+    item = next_fn(obj, None)
+    while item:
+        yield int(item)
+        item = next_fn(obj, item)
 
 
 def require(name: str) -> Callable[..., Any]:
@@ -713,7 +728,7 @@ def require(name: str) -> Callable[..., Any]:
 
 
 __all__ += ["format_va", "BTF_DUMP_PRINTF_FN",
-            "call", "call_ptr", "full_log", "cstr", "require", "require_libbpf", "version_string",
-            "opts",
+            "call", "call_ptr", "cstr", "object_maps", "object_programs", "require",
+            "require_libbpf", "version_string", "opts",
             "LOG_TAIL_LINES",
             "LibbpfError"]

@@ -158,12 +158,8 @@ class ArenaMemory(BorrowedMemory):
 
 def _arena_map(obj: int) -> Optional[int]:
     lib = _libbpf.lib()
-    m = lib.bpf_object__next_map(obj, None)
-    while m:
-        if lib.bpf_map__type(m) == BPF_MAP_TYPE_ARENA:
-            return int(m)
-        m = lib.bpf_object__next_map(obj, m)
-    return None
+    return next((m for m in _libbpf.object_maps(obj)
+                 if lib.bpf_map__type(m) == BPF_MAP_TYPE_ARENA), None)
 
 
 def _initial_value(m: int) -> Tuple[int, int]:

@@ -207,8 +207,7 @@ def describe(obj_ptr: int) -> ObjectInfo:
         raise InputError("the object has no BTF (compile it with clang -g)")
     btf = btf_mod.from_pointer(btf_ptr)
     maps = []
-    m = lib.bpf_object__next_map(obj_ptr, None)
-    while m:
+    for m in _libbpf.object_maps(obj_ptr):
         name = cstr(lib.bpf_map__name(m))
         internal = bool(lib.bpf_map__is_internal(m))
         vt = lib.bpf_map__btf_value_type_id(m)
@@ -221,13 +220,10 @@ def describe(obj_ptr: int) -> ObjectInfo:
                             lib.bpf_map__btf_key_type_id(m), vt, section,
                             lib.bpf_map__btf_key_type_id(inner) if inner else 0,
                             lib.bpf_map__btf_value_type_id(inner) if inner else 0))
-        m = lib.bpf_object__next_map(obj_ptr, m)
     progs = []
-    p = lib.bpf_object__next_program(obj_ptr, None)
-    while p:
+    for p in _libbpf.object_programs(obj_ptr):
         name = cstr(lib.bpf_program__name(p))
         progs.append(ProgDesc(name, identifier(name), cstr(lib.bpf_program__section_name(p))))
-        p = lib.bpf_object__next_program(obj_ptr, p)
     return ObjectInfo(cstr(lib.bpf_object__name(obj_ptr)), btf, maps, progs)
 
 

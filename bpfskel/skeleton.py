@@ -213,15 +213,14 @@ class Skeleton(ArenaSupport):
 
     def _discover(self, object_path: Optional[str]) -> None:
         lib = _libbpf.lib()
-        obj = self._res.obj
+        obj = self._require_open("open")
         btf_ptr = lib.bpf_object__btf(obj)
         reader = btf_mod._Reader(btf_ptr) if btf_ptr else None
         types = {ident: (key, value) for ident, _n, key, value in self._maps_}
         maps: Dict[str, "Map[Any, Any]"] = {}
         self._section_maps: Dict[str, int] = {}
         type_ids: Dict[str, Tuple[int, int]] = {}  # map -> BTF key, value ids
-        m = lib.bpf_object__next_map(obj, None)
-        while m:
+        for m in _libbpf.object_maps(obj):
             name = _libbpf.cstr(lib.bpf_map__name(m))
             section = ""
             if lib.bpf_map__is_internal(m) and reader is not None:
@@ -237,13 +236,10 @@ class Skeleton(ArenaSupport):
             key, value = types.get(ident, (None, None))
             maps[ident] = mapkinds.map_class(lib.bpf_map__type(m))(
                 self, m, ident, key, value, section)
-            m = lib.bpf_object__next_map(obj, m)
         progs: Dict[str, Program] = {}
-        p = lib.bpf_object__next_program(obj, None)
-        while p:
+        for p in _libbpf.object_programs(obj):
             ident = identifier(_libbpf.cstr(lib.bpf_program__name(p)))
             progs[ident] = Program(self, p, ident)
-            p = lib.bpf_object__next_program(obj, p)
         maps_ns, progs_ns, links_ns = self._namespaces_
         self.maps = maps_ns("map", maps)
         self.progs = progs_ns("program", progs)
