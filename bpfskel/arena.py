@@ -74,7 +74,7 @@ from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 
 from . import _libbpf, elf
 from .btf import Kind
-from .errors import BoundsError, ClosedError, Error
+from .errors import BoundsError, ClosedError, Error, StateError
 from .maps import MapType
 from .memory import BorrowedMemory
 from .names import ARENA_SECTION
@@ -233,7 +233,7 @@ class ArenaSupport:
                 raise ClosedError("the skeleton owning this arena was destroyed")
             if _arena_map(self._res.obj) is None:
                 raise Error("this BPF object has no arena map")
-            raise Error("the arena exists from load() on")
+            raise StateError("the arena exists from load() on")
         return mem  # type: ignore[no-any-return]
 
     def arena_ptr(self, address: int, cls: Type[T]) -> T:

@@ -85,7 +85,7 @@ class LibbpfError(Error, OSError):
     def __init__(self, err: int, operation: str, log: str = "") -> None:
         what = self._diagnosis(log)
         if what:
-            message = f"{operation}: {what} ({_errno.errorcode.get(err, err)}, errno {err})"
+            message = f"{operation}: {what} ({errno_name(err)}, errno {err})"
         else:
             message = f"{operation}: {strerror(err)} (errno {err})"
         hint = permission_hint() if err in (_errno.EPERM, _errno.EACCES) else ""
@@ -278,6 +278,11 @@ _LIBBPF_ERRNOS = {
 }
 
 
+def errno_name(err: int) -> str:
+    """The symbolic name of an errno (``EINVAL``; ``ENOTSUPP`` included)."""
+    return "ENOTSUPP" if err == ENOTSUPP else _errno.errorcode.get(err, str(err))
+
+
 def strerror(err: int) -> str:
     """Text for an errno, libbpf's private ones (4000+) included."""
     return _LIBBPF_ERRNOS.get(err) or os.strerror(err)
@@ -290,17 +295,19 @@ class SyscallError(Error, OSError):
     that also derives from the matching built-in, as for :class:`LibbpfError`."""
 
     operation: str
+    detail: str
 
     def __init__(self, err: int, operation: str, detail: str = "") -> None:
         super().__init__(err, f"{operation}: {detail or strerror(err)} "
-                              f"({_errno.errorcode.get(err, err)}, errno {err})")
+                              f"({errno_name(err)}, errno {err})")
         self.operation = operation
+        self.detail = detail
 
     def __str__(self) -> str:
         return str(self.strerror)
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (syscall_error, (self.errno, self.operation))
+        return (syscall_error, (self.errno, self.operation, self.detail))
 
 
 _SUBCLASSES: Dict[Tuple[type, Type[OSError]], type] = {}

@@ -44,7 +44,14 @@ from typing import (
 
 from . import _libbpf, batch
 from .codec import Codec, gc_paused
-from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
+from .errors import (
+    ENOTSUPP,
+    ClosedError,
+    NotSupportedError,
+    QueueEmptyError,
+    StateError,
+    libbpf_error,
+)
 
 if TYPE_CHECKING:
     from .mapinmap import OwnedMap
@@ -262,7 +269,7 @@ class Map(Generic[K, V]):
         fd = self.fd
         if fd < 0:
             self._skel._check_loaded(op)
-            raise Error(f"cannot {op}: {self._what()} has no fd")
+            raise StateError(f"cannot {op}: {self._what()} has no fd (not created at load)")
         return fd
 
     def _setup(self) -> Tuple[Codec, Codec, int, int]:

@@ -42,7 +42,7 @@ from . import _libbpf, mapkinds, structops
 from . import btf as btf_mod
 from .arena import ArenaSupport
 from .btf import Kind
-from .errors import ClosedError, Error, ObjectMismatchError
+from .errors import ClosedError, Error, ObjectMismatchError, StateError
 from .maps import Map
 from .memory import Memory
 from .names import FROZEN_PREFIXES, identifier, map_ident
@@ -328,7 +328,7 @@ class Skeleton(ArenaSupport):
     def _check_resize(self, section: str, size: int) -> None:
         """Refuse, before libbpf is asked, a size the section's view cannot take."""
         if self._loaded:
-            raise Error(f"cannot resize {section} after load")
+            raise StateError(f"cannot resize {section} after load")
         for sec, _ident, cls in self._sections_:
             if sec == section:
                 _resized_class(cls, size)
@@ -360,7 +360,7 @@ class Skeleton(ArenaSupport):
         every view live."""
         obj = self._require_open("load")
         if self._loaded:
-            raise Error("the skeleton is already loaded")
+            raise StateError("the skeleton is already loaded")
         lib = _libbpf.lib()
         for section, mem in self._mems.items():
             size = ctypes.c_size_t()
@@ -461,7 +461,7 @@ class Skeleton(ArenaSupport):
     def _check_loaded(self, what: str) -> None:
         self._require_open(what)
         if not self._loaded:
-            raise Error(f"cannot {what} before load()")
+            raise StateError(f"cannot {what} before load()")
 
     @property
     def struct_ops(self) -> Namespace:

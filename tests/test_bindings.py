@@ -7,6 +7,7 @@ import ctypes.util
 import errno
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 import bpfskel
 from bpfskel import _libbpf
-from bpfskel.errors import LibbpfError, libbpf_error
+from bpfskel.errors import LibbpfError, libbpf_error, syscall_error
 
 from bpfenv import REPO_ROOT, build_obj, compile_bpf, requires_bpf
 
@@ -281,6 +282,24 @@ def test_libbpf_error_matches_builtin(err, builtin):
     assert isinstance(e, LibbpfError) and isinstance(e, bpfskel.Error)
     assert e.errno == abs(err)
     assert str(e) == f"x: {os.strerror(abs(err))} (errno {abs(err)})"
+
+
+@pytest.mark.parametrize("err,builtin", [
+    (errno.EPERM, PermissionError), (errno.EACCES, PermissionError),
+    (errno.ENOENT, FileNotFoundError), (errno.EINVAL, None),
+])
+def test_syscall_error_matches_builtin_and_is_no_libbpf_error(err, builtin):
+    """Our own system calls (mmap, perf_event_open) fail with a SyscallError:
+    an OSError with the errno and the matching built-in, never a LibbpfError."""
+    e = syscall_error(err, "perf_event_open(...)")
+    assert isinstance(e, bpfskel.SyscallError) and isinstance(e, bpfskel.Error)
+    assert isinstance(e, OSError) and not isinstance(e, LibbpfError)
+    assert builtin is None or isinstance(e, builtin)
+    assert e.errno == err and e.operation == "perf_event_open(...)"
+    name = errno.errorcode[err]
+    assert str(e) == f"perf_event_open(...): {os.strerror(err)} ({name}, errno {err})"
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is type(e) and str(back) == str(e)
 
 
 def test_libbpf_error_without_builtin_and_zero():
