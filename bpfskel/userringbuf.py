@@ -35,6 +35,7 @@ import mmap
 from typing import Any, Iterable, Optional
 
 from . import arch
+from .closing import Closing
 from .codec import Codec
 from .errors import ClosedError, EventSizeError, RingBufferFullError
 from .maps import Map
@@ -46,7 +47,7 @@ BPF_MAP_TYPE_USER_RINGBUF = 31
 HDR_SIZE = 8
 
 
-class UserRingBuffer:
+class UserRingBuffer(Closing):
     """Typed records from Python to BPF: ``submit(r)``, ``submit_many(rs)``."""
 
     def __init__(self, map_fd: int, size: int, event_type: Any = None, name: str = "") -> None:
@@ -76,7 +77,7 @@ class UserRingBuffer:
         self._prod_addr = buffer_address(self._data_map)
         self._base = self._prod_addr + page  # the data area
         self._acquire = _u64 if tso else arch.load_acquire
-        self._release = _store_u64 if tso else arch.store_release
+        self._publish = _store_u64 if tso else arch.store_release
 
     # -- state -------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class UserRingBuffer:
             free -= total
             count += 1
         if count:
-            self._release(self._prod_addr, pos)  # publish
+            self._publish(self._prod_addr, pos)
         return count
 
     # -- lifetime ----------------------------------------------------------------
@@ -148,18 +149,6 @@ class UserRingBuffer:
         data.close()
         if cons is not None:
             cons.close()
-
-    def __enter__(self) -> "UserRingBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # never raise from a finalizer
-            pass
 
 
 def _u64(addr: int) -> int:
