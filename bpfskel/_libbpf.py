@@ -290,7 +290,7 @@ def opts(cls: Any, **values: Any) -> Any:
 _p = c_void_p  # opaque libbpf pointers: bpf_object*, bpf_map*, bpf_program*, btf*, ...
 PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 # ring_buffer_sample_fn: (ctx, data, size).  bpfskel reads ring buffers itself
-# (bpfskel.ringbuf); libbpf's C reader is bound for comparison in bench/.
+# (bpfskel.ringbuf); libbpf's C reader is bound for bench/'s comparison with it.
 RINGBUF_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 # btf_dump_printf_fn_t: (ctx, fmt, va_list); the va_list is rendered with libc's
 # vsnprintf (:func:`format_va`), as the log callback does.
@@ -305,7 +305,6 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "libbpf_num_possible_cpus": (c_int, [], None),
     # objects
     "bpf_object__open_mem": (_p, [c_void_p, c_size_t, POINTER(ObjectOpenOpts)], None),
-    "bpf_object__open_file": (_p, [c_char_p, POINTER(ObjectOpenOpts)], None),
     "bpf_object__load": (c_int, [_p], None),
     "bpf_object__close": (None, [_p], None),
     "bpf_object__name": (c_char_p, [_p], None),
@@ -345,7 +344,6 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_program__attach_raw_tracepoint": (_p, [_p, c_char_p], None),
     "bpf_program__attach_uprobe_opts": (_p, [_p, c_int, c_char_p, c_size_t,
                                              POINTER(UprobeOpts)], None),
-    "bpf_program__attach_perf_event": (_p, [_p, c_int], None),
     "bpf_program__attach_xdp": (_p, [_p, c_int], None),
     "bpf_program__attach_cgroup": (_p, [_p, c_int], None),
     "bpf_program__attach_tcx": (_p, [_p, c_int, c_void_p], (1, 3)),
@@ -396,7 +394,6 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_enable_stats": (c_int, [c_int], None),
     # libbpf's ring buffer reader
     "ring_buffer__new": (_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p], None),
-    "ring_buffer__poll": (c_int, [_p, c_int], None),
     "ring_buffer__consume": (c_int, [_p], None),
     "ring_buffer__free": (None, [_p], None),
 }

@@ -128,10 +128,6 @@ class Field:
     decl: str          # the C declaration it mirrors (sanitized), "" for padding
     anonymous: bool = False
 
-    @property
-    def internal(self) -> bool:
-        return self.name.startswith("_") and self.decl == ""
-
 
 @dataclass(frozen=True)
 class Accessor:
@@ -160,9 +156,6 @@ class ClassPlan:
     @property
     def anonymous(self) -> List[str]:
         return [f.name for f in self.fields if f.anonymous]
-
-    def member_offsets(self) -> List[Tuple[str, int]]:
-        return [(f.name, f.offset) for f in self.fields]
 
 
 @dataclass
