@@ -13,7 +13,6 @@ import base64
 import ctypes
 import enum
 import functools
-import platform
 import zlib
 from typing import (
     TYPE_CHECKING,
@@ -371,8 +370,11 @@ def unpack_object(text: str) -> bytes:
 
 def object_for_machine(objects: Mapping[str, str]) -> bytes:
     """The embedded object compiled for this machine's architecture (a module
-    built with one object per architecture, keyed by ``platform.machine()``)."""
-    machine = platform.machine()
+    built with one object per architecture, keyed by ``platform.machine()``
+    names; :data:`bpfskel.arch.MACHINE` is this machine's)."""
+    from . import arch
+
+    machine = arch.MACHINE
     text = objects.get(machine)
     if text is None:
         from .errors import NotSupportedError
