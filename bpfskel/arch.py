@@ -38,7 +38,9 @@ runs on guessed numbers or unordered memory.
 **The seam.**  :data:`MACHINE` is ``os.uname().machine`` of this process and
 is read at every call, never cached: tests set it (``monkeypatch.setattr(
 bpfskel.arch, "MACHINE", "sparc64")``) to exercise another
-architecture's path.
+architecture's path.  To run the explicit-ordering path on this machine,
+with its real system call numbers, tests replace its :data:`ARCHES` entry by
+one with ``tso=False``.
 """
 
 from __future__ import annotations
