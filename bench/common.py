@@ -43,20 +43,10 @@ class Row:
         return asdict(self)
 
 
-def best_time(fn: Callable[[], Any], *, number: int, repeat: int = 7) -> float:
-    """Seconds per call of ``fn``: the best of ``repeat`` runs of ``number`` calls."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, time.perf_counter() - t0)
-    return best / number
-
-
 def best_times(fns: Sequence[Callable[[], Any]], *, number: int,
                repeat: int = 7) -> List[float]:
-    """Like :func:`best_time` for several functions, interleaved per repetition."""
+    """Seconds per call of each of ``fns``: the best of ``repeat`` runs of
+    ``number`` calls, the functions interleaved per repetition."""
     best = [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):

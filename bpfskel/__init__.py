@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         QueueEmptyError,
         ReadOnlyError,
         RingBufferFullError,
+        StateError,
+        SyscallError,
         VerifierError,
     )
     from .events import record_size
@@ -59,6 +61,8 @@ __all__ = [
     "QueueEmptyError",
     "ReadOnlyError",
     "RingBufferFullError",
+    "StateError",
+    "SyscallError",
     "VerifierError",
     "asdict",
     "drop_capabilities",
@@ -80,7 +84,8 @@ _LAZY = {
     **{n: ".errors" for n in ("BoundsError", "CapabilityError", "ClosedError", "Error",
                               "EventSizeError", "LibbpfError", "NotSupportedError",
                               "ObjectMismatchError", "QueueEmptyError", "ReadOnlyError",
-                              "RingBufferFullError", "VerifierError")},
+                              "RingBufferFullError", "StateError", "SyscallError",
+                              "VerifierError")},
 }
 
 
@@ -98,7 +103,8 @@ def __dir__() -> List[str]:
 
 
 def libbpf_version() -> str:
-    """Version of the libbpf the bindings load (e.g. ``"1.1.2"``; loads it)."""
+    """Version of the libbpf the bindings load, as libbpf names it (``"1.1"``;
+    loads it)."""
     from . import _libbpf
 
-    return _libbpf.version_string().lstrip("v")
+    return _libbpf.version_string()

@@ -21,8 +21,11 @@ Invariants kept here so that the rest of the package can stay pure Python:
   subclasses that carry the errno and the lines libbpf logged meanwhile.
 * **Logging.** libbpf's print callback is routed to the ``bpfskel.libbpf``
   logger (WARN->WARNING, INFO->INFO, DEBUG->DEBUG); warnings and info lines
-  are also captured per thread so that an error can quote them.  ``logging``
-  is imported when libbpf is loaded, not at import (start-up cost).
+  are also captured per thread so that an error can quote them.  That needs
+  the callback's ``va_list`` passed on to ``vsnprintf``: on an architecture
+  where :mod:`bpfskel.arch` does not know that to be valid, libbpf's own
+  printer (stderr) stays in place instead.  ``logging`` is imported when
+  libbpf is loaded, not at import (start-up cost).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from ctypes import (
 )
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-from . import _native
+from . import _native, arch
 from ._libc import format_va
 from .errors import LOG_TAIL_LINES, Error, LibbpfError, libbpf_error, tail
 
@@ -284,7 +287,7 @@ def opts(cls: Any, **values: Any) -> Any:
 _p = c_void_p  # opaque libbpf pointers: bpf_object*, bpf_map*, bpf_program*, btf*, ...
 PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 # ring_buffer_sample_fn: (ctx, data, size).  bpfskel reads ring buffers itself
-# (bpfskel.ringbuf); libbpf's C reader is bound for comparison in bench/.
+# (bpfskel.ringbuf); libbpf's C reader is bound for bench/'s comparison with it.
 RINGBUF_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 # btf_dump_printf_fn_t: (ctx, fmt, va_list); the va_list is rendered with libc's
 # vsnprintf (:func:`format_va`), as the log callback does.
@@ -299,7 +302,6 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "libbpf_num_possible_cpus": (c_int, [], None),
     # objects
     "bpf_object__open_mem": (_p, [c_void_p, c_size_t, POINTER(ObjectOpenOpts)], None),
-    "bpf_object__open_file": (_p, [c_char_p, POINTER(ObjectOpenOpts)], None),
     "bpf_object__load": (c_int, [_p], None),
     "bpf_object__close": (None, [_p], None),
     "bpf_object__name": (c_char_p, [_p], None),
@@ -339,7 +341,6 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_program__attach_raw_tracepoint": (_p, [_p, c_char_p], None),
     "bpf_program__attach_uprobe_opts": (_p, [_p, c_int, c_char_p, c_size_t,
                                              POINTER(UprobeOpts)], None),
-    "bpf_program__attach_perf_event": (_p, [_p, c_int], None),
     "bpf_program__attach_xdp": (_p, [_p, c_int], None),
     "bpf_program__attach_cgroup": (_p, [_p, c_int], None),
     "bpf_program__attach_tcx": (_p, [_p, c_int, c_void_p], (1, 3)),
@@ -390,7 +391,6 @@ _SIGNATURES: dict[str, Tuple[Any, List[Any], Optional[Tuple[int, int]]]] = {
     "bpf_enable_stats": (c_int, [c_int], None),
     # libbpf's ring buffer reader
     "ring_buffer__new": (_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p], None),
-    "ring_buffer__poll": (c_int, [_p, c_int], None),
     "ring_buffer__consume": (c_int, [_p], None),
     "ring_buffer__free": (None, [_p], None),
 }
@@ -423,8 +423,7 @@ class _Lib:
     """Resolved libbpf functions as attributes; ``None`` where not exported."""
 
     path: str
-    major: int
-    minor: int
+    version: Tuple[int, int]  # (major, minor); read through version()
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self._cdll = cdll
@@ -435,15 +434,10 @@ class _Lib:
                 fn.restype = restype
                 fn.argtypes = argtypes
             setattr(self, name, fn)
-        self.major = int(self.libbpf_major_version())
-        self.minor = int(self.libbpf_minor_version())
+        self.version = (int(self.libbpf_major_version()), int(self.libbpf_minor_version()))
 
     def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
         raise AttributeError(f"libbpf function {name!r} is not declared in _SIGNATURES")
-
-    @property
-    def version(self) -> Tuple[int, int]:
-        return (self.major, self.minor)
 
 
 _lock = threading.Lock()
@@ -483,18 +477,39 @@ def lib() -> _Lib:
         with _lock:
             if _lib is None:
                 loaded = _load()
-                loaded.libbpf_set_print(_print_cb)
+                if arch.va_list_by_pointer():
+                    loaded.libbpf_set_print(_print_cb)
+                # else libbpf's own printer stays: its warnings go to stderr, and
+                # errors carry the errno without the log (see bpfskel.arch)
                 _lib = loaded
     return _lib
 
 
+# -- the libbpf version: the one way to read it, and the one gate ----------------
+
+
 def version() -> Tuple[int, int]:
-    """``(major, minor)`` of the libbpf the bindings loaded."""
+    """``(major, minor)`` of the libbpf the bindings loaded: what every
+    version comparison in bpfskel reads."""
     return lib().version
 
 
 def version_string() -> str:
-    return (lib().libbpf_version_string() or b"").decode()
+    """The loaded libbpf's version as it names it, without the ``v``
+    (``"1.1"``): what messages and ``bpfskel.libbpf_version()`` show."""
+    return (lib().libbpf_version_string() or b"").decode().lstrip("v")
+
+
+def require_libbpf(needed: Tuple[int, int], feature: str) -> None:
+    """Raise NotSupportedError, naming ``feature``, the version it needs and
+    the one loaded, unless the running libbpf is at least ``needed``."""
+    loaded = lib()
+    if loaded.version < needed:
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(
+            f"{feature} needs libbpf >= {needed[0]}.{needed[1]}; the running libbpf is "
+            f"{version_string()} ({loaded.path}): point {ENV_VAR} to a newer libbpf.so.1")
 
 
 # -- logging ------------------------------------------------------------------
@@ -608,13 +623,28 @@ def call_ptr(fn: Callable[..., Any], operation: str, *args: Any) -> int:
     return check_ptr(ptr, operation, lines)
 
 
-def full_log(exc: LibbpfError) -> str:
-    """The whole log an error carries (the verifier log for a failed load)."""
-    return exc.log
-
-
 def cstr(value: Optional[bytes]) -> str:
     return "" if value is None else value.decode(errors="replace")
+
+
+def object_maps(obj: int) -> Iterator[int]:
+    """Every ``struct bpf_map *`` of an opened ``struct bpf_object *``, in
+    libbpf's order (``bpf_object__for_each_map``): the one enumeration the
+    skeleton, the generator and the arena code share."""
+    return _walk(lib().bpf_object__next_map, obj)
+
+
+def object_programs(obj: int) -> Iterator[int]:
+    """Every ``struct bpf_program *`` of an opened object, in libbpf's order
+    (``bpf_object__for_each_program``)."""
+    return _walk(lib().bpf_object__next_program, obj)
+
+
+def _walk(next_fn: Callable[[int, Optional[int]], Optional[int]], obj: int) -> Iterator[int]:
+    item = next_fn(obj, None)
+    while item:
+        yield int(item)
+        item = next_fn(obj, item)
 
 
 def require(name: str) -> Callable[..., Any]:
@@ -624,12 +654,15 @@ def require(name: str) -> Callable[..., Any]:
     fn = getattr(lib(), name)
     if fn is None:
         since = _SIGNATURES[name][2]
-        need = f" (needs libbpf >= {since[0]}.{since[1]})" if since else ""
-        raise NotSupportedError(f"{name} is not available in libbpf {version_string()}{need}")
+        if since:
+            require_libbpf(since, name)
+        raise NotSupportedError(f"{name} is not exported by libbpf {version_string()} "
+                                f"({lib().path})")
     return fn  # type: ignore[no-any-return]
 
 
 __all__ += ["format_va", "BTF_DUMP_PRINTF_FN",
-            "call", "call_ptr", "full_log", "cstr", "require", "version_string", "opts",
+            "call", "call_ptr", "cstr", "object_maps", "object_programs", "require",
+            "require_libbpf", "version_string", "opts",
             "LOG_TAIL_LINES",
             "LibbpfError"]

@@ -16,7 +16,7 @@ import threading
 from ctypes import c_char_p, c_int, c_long, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import Optional
 
-from . import _native
+from . import _native, arch
 
 __all__ = ["libc", "libatomic", "format_va"]
 
@@ -99,9 +99,15 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def format_va(fmt: bytes, args: int) -> str:
-    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``
-    (x86-64: the ``va_list`` is passed by pointer)."""
+    """A printf format and its ``va_list`` rendered by libc's ``vsnprintf``,
+    passed on as the pointer it arrived as (NotSupportedError where
+    :func:`bpfskel.arch.va_list_by_pointer` does not know that to be valid)."""
     global _fmt_buf, _fmt_addr
+    if not arch.va_list_by_pointer():
+        from .errors import NotSupportedError
+
+        raise NotSupportedError(f"rendering libbpf's printf output is not known to be valid "
+                                f"on {arch.MACHINE!r} (see bpfskel.arch)")
     with _fmt_lock:
         if _fmt_buf is None:
             _fmt_buf = mmap.mmap(-1, _FMT_BUF_SIZE)

@@ -72,7 +72,7 @@ import os
 from typing import Any, ClassVar, Optional, Tuple, Type, TypeVar
 
 from . import _libbpf, elf
-from .errors import BoundsError, ClosedError, Error, NotSupportedError
+from .errors import BoundsError, ClosedError, Error, StateError
 from .memory import BorrowedMemory
 from .names import ARENA_SECTION
 from .uapi import BPF_F_SEGV_ON_FAULT, MapType
@@ -97,12 +97,7 @@ def globals_offset(version: Tuple[int, int], size: int, globals_size: int) -> in
 
 def require_arena_support(what: str) -> None:
     """Raise NotSupportedError if the running libbpf cannot load arenas."""
-    lib = _libbpf.lib()
-    if lib.version < MIN_LIBBPF:
-        raise NotSupportedError(
-            f"{what} needs libbpf >= {MIN_LIBBPF[0]}.{MIN_LIBBPF[1]}, which maps BPF arenas; "
-            f"the running libbpf is {_libbpf.version_string().lstrip('v')} ({lib.path}); "
-            f"point {_libbpf.ENV_VAR} to a newer libbpf.so.1")
+    _libbpf.require_libbpf(MIN_LIBBPF, f"{what} (a BPF arena)")
 
 
 class ArenaMemory(BorrowedMemory):
@@ -158,12 +153,8 @@ class ArenaMemory(BorrowedMemory):
 
 def _arena_map(obj: int) -> Optional[int]:
     lib = _libbpf.lib()
-    m = lib.bpf_object__next_map(obj, None)
-    while m:
-        if lib.bpf_map__type(m) == MapType.ARENA:
-            return int(m)
-        m = lib.bpf_object__next_map(obj, m)
-    return None
+    return next((m for m in _libbpf.object_maps(obj)
+                 if lib.bpf_map__type(m) == MapType.ARENA), None)
 
 
 def _initial_value(m: int) -> Tuple[int, int]:
@@ -204,13 +195,11 @@ class ArenaSupport:
             from .errors import ObjectMismatchError
             raise ObjectMismatchError(f"{ARENA_SECTION}: {size} bytes of __arena globals in "
                                       f"the object, the view needs {ctypes.sizeof(cls)}")
-        lib = _libbpf.lib()
-        if lib.bpf_map__map_flags(m) & BPF_F_SEGV_ON_FAULT and lib.version < GLOBALS_AT_END_SINCE:
-            # libbpf writes the initial values from user space, into pages BPF
-            # never allocated: with this flag, load would kill the process.
-            raise NotSupportedError(
-                f"an arena created with BPF_F_SEGV_ON_FAULT cannot hold __arena globals "
-                f"under libbpf {_libbpf.version_string().lstrip('v')}: loading would crash")
+        if _libbpf.lib().bpf_map__map_flags(m) & BPF_F_SEGV_ON_FAULT:
+            # Before 1.7, libbpf writes the initial values from user space, into
+            # pages BPF never allocated: with this flag, load would kill the process.
+            _libbpf.require_libbpf(GLOBALS_AT_END_SINCE, "__arena globals in an arena "
+                                   "created with BPF_F_SEGV_ON_FAULT (earlier ones crash at load)")
         self.__dict__[ident] = None  # like .kconfig: the view exists from load on
 
     def _arena_loaded(self) -> None:
@@ -222,7 +211,8 @@ class ArenaSupport:
         size = int(lib.bpf_map__max_entries(m)) * PAGE_SIZE
         if not base:
             raise Error("libbpf did not map the arena at load")
-        mem = ArenaMemory(base, size, globals_offset=globals_offset(lib.version, size, gsize),
+        mem = ArenaMemory(base, size, globals_offset=globals_offset(_libbpf.version(), size,
+                                                                    gsize),
                           globals_size=gsize, flags=int(lib.bpf_map__map_flags(m)))
         self._res.arena = mem
         if self._arena_ is not None:
@@ -238,7 +228,7 @@ class ArenaSupport:
                 raise ClosedError("the skeleton owning this arena was destroyed")
             if _arena_map(self._res.obj) is None:
                 raise Error("this BPF object has no arena map")
-            raise Error("the arena exists from load() on")
+            raise StateError("the arena exists from load() on")
         return mem  # type: ignore[no-any-return]
 
     def arena_ptr(self, address: int, cls: Type[T]) -> T:

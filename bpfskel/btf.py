@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tu
 
 from . import _libbpf
 
-__all__ = ["Kind", "Member", "Enumerator", "VarSecinfo", "Type", "Btf", "from_object",
+__all__ = ["Kind", "Member", "Enumerator", "VarSecinfo", "Type", "Btf", "from_pointer",
            "layout_digests"]
 
 
@@ -307,15 +307,6 @@ def from_pointer(btf_ptr: int) -> Btf:
     reader = TypeReader(btf_ptr)
     count = reader.lib.btf__type_cnt(btf_ptr)
     return Btf([VOID] + [reader.read(i) for i in range(1, count)])
-
-
-def from_object(obj_ptr: int) -> Btf:
-    """The fixed-up BTF of an opened ``struct bpf_object *``."""
-    lib = _libbpf.lib()
-    btf_ptr = lib.bpf_object__btf(obj_ptr)
-    if not btf_ptr:
-        raise ValueError("object has no BTF (was it compiled with -g?)")
-    return from_pointer(btf_ptr)
 
 VAR_EXTERN_NAME = {VAR_STATIC: " /* static */", VAR_GLOBAL_EXTERN: " /* extern */"}
 

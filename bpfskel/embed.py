@@ -35,17 +35,14 @@ def unpack_object(text: str) -> bytes:
     return zlib.decompress(base64.b64decode(text))
 
 
-def machine() -> str:
-    """This machine's architecture as ``platform.machine()`` names it (``uname -m``),
-    without importing :mod:`platform` at start-up."""
-    return os.uname().machine
-
-
 def object_for_machine(objects: Mapping[str, str]) -> bytes:
     """The embedded object compiled for this machine's architecture (a module
     built with one object per architecture, keyed by
-    ``platform.machine()``, which is ``uname -m``)."""
-    here = machine()
+    ``platform.machine()``, which is ``uname -m``; :data:`bpfskel.arch.MACHINE`
+    is this machine's, the one architecture seam)."""
+    from . import arch
+
+    here = arch.MACHINE
     text = objects.get(here)
     if text is None:
         from .errors import NotSupportedError

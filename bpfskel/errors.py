@@ -10,7 +10,14 @@ also from the built-in class a Python user would reach for first:
   PermissionError`` works exactly as it does for ``open()``.
 * :class:`ReadOnlyError` is a ``PermissionError`` (errno EPERM): the write was
   refused because the memory is read-only, e.g. a frozen ``.rodata`` map.
-* :class:`ClosedError` is a ``ValueError``, like I/O on a closed file.
+* :class:`StateError` is a ``RuntimeError``: the call does not fit the
+  object's state ("not loaded yet", "already loaded", "destroyed").
+* :class:`ClosedError` is a :class:`StateError` and a ``ValueError``, like
+  I/O on a closed file.
+* :class:`SyscallError` is an :class:`OSError` carrying the errno of a system
+  call bpfskel makes itself (``mmap``, ``perf_event_open``), with the matching
+  built-in subclass as for :class:`LibbpfError`, which it is not: libbpf was
+  not involved.
 * :class:`BoundsError` is a ``ValueError`` (and an ``IndexError``): an access
   outside a mapping.
 * :class:`VerifierError` is a :class:`LibbpfError` whose log holds the
@@ -30,13 +37,15 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
-from typing import Dict, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "Error",
     "LibbpfError",
     "ReadOnlyError",
     "ClosedError",
+    "StateError",
+    "SyscallError",
     "BoundsError",
     "NotSupportedError",
     "ObjectMismatchError",
@@ -47,6 +56,7 @@ __all__ = [
     "DIAGNOSES",
     "CapabilityError",
     "libbpf_error",
+    "syscall_error",
     "permission_hint",
 ]
 
@@ -75,7 +85,7 @@ class LibbpfError(Error, OSError):
     def __init__(self, err: int, operation: str, log: str = "") -> None:
         what = self._diagnosis(log)
         if what:
-            message = f"{operation}: {what} ({_errno.errorcode.get(err, err)}, errno {err})"
+            message = f"{operation}: {what} ({errno_name(err)}, errno {err})"
         else:
             message = f"{operation}: {strerror(err)} (errno {err})"
         hint = permission_hint() if err in (_errno.EPERM, _errno.EACCES) else ""
@@ -132,7 +142,12 @@ class ReadOnlyError(Error, PermissionError):
         return str(self.strerror)
 
 
-class ClosedError(Error, ValueError):
+class StateError(Error, RuntimeError):
+    """The call does not fit the object's state: a skeleton not loaded yet,
+    one already loaded, or one destroyed (:class:`ClosedError`)."""
+
+
+class ClosedError(StateError, ValueError):
     """The mapping, view or skeleton was closed or destroyed."""
 
 
@@ -263,24 +278,61 @@ _LIBBPF_ERRNOS = {
 }
 
 
+def errno_name(err: int) -> str:
+    """The symbolic name of an errno (``EINVAL``; ``ENOTSUPP`` included)."""
+    return "ENOTSUPP" if err == ENOTSUPP else _errno.errorcode.get(err, str(err))
+
+
 def strerror(err: int) -> str:
     """Text for an errno, libbpf's private ones (4000+) included."""
     return _LIBBPF_ERRNOS.get(err) or os.strerror(err)
 
 
-_SUBCLASSES: Dict[Type[OSError], Type[LibbpfError]] = {}
+class SyscallError(Error, OSError):
+    """A system call bpfskel makes itself failed (``mmap`` of a map,
+    ``perf_event_open``).  ``errno`` holds the error number and ``operation``
+    names the call; built by :func:`syscall_error`, which picks the subclass
+    that also derives from the matching built-in, as for :class:`LibbpfError`."""
+
+    operation: str
+    detail: str
+
+    def __init__(self, err: int, operation: str, detail: str = "") -> None:
+        super().__init__(err, f"{operation}: {detail or strerror(err)} "
+                              f"({errno_name(err)}, errno {err})")
+        self.operation = operation
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (syscall_error, (self.errno, self.operation, self.detail))
 
 
-def _subclass_for(err: int) -> Type[LibbpfError]:
+_SUBCLASSES: Dict[Tuple[type, Type[OSError]], type] = {}
+
+
+def _subclass_for(base: type, err: int) -> Any:
+    """``base`` itself, or its subclass that is also the built-in OSError
+    subclass Python raises for ``err`` (made once per pair)."""
     builtin = _BUILTIN_FOR_ERRNO.get(err)
     if builtin is None:
-        return LibbpfError
-    cls = _SUBCLASSES.get(builtin)
+        return base
+    cls = _SUBCLASSES.get((base, builtin))
     if cls is None:
-        cls = type("Libbpf" + builtin.__name__, (LibbpfError, builtin), {})
+        prefix = base.__name__[:-len("Error")]
+        cls = type(prefix + builtin.__name__, (base, builtin), {})
         cls.__module__ = __name__
-        _SUBCLASSES[builtin] = cls
+        _SUBCLASSES[(base, builtin)] = cls
     return cls
+
+
+def syscall_error(err: int, operation: str, detail: str = "") -> SyscallError:
+    """The :class:`SyscallError` subclass matching ``err`` (``detail`` replaces
+    the errno's text)."""
+    err = abs(err) or _errno.EINVAL
+    return _subclass_for(SyscallError, err)(err, operation, detail)  # type: ignore[no-any-return]
 
 
 # libbpf prints a rejected program's verifier log between these markers.
@@ -332,7 +384,7 @@ def libbpf_error(err: int, operation: str, log: str = "") -> LibbpfError:
                                       and permission_hint()) \
             and not (err == _errno.EPERM and re.search(_NOT_VERIFIED, log)):
         return VerifierError(err, operation, log)
-    return _subclass_for(err)(err, operation, log)
+    return _subclass_for(LibbpfError, err)(err, operation, log)  # type: ignore[no-any-return]
 
 
 def tail(lines: Sequence[str], limit: Optional[int] = None) -> str:

@@ -66,6 +66,7 @@ from typing import (
     TypeVar,
 )
 
+from .closing import Closing
 from .codec import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
 
@@ -110,10 +111,9 @@ def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any
 
 
 E = TypeVar("E")
-R = TypeVar("R", bound="EventReader[Any]")
 
 
-class EventReader(Generic[E]):
+class EventReader(Closing, Generic[E]):
     """Base of RingBuffer and PerfBuffer: epoll, poll, lifetime, asyncio.
     Generic in the event type: ``RingBuffer[types.event]``, ``[bytes]`` untyped."""
 
@@ -360,14 +360,3 @@ class EventReader(Generic[E]):
     def closed(self) -> bool:
         return self._closed
 
-    def __enter__(self: R) -> R:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass

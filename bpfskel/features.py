@@ -34,7 +34,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, TypeVar, Union
 from . import _libbpf
 from . import btf as btf_mod
 from .btf import Kind
-from .errors import LibbpfError, NotSupportedError, libbpf_error
+from .errors import NotSupportedError, SyscallError, libbpf_error
 
 __all__ = [
     "prog_type", "map_type", "helper", "kernel_function", "tracepoint", "btf_type",
@@ -271,7 +271,7 @@ def kprobe_available() -> bool:
     target = ctypes.create_string_buffer(b"vfs_read")
     try:
         fd = perf_event_open(pmu, 0, pid=-1, cpu=0, config1=ctypes.addressof(target))
-    except LibbpfError:
+    except SyscallError:
         return False
     os.close(fd)
     return True

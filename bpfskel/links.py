@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Callable, List, Optional
 
 from . import _libbpf
+from .closing import Closing
 from .errors import ClosedError
 
 __all__ = ["Link"]
 
 
-class Link:
+class Link(Closing):
     """An attachment (``struct bpf_link``).  ``destroy()`` detaches; idempotent.
 
     Detaching runs exactly once, even when ``destroy()`` races another thread,
@@ -59,17 +60,8 @@ class Link:
         if handle:
             _libbpf.lib().bpf_link__destroy(handle)
 
-    def __enter__(self) -> "Link":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _release(self) -> None:  # the end of a ``with`` block, and the finalizer
         self.destroy()
-
-    def __del__(self) -> None:
-        try:
-            self.destroy()
-        except Exception:  # never raise from a finalizer
-            pass
 
     def __repr__(self) -> str:
         return f"<Link {self.what}{' destroyed' if self.destroyed else ''}>"

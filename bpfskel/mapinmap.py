@@ -27,6 +27,7 @@ from types import SimpleNamespace
 from typing import Any, List, NamedTuple, Optional
 
 from . import _libbpf
+from .closing import Closing
 from .codec import Codec
 from .errors import ClosedError, Error
 from .maps import Map
@@ -71,7 +72,7 @@ class _Standalone:
         return not self._res.obj
 
 
-class OwnedMap(Map[Any, Any]):
+class OwnedMap(Closing, Map[Any, Any]):
     """A map this process holds by fd, outside any skeleton."""
 
     def __init__(self, fd: int, key_type: Any = None, value_type: Any = None) -> None:
@@ -152,18 +153,6 @@ class OwnedMap(Map[Any, Any]):
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-
-    def __enter__(self) -> "OwnedMap":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # never raise from a finalizer
-            pass
 
     def __repr__(self) -> str:
         if self._fd < 0:

@@ -40,7 +40,14 @@ from typing import (
 
 from . import _libbpf
 from .codec import Codec
-from .errors import ENOTSUPP, ClosedError, Error, NotSupportedError, QueueEmptyError, libbpf_error
+from .errors import (
+    ENOTSUPP,
+    ClosedError,
+    NotSupportedError,
+    QueueEmptyError,
+    StateError,
+    libbpf_error,
+)
 from .mapbulk import WholeMap
 from .uapi import (
     ARRAY_MAP_TYPES,
@@ -207,11 +214,8 @@ class Map(WholeMap[K, V]):
         section this needs libbpf >= 1.3, and the section's view is rebuilt so
         that its final array variable spans the new size."""
         lib = _libbpf.lib()
-        if self.section and lib.version < (1, 3):
-            raise NotSupportedError(
-                f"resizing the {self.section} section needs libbpf >= 1.3 "
-                f"(running {_libbpf.version_string()})")
         if self.section:
+            _libbpf.require_libbpf((1, 3), f"resizing the {self.section} section")
             self._skel._check_resize(self.section, size)
         _libbpf.call(lib.bpf_map__set_value_size, f"resizing map {self.name!r}",
                      self._ptr, size)
@@ -250,7 +254,7 @@ class Map(WholeMap[K, V]):
         fd = self.fd
         if fd < 0:
             self._skel._check_loaded(op)
-            raise Error(f"cannot {op}: {self._what()} has no fd")
+            raise StateError(f"cannot {op}: {self._what()} has no fd (not created at load)")
         return fd
 
     def _setup(self) -> Tuple[Codec, Codec, int, int]:

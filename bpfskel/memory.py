@@ -57,7 +57,7 @@ import weakref
 from typing import Any, List, Optional, Tuple
 
 from . import _libc
-from .errors import ENOTSUPP, BoundsError, ClosedError, ReadOnlyError, libbpf_error
+from .errors import ENOTSUPP, BoundsError, ClosedError, ReadOnlyError, syscall_error
 
 __all__ = ["Memory", "BorrowedMemory", "buffer_address"]
 
@@ -179,18 +179,19 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
                                    prot=mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError as e:
             if e.errno == ENOTSUPP:
-                raise libbpf_error(ENOTSUPP, f"mmap of map fd {fd} ({size} bytes): this "
-                                   "map type cannot be mapped (only arrays created with "
-                                   "BPF_F_MMAPABLE, arenas and ring buffers can)") from None
+                raise syscall_error(ENOTSUPP, f"mmap of map fd {fd} ({size} bytes)",
+                                    "this map type cannot be mapped (only arrays created "
+                                    "with BPF_F_MMAPABLE, arenas and ring buffers can)") \
+                    from None
             if e.errno not in (_errno.EPERM, _errno.EACCES):
-                raise libbpf_error(e.errno or _errno.EINVAL,
-                                   f"mmap of map fd {fd} ({size} bytes)") from None
+                raise syscall_error(e.errno or _errno.EINVAL,
+                                    f"mmap of map fd {fd} ({size} bytes)") from None
             readonly = True
             try:
                 self = super().__new__(cls, fd, size, access=mmap.ACCESS_READ)
             except OSError as e2:
-                raise libbpf_error(e2.errno or _errno.EINVAL,
-                                   f"read-only mmap of map fd {fd} ({size} bytes)") from None
+                raise syscall_error(e2.errno or _errno.EINVAL,
+                                    f"read-only mmap of map fd {fd} ({size} bytes)") from None
         self._start(size, readonly)
         return self
 
@@ -230,7 +231,7 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
         if got in (None, _MAP_FAILED) or got != self._address:
             err = ctypes.get_errno() or _errno.EINVAL
             self._placeholder()  # a failed MAP_FIXED may have unmapped the range
-            raise libbpf_error(err, f"mmap of map fd {fd} in place ({self._size} bytes)")
+            raise syscall_error(err, f"mmap of map fd {fd} in place ({self._size} bytes)")
 
     def _placeholder(self) -> None:
         """Anonymous zero pages over the whole region, at the same address."""
@@ -239,7 +240,7 @@ class Memory(_Region, mmap.mmap):  # type: ignore[misc,override]  # size, closed
         got = _libc.libc().mmap(self._address, length, prot,
                                   mmap.MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED, -1, 0)
         if got in (None, _MAP_FAILED) or got != self._address:  # pragma: no cover
-            raise libbpf_error(ctypes.get_errno(), "mmap placeholder over closed Memory")
+            raise syscall_error(ctypes.get_errno(), "mmap placeholder over closed Memory")
 
     # -- attributes (size, readonly, closed, address: see _Region) -------------
 

@@ -18,13 +18,12 @@ Invariants:
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import struct
 from typing import Iterator, List, Optional, Sequence
 
-from . import _libbpf, _libc
-from .errors import ClosedError, libbpf_error
+from . import _libbpf, _libc, arch
+from .errors import ClosedError, syscall_error
 from .links import Link
 from .uapi import (
     PERF_COUNT_HW_CPU_CYCLES,
@@ -53,7 +52,6 @@ __all__ = [
 ]
 
 
-_SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 # struct perf_event_attr: PERF_ATTR_SIZE_VER5 (Linux 4.1) is all we set
 _ATTR_SIZE = 112
 _F_DISABLED, _F_FREQ = 1 << 0, 1 << 10
@@ -78,12 +76,12 @@ def perf_event_open(type: int, config: int, *, sample_period: int = 0, sample_fr
     buffer's BPF-output events, sampling); returns the fd (close-on-exec).
     ``config1`` and ``config2`` carry what kprobe/uprobe PMUs read there (a
     pointer to the name as an int, an offset).  Raises
-    :class:`~bpfskel.LibbpfError` with the errno."""
+    :class:`~bpfskel.SyscallError` with the errno (not a ``LibbpfError``:
+    libbpf is not involved), and NotSupportedError on an architecture
+    :mod:`bpfskel.arch` does not know."""
     if sample_period and sample_freq:
         raise ValueError("give sample_period or sample_freq, not both")
-    nr = _SYS_PERF_EVENT_OPEN.get(os.uname().machine)
-    if nr is None:
-        raise OSError(errno.ENOSYS, f"perf_event_open: unknown machine {os.uname().machine}")
+    nr = arch.syscall_number("perf_event_open")
     attr = ctypes.create_string_buffer(_ATTR_SIZE)
     flags = (_F_DISABLED if disabled else 0) | (_F_FREQ if sample_freq else 0)
     # type, size, config, sample_period|sample_freq, sample_type, read_format, flag bits
@@ -96,8 +94,8 @@ def perf_event_open(type: int, config: int, *, sample_period: int = 0, sample_fr
                       ctypes.c_long(-1), ctypes.c_long(PERF_FLAG_FD_CLOEXEC))
     if fd < 0:
         err = ctypes.get_errno()
-        raise libbpf_error(err, f"perf_event_open(type={type}, config={config}, pid={pid}, "
-                                f"cpu={cpu})")
+        raise syscall_error(err, f"perf_event_open(type={type}, config={config}, pid={pid}, "
+                                 f"cpu={cpu})")
     return int(fd)
 
 

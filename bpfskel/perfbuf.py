@@ -14,20 +14,24 @@ end of the data area, so they are copied out (two slices) when they do.
 ``PERF_RECORD_SAMPLE`` carries a u32 size and the raw bytes BPF wrote (padded
 by the kernel to keep 8-byte alignment); ``PERF_RECORD_LOST`` counts events
 dropped because the ring was full.  Ordering is as in
-:mod:`bpfskel.ringbuf`: plain loads and stores, correct on x86-64.
+:mod:`bpfskel.ringbuf`: ``data_head`` is read with an acquire load (every
+record before it is then complete) and ``data_tail`` written with a release
+store; plain loads and stores on x86-64, :mod:`bpfskel.arch`'s elsewhere.
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import mmap
 import os
 import struct
 from typing import Any, Callable, List, Optional, Tuple
 
-from . import _libbpf
+from . import _libbpf, arch
 from .events import E, EventReader, event_decoder
+from .memory import buffer_address
 from .perf_event import (
     PERF_COUNT_SW_BPF_OUTPUT,
     PERF_SAMPLE_RAW,
@@ -46,6 +50,10 @@ _U64 = struct.Struct("<Q")
 _LOST = struct.Struct("<QQ")
 
 
+def _unpack_head(mem: mmap.mmap) -> int:
+    return int(_U64.unpack_from(mem, _HEAD_OFF)[0])
+
+
 def _open_bpf_output(cpu: int) -> int:
     # sample_period 1 and wakeup_events 1: every record is a sample, and
     # wakes the reader
@@ -57,13 +65,21 @@ def _open_bpf_output(cpu: int) -> int:
 class _CpuRing:
     """One CPU's perf event fd and its mapped ring."""
 
-    def __init__(self, cpu: int, page_count: int) -> None:
+    def __init__(self, cpu: int, page_count: int, tso: bool) -> None:
         self.cpu = cpu
         self.fd = _open_bpf_output(cpu)
         try:
             page = mmap.PAGESIZE
             self.mem = mmap.mmap(self.fd, page * (page_count + 1), mmap.MAP_SHARED,
                                  mmap.PROT_READ | mmap.PROT_WRITE)
+            addr = buffer_address(self.mem)
+            # data_head with an acquire load, data_tail with a release store
+            self.head: Callable[[], int] = (
+                functools.partial(_unpack_head, self.mem) if tso
+                else functools.partial(arch.load_acquire, addr + _HEAD_OFF))
+            self.publish: Callable[[int], None] = (
+                functools.partial(_U64.pack_into, self.mem, _TAIL_OFF) if tso
+                else functools.partial(arch.store_release, addr + _TAIL_OFF))
             self.data_off = page
             self.data_size = page * page_count
             fcntl.ioctl(self.fd, PERF_EVENT_IOC_ENABLE, 0)
@@ -102,11 +118,12 @@ class PerfBuffer(EventReader[E]):
         source = f"perf buffer {name!r}"
         lib = _libbpf.lib()
         try:
+            tso = arch.current().tso  # refuses an unknown architecture
             # As libbpf: a CPU whose index the map cannot hold gets no ring.
             for cpu in online_cpus():
                 if max_entries and cpu >= max_entries:
                     continue
-                ring = _CpuRing(cpu, page_count)
+                ring = _CpuRing(cpu, page_count, tso)
                 self._rings.append(ring)
                 key, value = ctypes.c_uint32(cpu), ctypes.c_uint32(ring.fd)
                 ret = lib.bpf_map_update_elem(self._map_fd, ctypes.byref(key),
@@ -142,8 +159,8 @@ class PerfBuffer(EventReader[E]):
     def _drain_ring(self, ring: _CpuRing, sink: Callable[..., Any],
                     limit: Optional[int]) -> int:
         mem, decode = ring.mem, self._decode
-        head = _U64.unpack_from(mem, _HEAD_OFF)[0]
-        tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
+        head = ring.head()
+        tail = _U64.unpack_from(mem, _TAIL_OFF)[0]  # only this reader writes it
         count = 0
         try:
             while tail < head and count != limit and not self._closed:
@@ -160,7 +177,7 @@ class PerfBuffer(EventReader[E]):
                 elif rtype == PERF_RECORD_LOST:
                     self._count_lost(ring, record)
         finally:
-            _U64.pack_into(mem, _TAIL_OFF, tail)
+            ring.publish(tail)
         return count
 
     def _count_lost(self, ring: _CpuRing, record: bytes) -> None:
@@ -187,7 +204,7 @@ class PerfBuffer(EventReader[E]):
             if count == limit or self._closed:
                 break
             mem, base, dsize = ring.mem, ring.data_off, ring.data_size
-            head = _U64.unpack_from(mem, _HEAD_OFF)[0]
+            head = ring.head()
             tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
             try:
                 while tail < head and count != limit and not self._closed:
@@ -216,7 +233,7 @@ class PerfBuffer(EventReader[E]):
                     elif rtype == PERF_RECORD_LOST:
                         self._count_lost(ring, record)
             finally:
-                _U64.pack_into(mem, _TAIL_OFF, tail)
+                ring.publish(tail)
 
     def _close_maps(self) -> None:
         """Take the fds out of the map (as libbpf does), then unmap and close."""

@@ -18,21 +18,25 @@ producer can reuse the space.
 
 This is what libbpf's ``ring_buffer__poll`` does in C; doing it in Python
 costs less than libbpf's C-to-Python callback per event.  Memory ordering:
-the kernel publishes with release stores; this module reads positions and
-headers with plain 4/8-byte loads and writes the consumer position with a
-plain 8-byte store.  On x86-64 (total store order) plain loads are acquire
-and plain stores are release, which is what the protocol needs; other
-architectures would need explicit barriers.
+the kernel publishes with release stores, so the producer position and each
+record header are read with acquire loads, and the consumer position is
+written with a release store, as libbpf does.  On x86-64 (total store order)
+those are plain 4/8-byte loads and stores; elsewhere they are
+:func:`bpfskel.arch.load_acquire` and :func:`~bpfskel.arch.store_release`.
+An architecture :mod:`bpfskel.arch` does not know is refused.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import mmap
 import struct
 from typing import Any, Callable, List, Optional
 
+from . import arch
 from .events import E, EventReader, event_decoder
+from .memory import buffer_address
 
 __all__ = ["RingBuffer"]
 
@@ -56,12 +60,20 @@ class RingBuffer(EventReader[E]):
         if size <= 0 or size & (size - 1) or size % page:
             raise ValueError(f"ring buffer size {size} is not a power-of-2 multiple of "
                              "the page size")
+        tso = arch.current().tso  # before anything is opened: refuses an unknown arch
         self._consumer: Optional[mmap.mmap] = None
         self._data: Optional[mmap.mmap] = None
         self._consumer = mmap.mmap(map_fd, page, mmap.MAP_SHARED,
                                    mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
         self._data = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
                                offset=page)
+        # Acquire loads where plain ones are not (None: TSO), and the consumer
+        # position's store (a release on every architecture).
+        self._acquire: Optional[Callable[..., int]] = None if tso else arch.load_acquire
+        self._data_addr = buffer_address(self._data)
+        self._publish: Callable[[int], None] = (
+            functools.partial(_U64.pack_into, self._consumer, 0) if tso
+            else functools.partial(arch.store_release, buffer_address(self._consumer)))
         super().__init__(f"ring buffer {name!r}", [map_fd])
         self._mask = size - 1
         self._callback = callback
@@ -73,20 +85,20 @@ class RingBuffer(EventReader[E]):
         assert data is not None and cons_page is not None
         mask, page, decode = self._mask, mmap.PAGESIZE, self._decode
         u32, u64 = _U32.unpack_from, _U64.unpack_from
-        cons = u64(cons_page, 0)[0]
+        acquire, addr, publish = self._acquire, self._data_addr, self._publish
+        cons = u64(cons_page, 0)[0]  # only this reader writes it
         count = 0
         # A callback may be slow: publish after each event, as libbpf does, so
         # producers get the space back at once.  read() publishes once at the end.
         each = sink is self._callback
-        store = _U64.pack_into
         try:
             while True:
-                prod = u64(data, 0)[0]
+                prod = u64(data, 0)[0] if acquire is None else acquire(addr)
                 if cons >= prod:
                     return count
                 while cons < prod:
                     off = page + (cons & mask)
-                    length = u32(data, off)[0]
+                    length = u32(data, off)[0] if acquire is None else acquire(addr + off, 4)
                     if length & BUSY_BIT:
                         return count
                     n = length & ~DISCARD_BIT
@@ -98,9 +110,9 @@ class RingBuffer(EventReader[E]):
                     if count == limit or self._closed:  # closed by the callback
                         return count
                     if each:
-                        store(cons_page, 0, cons)
+                        publish(cons)
         finally:
-            _U64.pack_into(cons_page, 0, cons)
+            publish(cons)
 
     def _drain_array(self, parts: List[Any], limit: Optional[int]) -> None:
         """Copy runs of records, not records: fixed-size records sit ``stride``
@@ -119,6 +131,7 @@ class RingBuffer(EventReader[E]):
         header = ((0, 4, size),)  # the length word: no BUSY or DISCARD bit, this size
         mask, page = self._mask, mmap.PAGESIZE
         u32, u64 = _U32.unpack_from, _U64.unpack_from
+        acquire, addr = self._acquire, self._data_addr
         np = columns.numpy_or_none()
         singles = bytearray()  # records of another size, decoded one by one
         nsingles = 0
@@ -126,14 +139,17 @@ class RingBuffer(EventReader[E]):
         count = 0
         try:
             while count != limit and not self._closed:
-                prod = u64(data, 0)[0]
+                prod = u64(data, 0)[0] if acquire is None else acquire(addr)
                 if cons >= prod:
                     break
                 off = page + (cons & mask)
                 n = (prod - cons) // stride
                 if limit is not None:
                     n = min(n, limit - count)
-                run = columns.run_length(data, off, n, stride, header, np)
+                # run_length reads the headers with plain loads, an acquire only
+                # under TSO; elsewhere every record takes the acquiring path below.
+                run = columns.run_length(data, off, n, stride, header, np) \
+                    if acquire is None else 0
                 if run:
                     if nsingles:
                         parts.append(columns.records_array(cls, singles, nsingles))
@@ -143,7 +159,7 @@ class RingBuffer(EventReader[E]):
                     cons += run * stride
                     count += run
                     continue
-                length = u32(data, off)[0]
+                length = u32(data, off)[0] if acquire is None else acquire(addr + off, 4)
                 if length & BUSY_BIT:
                     break
                 rlen = length & ~DISCARD_BIT
@@ -154,7 +170,7 @@ class RingBuffer(EventReader[E]):
                 nsingles += 1
                 count += 1
         finally:
-            _U64.pack_into(cons_page, 0, cons)
+            self._publish(cons)
             if nsingles:
                 parts.append(columns.records_array(cls, singles, nsingles))
 

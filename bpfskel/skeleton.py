@@ -42,7 +42,7 @@ from . import _libbpf, mapkinds, structops
 from . import btf as btf_mod
 from .arena import ArenaSupport
 from .btf import Kind
-from .errors import ClosedError, Error, ObjectMismatchError
+from .errors import ClosedError, Error, ObjectMismatchError, StateError
 from .maps import Map
 from .memory import Memory
 from .names import FROZEN_PREFIXES
@@ -218,7 +218,7 @@ class Skeleton(ArenaSupport):
 
     def _discover(self, object_path: Optional[str]) -> None:
         lib = _libbpf.lib()
-        obj = self._res.obj
+        obj = self._require_open("open")
         btf_ptr = lib.bpf_object__btf(obj)
         reader = btf_mod.TypeReader(btf_ptr) if btf_ptr else None
         # Items are bound by the identifiers the module recorded (bpfskel.gen.objfile
@@ -228,8 +228,7 @@ class Skeleton(ArenaSupport):
         maps: Dict[str, "Map[Any, Any]"] = {}
         self._section_maps: Dict[str, int] = {}
         type_ids: Dict[str, Tuple[int, int]] = {}  # map -> BTF key, value ids
-        m = lib.bpf_object__next_map(obj, None)
-        while m:
+        for m in _libbpf.object_maps(obj):
             name = _libbpf.cstr(lib.bpf_map__name(m))
             section = ""
             if lib.bpf_map__is_internal(m) and reader is not None:
@@ -248,16 +247,13 @@ class Skeleton(ArenaSupport):
                     self, m, ident, key, value, section)
             elif not lib.bpf_map__is_internal(m):  # internal maps without a row have no view
                 raise _unknown_item(object_path or self._name_, "map", name, self._name_)
-            m = lib.bpf_object__next_map(obj, m)
         prog_rows: Dict[str, str] = {name: ident for ident, name, _sec in self._progs_}
         progs: Dict[str, Program] = {}
-        p = lib.bpf_object__next_program(obj, None)
-        while p:
+        for p in _libbpf.object_programs(obj):
             name = _libbpf.cstr(lib.bpf_program__name(p))
             if name not in prog_rows:
                 raise _unknown_item(object_path or self._name_, "program", name, self._name_)
             progs[prog_rows[name]] = Program(self, p, prog_rows[name])
-            p = lib.bpf_object__next_program(obj, p)
         maps_ns, progs_ns, links_ns = self._namespaces_
         self.maps = maps_ns("map", maps)
         self.progs = progs_ns("program", progs)
@@ -337,7 +333,7 @@ class Skeleton(ArenaSupport):
     def _check_resize(self, section: str, size: int) -> None:
         """Refuse, before libbpf is asked, a size the section's view cannot take."""
         if self._loaded:
-            raise Error(f"cannot resize {section} after load")
+            raise StateError(f"cannot resize {section} after load")
         for sec, _ident, cls in self._sections_:
             if sec == section:
                 _resized_class(cls, size)
@@ -369,7 +365,7 @@ class Skeleton(ArenaSupport):
         every view live."""
         obj = self._require_open("load")
         if self._loaded:
-            raise Error("the skeleton is already loaded")
+            raise StateError("the skeleton is already loaded")
         lib = _libbpf.lib()
         for section, mem in self._mems.items():
             size = ctypes.c_size_t()
@@ -470,7 +466,7 @@ class Skeleton(ArenaSupport):
     def _check_loaded(self, what: str) -> None:
         self._require_open(what)
         if not self._loaded:
-            raise Error(f"cannot {what} before load()")
+            raise StateError(f"cannot {what} before load()")
 
     @property
     def struct_ops(self) -> Namespace:

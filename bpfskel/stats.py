@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from . import _libbpf
+from .closing import Closing
 from .uapi import BPF_STATS_RUN_TIME
 
 __all__ = ["ProgramStats", "program_stats", "enable_stats", "stats_enabled", "StatsEnabled"]
@@ -51,7 +52,7 @@ def program_stats(prog: Union[int, Any]) -> ProgramStats:
                         int(info.run_time_ns), int(info.recursion_misses))
 
 
-class StatsEnabled:
+class StatsEnabled(Closing):
     """An open ``BPF_ENABLE_STATS`` fd: statistics stay on until ``close()``
     (or the end of the ``with`` block, or of the process)."""
 
@@ -71,14 +72,6 @@ class StatsEnabled:
             with _lock:
                 _holders -= 1
 
-    def __enter__(self) -> "StatsEnabled":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
 
 def enable_stats() -> StatsEnabled:

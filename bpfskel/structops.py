@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from . import _libbpf, elf
 from . import btf as btf_mod
 from .btf import Kind, Type
-from .errors import ClosedError, Error, NotSupportedError, ReadOnlyError
+from .errors import ClosedError, Error, ReadOnlyError
 from .links import Link
 from .maps import Map
 from .uapi import MapType
@@ -86,13 +86,10 @@ def require_support(data: bytes, name: str) -> None:
     """Refuse, before libbpf opens it, an object that libbpf 1.1 would open
     without its ``SEC(".struct_ops.link")`` structs (they arrived in 1.2):
     attach() would then register nothing, silently."""
-    if _libbpf.version() >= (1, 2):
-        return
-    if any(sec.name == ".struct_ops.link" for sec in elf.sections(data)):
-        raise NotSupportedError(
-            f"BPF object {name!r} has SEC(\".struct_ops.link\") structs, which need libbpf "
-            f">= 1.2 (running {_libbpf.version_string()}); SEC(\".struct_ops\") works on "
-            "every version")
+    if _libbpf.version() < (1, 2) and \
+            any(sec.name == ".struct_ops.link" for sec in elf.sections(data)):
+        _libbpf.require_libbpf((1, 2), f"BPF object {name!r}: SEC(\".struct_ops.link\") "
+                               "structs (SEC(\".struct_ops\") works on every version)")
 
 
 class StructOpsMap(Map[Any, Any]):
@@ -213,6 +210,8 @@ def shadow_namespace(skel: Any, obj: int) -> Dict[str, Any]:
             if m.type == MapType.STRUCT_OPS and m.value_type is not None]
     if not maps:
         return out
+    _libbpf.require_libbpf((1, 3), "struct_ops shadow types (libbpf exposes the struct "
+                           "before load)")
     btf_ptr = lib.bpf_object__btf(obj)
     reader = btf_mod.TypeReader(btf_ptr)
     funcs_by_map = {name: funcs for name, (_tid, funcs) in
@@ -220,11 +219,7 @@ def shadow_namespace(skel: Any, obj: int) -> Dict[str, Any]:
     for m in maps:
         size = ctypes.c_size_t()
         ptr = lib.bpf_map__initial_value(m._ptr, ctypes.byref(size))
-        if not ptr:
-            raise NotSupportedError(
-                f"struct_ops shadow types need libbpf >= 1.3, which exposes the struct "
-                f"before load (running {_libbpf.version_string()})")
-        if size.value < ctypes.sizeof(m.value_type):
+        if not ptr or size.value < ctypes.sizeof(m.value_type):
             raise Error(f"struct_ops {m.ident!r}: libbpf holds {size.value} bytes, the "
                         f"generated {m.value_type.__name__} is {ctypes.sizeof(m.value_type)}")
         struct = m.value_type.from_address(ptr)

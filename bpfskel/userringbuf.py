@@ -20,10 +20,12 @@ publishes once: BPF sees all of them or none.  As in libbpf's C producer,
 there is one producer: share a :class:`UserRingBuffer` between threads only
 under a lock.
 
-Memory ordering: the position and header stores are single aligned 4/8-byte
-stores through ctypes, after the sample bytes; on x86-64 (total store order)
-that is the release the kernel's acquire loads pair with.  Other
-architectures would need barriers.
+Memory ordering: the consumer position is read with an acquire load (the
+space BPF freed is then really free), and the producer position is published
+with a release store after the headers and samples, which the kernel's
+acquire load pairs with.  On x86-64 (total store order) those are plain
+aligned 8-byte loads and stores through ctypes; elsewhere they are
+:mod:`bpfskel.arch`'s.  An architecture it does not know is refused.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import ctypes
 import mmap
 from typing import Any, Iterable, Optional
 
+from . import arch
+from .closing import Closing
 from .codec import Codec
 from .errors import ClosedError, EventSizeError, RingBufferFullError
 from .maps import Map
@@ -42,7 +46,7 @@ __all__ = ["UserRingBufferMap", "UserRingBuffer"]
 HDR_SIZE = 8
 
 
-class UserRingBuffer:
+class UserRingBuffer(Closing):
     """Typed records from Python to BPF: ``submit(r)``, ``submit_many(rs)``."""
 
     def __init__(self, map_fd: int, size: int, event_type: Any = None, name: str = "") -> None:
@@ -50,6 +54,7 @@ class UserRingBuffer:
         if size <= 0 or size & (size - 1) or size % page:
             raise ValueError(f"ring buffer size {size} is not a power-of-2 multiple of "
                              "the page size")
+        tso = arch.current().tso  # refuses an unknown architecture
         self.source = f"user ring buffer {name!r}"
         self.event_type = event_type
         self._codec = Codec(event_type, ctypes.sizeof(event_type), f"record of {self.source}") \
@@ -70,6 +75,8 @@ class UserRingBuffer:
         self._cons_addr = buffer_address(self._cons_map)
         self._prod_addr = buffer_address(self._data_map)
         self._base = self._prod_addr + page  # the data area
+        self._acquire = _u64 if tso else arch.load_acquire
+        self._publish = _store_u64 if tso else arch.store_release
 
     # -- state -------------------------------------------------------------------
 
@@ -77,7 +84,7 @@ class UserRingBuffer:
     def free(self) -> int:
         """Bytes BPF has drained and Python may fill (headers included)."""
         self._check()
-        return self._size - (_u64(self._prod_addr) - _u64(self._cons_addr))
+        return self._size - (_u64(self._prod_addr) - self._acquire(self._cons_addr))
 
     def fileno(self) -> int:
         """The map fd: ``select``/``epoll`` report it writable once BPF drained."""
@@ -109,8 +116,8 @@ class UserRingBuffer:
         """Write as many of ``records`` as fit, in order, and publish them at
         once; returns how many were published (the rest were not written)."""
         self._check()
-        prod = _u64(self._prod_addr)
-        free = self._size - (prod - _u64(self._cons_addr))
+        prod = _u64(self._prod_addr)  # only this producer writes it
+        free = self._size - (prod - self._acquire(self._cons_addr))
         pos = prod
         count = 0
         for record in records:
@@ -128,7 +135,7 @@ class UserRingBuffer:
             free -= total
             count += 1
         if count:
-            ctypes.c_uint64.from_address(self._prod_addr).value = pos  # publish
+            self._publish(self._prod_addr, pos)
         return count
 
     # -- lifetime ----------------------------------------------------------------
@@ -142,21 +149,13 @@ class UserRingBuffer:
         if cons is not None:
             cons.close()
 
-    def __enter__(self) -> "UserRingBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # never raise from a finalizer
-            pass
-
 
 def _u64(addr: int) -> int:
     return int(ctypes.c_uint64.from_address(addr).value)
+
+
+def _store_u64(addr: int, value: int) -> None:
+    ctypes.c_uint64.from_address(addr).value = value
 
 
 class UserRingBufferMap(Map[Any, Any]):

@@ -187,9 +187,6 @@ class ElfFile:
         except KeyError:
             raise KeyError("no section named %r" % name) from None
 
-    def has_section(self, name: str) -> bool:
-        return name in self._by_name
-
     def sections_by_name(self) -> Dict[str, Section]:
         return dict(self._by_name)
 

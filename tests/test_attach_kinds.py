@@ -206,10 +206,13 @@ def test_perf_event_bad_arguments(skel: Any) -> None:
     with pytest.raises(ValueError):
         prog.attach_perf_event()
     nfds = len(os.listdir("/proc/self/fd"))
-    with pytest.raises(bpfskel.LibbpfError) as ei:  # a CPU that does not exist
+    with pytest.raises(bpfskel.SyscallError) as ei:  # a CPU that does not exist
         prog.attach_perf_event(type=pe.PERF_TYPE_SOFTWARE, config=0, sample_period=1000,
                                cpu=4096)
     assert ei.value.errno in (errno.EINVAL, errno.ENODEV, errno.ENXIO)
+    # perf_event_open is our own system call: an OSError, not a LibbpfError
+    assert isinstance(ei.value, OSError) and not isinstance(ei.value, bpfskel.LibbpfError)
+    assert ei.value.operation.startswith("perf_event_open(type=1, config=0, pid=-1, cpu=4096")
     assert len(os.listdir("/proc/self/fd")) == nfds  # nothing left open
 
 

@@ -232,7 +232,7 @@ char LICENSE[] SEC("license") = "GPL";
 @needs_tracefs
 def test_one_object_per_arch_when_the_source_uses_target_arch(
         project: Path, env: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from bpfskel import embed
+    from bpfskel import arch
 
     (project / "src" / "arch.bpf.c").write_text(ARCH_PROG)
     proc = run("build", "src/arch.bpf.c", "--arch", "x86_64", "--arch", "aarch64", env=env,
@@ -244,7 +244,7 @@ def test_one_object_per_arch_when_the_source_uses_target_arch(
     # BPF bytecode loads on any kernel: run each arch's object here and see which it is
     expected = {"x86_64": 86, "aarch64": 64}
     for machine, arch_id in expected.items():
-        monkeypatch.setattr(embed, "machine", lambda m=machine: m)
+        monkeypatch.setattr(arch, "MACHINE", machine)  # bpfskel's one architecture seam
         reason = bpf_unavailable_reason()
         if reason:
             pytest.skip(reason)
@@ -252,7 +252,7 @@ def test_one_object_per_arch_when_the_source_uses_target_arch(
             skel.attach()
             os.getpid()
             assert skel.bss.arch_id == arch_id, machine
-    monkeypatch.setattr(embed, "machine", lambda: "s390x")
+    monkeypatch.setattr(arch, "MACHINE", "s390x")
     with pytest.raises(OSError, match="aarch64, x86_64, not for s390x"):
         mod.open()
 

@@ -136,11 +136,15 @@ def test_rdonly_prog_map_maps_readonly(make_map):
 
 
 def test_non_mmapable_map_raises_oserror(make_map):
+    """A failed mmap is our own system call: a SyscallError with the errno,
+    not a LibbpfError (libbpf was not involved)."""
     fd = make_map(16, 0)
-    with pytest.raises(bpfskel.LibbpfError) as ei:
+    with pytest.raises(bpfskel.SyscallError) as ei:
         Memory(fd, 16)
-    assert isinstance(ei.value, OSError)
+    assert isinstance(ei.value, OSError) and isinstance(ei.value, bpfskel.Error)
+    assert not isinstance(ei.value, bpfskel.LibbpfError)
     assert ei.value.errno == errno.EINVAL
+    assert str(ei.value).startswith(f"mmap of map fd {fd} (16 bytes): Invalid argument")
 
 
 # -- bounds ---------------------------------------------------------------------

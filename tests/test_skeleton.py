@@ -75,12 +75,18 @@ def test_destroy_closes_views(minimal: Any) -> None:
 
 
 def test_load_twice_and_attach_before_load_raise(minimal: Any) -> None:
+    """State errors are StateError: both a bpfskel.Error and a RuntimeError."""
     with minimal.open() as skel:
-        with pytest.raises(bpfskel.Error):
+        with pytest.raises(bpfskel.StateError, match="cannot attach before load"):
             skel.attach()
         skel.load()
-        with pytest.raises(bpfskel.Error):
+        with pytest.raises(RuntimeError, match="already loaded") as ei:
             skel.load()
+        assert isinstance(ei.value, bpfskel.StateError) and isinstance(ei.value, bpfskel.Error)
+    with pytest.raises(bpfskel.StateError, match="destroyed") as closed:
+        skel.load()
+    assert isinstance(closed.value, bpfskel.ClosedError)  # a ValueError too, as for files
+    assert isinstance(closed.value, ValueError) and isinstance(closed.value, RuntimeError)
 
 
 def test_object_path_mismatch_is_refused(minimal: Any) -> None:

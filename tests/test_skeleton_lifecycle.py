@@ -123,17 +123,18 @@ def test_a_failed_pin_leaves_no_state(skel: Any, tmp_path: Any) -> None:
 
 def test_before_load_messages(mod: Any) -> None:
     with mod.open() as s:
-        with pytest.raises(bpfskel.Error) as ei:
+        with pytest.raises(bpfskel.StateError) as ei:
             s.progs.first.attach_raw_tracepoint("sys_enter")
         assert str(ei.value) == "cannot attach 'first' before load()"
-        with pytest.raises(bpfskel.Error) as ei:
+        with pytest.raises(bpfskel.StateError) as ei:
             s.progs.no_target.test_run(bytes(64))
         assert str(ei.value) == "cannot test-run 'no_target' before load()"
 
 
 def test_memory_on_a_map_that_cannot_be_mapped(skel: Any) -> None:
-    with pytest.raises(bpfskel.LibbpfError) as ei:
+    with pytest.raises(bpfskel.SyscallError) as ei:
         Memory(skel.maps.table.fd, 4096)
+    assert not isinstance(ei.value, bpfskel.LibbpfError)
     assert ei.value.errno == 524
     assert "Unknown error" not in str(ei.value)
     assert "ENOTSUPP" in str(ei.value) and "BPF_F_MMAPABLE" in str(ei.value)

@@ -142,10 +142,6 @@ class Field:
     anonymous: bool = False
     role: str = ""     # "" for a C member, else what the storage is (PADDING, ...)
 
-    @property
-    def internal(self) -> bool:
-        return self.name.startswith("_") and self.decl == ""
-
 
 @dataclass(frozen=True)
 class Accessor:
@@ -182,9 +178,6 @@ class ClassPlan:
     @property
     def anonymous(self) -> List[str]:
         return [f.name for f in self.fields if f.anonymous]
-
-    def member_offsets(self) -> List[Tuple[str, int]]:
-        return [(f.name, f.offset) for f in self.fields]
 
 
 @dataclass

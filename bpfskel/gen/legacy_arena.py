@@ -30,7 +30,7 @@ def legacy_object(data: bytes) -> Optional[Tuple[bytes, str]]:
     turns the result back.  Only the generator uses it: the module is the one
     libbpf 1.4 would give.  ``None`` when not needed.
     """
-    if _libbpf.lib().version >= MIN_LIBBPF:
+    if _libbpf.version() >= MIN_LIBBPF:
         return None
     sections = elf.sections(data)
     if not any(sec.name == ARENA_SECTION for sec in sections):

@@ -222,8 +222,7 @@ def describe(obj_ptr: int) -> ObjectInfo:
         raise InputError("the object has no BTF (compile it with clang -g)")
     btf = btf_mod.from_pointer(btf_ptr)
     found = []
-    m = lib.bpf_object__next_map(obj_ptr, None)
-    while m:
+    for m in _libbpf.object_maps(obj_ptr):
         name = cstr(lib.bpf_map__name(m))
         internal = bool(lib.bpf_map__is_internal(m))
         vt = lib.bpf_map__btf_value_type_id(m)
@@ -231,7 +230,6 @@ def describe(obj_ptr: int) -> ObjectInfo:
             btf[vt].kind == btf_mod.Kind.DATASEC else ""
         inner = lib.bpf_map__inner_map(m)
         found.append((name, internal, section, m, inner))
-        m = lib.bpf_object__next_map(obj_ptr, m)
     idents = map_idents([(name, section) for name, _i, section, _m, _n in found])
     maps = [MapDesc(name, idents[name, section], lib.bpf_map__type(m), lib.bpf_map__key_size(m),
                     lib.bpf_map__value_size(m), lib.bpf_map__max_entries(m),
@@ -240,11 +238,8 @@ def describe(obj_ptr: int) -> ObjectInfo:
                     lib.bpf_map__btf_key_type_id(inner) if inner else 0,
                     lib.bpf_map__btf_value_type_id(inner) if inner else 0)
             for name, internal, section, m, inner in found]
-    named = []
-    p = lib.bpf_object__next_program(obj_ptr, None)
-    while p:
-        named.append((cstr(lib.bpf_program__name(p)), cstr(lib.bpf_program__section_name(p))))
-        p = lib.bpf_object__next_program(obj_ptr, p)
+    named = [(cstr(lib.bpf_program__name(p)), cstr(lib.bpf_program__section_name(p)))
+             for p in _libbpf.object_programs(obj_ptr)]
     prog_idents = item_idents(name for name, _ in named)
     progs = [ProgDesc(name, prog_idents[name], section) for name, section in named]
     return ObjectInfo(cstr(lib.bpf_object__name(obj_ptr)), btf, maps, progs)

@@ -270,14 +270,6 @@ class ElfImage:
                 return offset - seg.offset + seg.vaddr
         return None
 
-    def first_vaddr(self) -> int:
-        """The lowest ``PT_LOAD`` address minus its file offset (0 for most
-        shared objects and the vDSO): where offset 0 of the image would load."""
-        if not self.segments:
-            return 0
-        seg = min(self.segments, key=lambda s: s.vaddr)
-        return seg.vaddr - seg.offset
-
 
 def _original_layout(segments: List[Segment], aligns: List[int]) -> List[Segment]:
     """File offsets of the ``PT_LOAD`` segments of the binary a debug-only file
