@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
 import zlib
 from typing import Mapping
 

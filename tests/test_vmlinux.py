@@ -2,7 +2,7 @@
 
 bpftool is the reference: for the same BTF, the two headers must be the same
 text, except where the dumper in the libbpf we load and the one built into
-bpftool differ by release (named in :mod:`bpfskel.vmlinux`'s docstring):
+bpftool differ by release (named in :mod:`bpfskel.gen.vmlinux`'s docstring):
 ``()`` against ``(void)`` for a prototype without parameters, and
 ``__attribute__((mode(byte)))`` kept on a 1-byte enum.  Only those two
 differences are normalised; any other difference fails.
