@@ -19,6 +19,8 @@ _TESTS_DIR = Path(__file__).resolve().parent
 if str(_TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(_TESTS_DIR))
 
+import bpfcc  # noqa: E402
+
 import groundtruth  # noqa: E402
 import hooks  # noqa: E402
 
@@ -60,17 +62,18 @@ def corpus_objects(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     """Compile every tests/corpus/*.bpf.c once per session (in parallel).
 
     Returns case name -> Path of the compiled <case>.bpf.o.  Skips when
-    clang-19 is unavailable; a compile error fails the requesting test.
+    no clang is found (tests/bpfcc.py); a compile error fails the requesting test.
     """
-    if not groundtruth.have_clang():
-        pytest.skip("clang-19 not found: cannot build the BPF corpus (set BPFSKEL_CLANG)")
+    reason = bpfcc.missing_reason()
+    if reason:
+        pytest.skip(reason)
     out_dir = tmp_path_factory.mktemp("corpus")
     cases = groundtruth.corpus_cases()
     if not cases:
         pytest.fail("no corpus cases found in %s" % groundtruth.CORPUS_DIR)
 
     def build(case: str) -> Path:
-        return groundtruth.compile_bpf(groundtruth.CORPUS_DIR / (case + ".bpf.c"),
+        return bpfcc.compile_bpf(groundtruth.CORPUS_DIR / (case + ".bpf.c"),
                                        out_dir / (case + ".bpf.o"))
 
     workers = min(len(cases), os.cpu_count() or 2)
