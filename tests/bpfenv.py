@@ -20,11 +20,12 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import bpfcc
 import pytest
 
 from bpfskel import _libbpf
 from bpfskel.toolchain import ClangError
+
+import bpfcc
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"

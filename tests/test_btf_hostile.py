@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from btfbuilder import STRUCT, TYPEDEF, BtfBuilder, load
 
 import bpfskel
 from bpfskel.headertypes import HeaderTypesError
 from bpfskel.layout import LayoutError
 from bpfskel.objfile import InputError
+
+from btfbuilder import STRUCT, TYPEDEF, BtfBuilder, load
 
 
 def _struct_with_member_type(type_id: int) -> BtfBuilder:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict
 
-import bpfcc
 import pytest
 
+import bpfcc
 from bpfenv import bpf_unavailable_reason, needs_tracefs
 
 pytestmark = pytest.mark.skipif(bpfcc.missing_reason() is not None,

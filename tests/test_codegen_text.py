@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Dict, Tuple
 
 import pytest
+
 from btfbuilder import SIGNED, BtfBuilder, decode, emit
 
 

@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import bpfcc
 import pytest
 
+import bpfcc
 import elfread
 import groundtruth as gt
 from groundtruth import (

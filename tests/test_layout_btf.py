@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Sequence, Tuple
 
 import pytest
-from btfbuilder import BOOL, CHAR, CONST, RESTRICT, SIGNED, VOLATILE, BtfBuilder, load
 
 from bpfskel.structs import fields_of
+
+from btfbuilder import BOOL, CHAR, CONST, RESTRICT, SIGNED, VOLATILE, BtfBuilder, load
 
 # an expected member: (name, bit offset, bits)
 Expect = Tuple[str, int, int]

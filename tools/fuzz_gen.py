@@ -43,7 +43,6 @@ sys.path.insert(0, str(REPO / "tests"))
 def build_seeds(scratch: Path) -> List[Path]:
     """Objects of bpf/ (``make bpf``) and of tests/corpus (compiled here)."""
     import bpfcc
-
     import groundtruth
 
     proc = subprocess.run(["make", "-s", *bpfcc.make_vars(), "bpf"], cwd=REPO,
