@@ -70,7 +70,7 @@ class BtfBuilder:
 
     # -- kinds --------------------------------------------------------------------
 
-    def int(self, name: str, size: int, *, encoding: int = 0, bits: Optional[int] = None,
+    def integer(self, name: str, size: int, *, encoding: int = 0, bits: Optional[int] = None,
             offset: int = 0) -> int:
         word = (encoding << 24) | (offset << 16) | (size * 8 if bits is None else bits)
         return self.add(INT, name, size_or_type=size, body=struct.pack("<I", word))
@@ -146,7 +146,7 @@ class BtfBuilder:
         body = b"".join(struct.pack("<III", *v) for v in vars)
         return self.add(DATASEC, name, vlen=len(vars), size_or_type=size, body=body)
 
-    def float(self, name: str, size: int) -> int:
+    def floating(self, name: str, size: int) -> int:
         return self.add(FLOAT, name, size_or_type=size)
 
     # -- the blob -------------------------------------------------------------------

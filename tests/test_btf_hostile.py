@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Dict, Tuple
 
 import pytest
 
@@ -42,14 +42,14 @@ def _loop() -> BtfBuilder:
 
 def _contains_itself() -> BtfBuilder:
     b = BtfBuilder()
-    u32 = b.int("unsigned int", 4)
+    u32 = b.integer("unsigned int", 4)
     b.struct("s", 8, [("x", u32, 0, 0), ("self", 2, 32, 0)])
     return b
 
 
 def _raw(mutate: Callable[[bytearray], None]) -> bytes:
     b = BtfBuilder()
-    u32 = b.int("unsigned int", 4)
+    u32 = b.integer("unsigned int", 4)
     b.struct("s", 8, [("a", u32, 0, 0), ("b", u32, 32, 0)])
     raw = bytearray(b.raw())
     mutate(raw)
@@ -82,7 +82,7 @@ def test_bad_lengths_and_kinds_are_refused_by_the_parser(case: str, tmp_path: Pa
     assert str(e.value).count("\n") == 0
 
 
-GRAPH_CASES = {
+GRAPH_CASES: Dict[str, Tuple[Callable[[], BtfBuilder], str]] = {
     "member type past the last type": (lambda: _struct_with_member_type(99), "past the last"),
     "a loop of typedefs": (_loop, "loops"),
     "a struct containing itself": (_contains_itself, "contains itself"),
@@ -102,7 +102,7 @@ def test_graphs_no_walk_could_finish_are_refused(case: str, tmp_path: Path) -> N
 
 def _layout(build: Callable[[BtfBuilder, int], None]) -> BtfBuilder:
     b = BtfBuilder()
-    build(b, b.int("unsigned int", 4))
+    build(b, b.integer("unsigned int", 4))
     return b
 
 
@@ -141,7 +141,7 @@ def test_names_past_the_string_section(tmp_path: Path) -> None:
     name as empty, and a member without a name that is no struct is a
     LayoutError.  Either way, one line naming the problem."""
     b = BtfBuilder()
-    u32 = b.int("unsigned int", 4)
+    u32 = b.integer("unsigned int", 4)
     b.struct("s", 4, [("a", u32, 0, 0)])
     raw = bytearray(b.raw())
     struct.pack_into("<I", raw, 40 + 12, 0xFFFF)  # member a's name_off

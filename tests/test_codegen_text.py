@@ -19,9 +19,9 @@ from btfbuilder import SIGNED, BtfBuilder, decode, emit
 
 def _event(b: BtfBuilder) -> None:
     """struct event { unsigned int pid; unsigned char flag; long ts; };"""
-    u8, u32 = b.int("unsigned char", 1), b.int("unsigned int", 4)
+    u8, u32 = b.integer("unsigned char", 1), b.integer("unsigned int", 4)
     b.struct("event", 16, [("pid", u32, 0, 0), ("flag", u8, 32, 0),
-                           ("ts", b.int("long", 8, encoding=SIGNED), 64, 0)])
+                           ("ts", b.integer("long", 8, encoding=SIGNED), 64, 0)])
 
 
 EVENT = '''\
@@ -50,7 +50,7 @@ types.event._fields_ = [
 
 def _flags(b: BtfBuilder) -> None:
     """struct flags { unsigned int a:1, b:7, c:20; };"""
-    u32 = b.int("unsigned int", 4)
+    u32 = b.integer("unsigned int", 4)
     b.struct("flags", 4, [("a", u32, 0, 1), ("b", u32, 1, 7), ("c", u32, 8, 20)])
 
 
@@ -84,7 +84,7 @@ _rt.add_accessors(types.flags, [  # (name, offset, bytes, bit shift, bits, signe
 def _union_enum_bss(b: BtfBuilder) -> None:
     """enum state { IDLE, BUSY = 2 }; union val { enum state st; u64 raw; };
     u64 counter; enum state last;  (both in .bss)"""
-    u64 = b.int("unsigned long long", 8)
+    u64 = b.integer("unsigned long long", 8)
     e = b.enum("state", 4, [("IDLE", 0), ("BUSY", 2)])
     b.union("val", 8, [("st", e, 0, 0), ("raw", u64, 0, 0)])
     b.datasec(".bss", 16, [(b.var("counter", u64), 0, 8), (b.var("last", e), 8, 4)])

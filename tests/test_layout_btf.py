@@ -50,22 +50,23 @@ def b() -> BtfBuilder:
 
 def ints(b: BtfBuilder) -> Tuple[int, int, int, int, int]:
     """u8, u16, u32, u64, int"""
-    return (b.int("unsigned char", 1), b.int("unsigned short", 2), b.int("unsigned int", 4),
-            b.int("long long unsigned int", 8), b.int("int", 4, encoding=SIGNED))
+    return (b.integer("unsigned char", 1), b.integer("unsigned short", 2),
+            b.integer("unsigned int", 4), b.integer("long long unsigned int", 8),
+            b.integer("int", 4, encoding=SIGNED))
 
 
 # -- INT, FLOAT, PTR, modifiers, TYPEDEF, FWD, FUNC, FUNC_PROTO, tags ---------------------
 
 
 def test_integer_encodings_pick_their_ctypes(b: BtfBuilder, tmp_path: Path) -> None:
-    s8 = b.int("signed char", 1, encoding=SIGNED)
-    u16 = b.int("unsigned short", 2)
-    s64 = b.int("long", 8, encoding=SIGNED)
-    boolean = b.int("_Bool", 1, encoding=BOOL)
-    char = b.int("char", 1, encoding=CHAR | SIGNED)
-    s128 = b.int("__int128", 16, encoding=SIGNED)
-    u128 = b.int("unsigned __int128", 16)
-    f32, f64, f128 = b.float("float", 4), b.float("double", 8), b.float("long double", 16)
+    s8 = b.integer("signed char", 1, encoding=SIGNED)
+    u16 = b.integer("unsigned short", 2)
+    s64 = b.integer("long", 8, encoding=SIGNED)
+    boolean = b.integer("_Bool", 1, encoding=BOOL)
+    char = b.integer("char", 1, encoding=CHAR | SIGNED)
+    s128 = b.integer("__int128", 16, encoding=SIGNED)
+    u128 = b.integer("unsigned __int128", 16)
+    f32, f64, f128 = b.floating("float", 4), b.floating("double", 8), b.floating("long double", 16)
     b.struct("ints", 96, [("a", s8, 0, 0), ("b", u16, 16, 0), ("c", s64, 64, 0),
                           ("flag", boolean, 128, 0), ("ch", char, 136, 0),
                           ("f", f32, 160, 0), ("d", f64, 192, 0), ("s", s128, 256, 0),
@@ -153,9 +154,9 @@ def test_kind_flag_bitfields(b: BtfBuilder, tmp_path: Path) -> None:
 
 def test_bitfields_in_the_int_encoding(b: BtfBuilder, tmp_path: Path) -> None:
     """kind_flag clear: the member's INT carries the bits and bit offset."""
-    u32 = b.int("unsigned int", 4)
-    three = b.int("unsigned int", 4, bits=3)
-    five_at_2 = b.int("unsigned int", 4, bits=5, offset=2)
+    u32 = b.integer("unsigned int", 4)
+    three = b.integer("unsigned int", 4, bits=3)
+    five_at_2 = b.integer("unsigned int", 4, bits=5, offset=2)
     b.struct("old", 8, [("x", u32, 0, 0), ("y", three, 32, 0), ("z", five_at_2, 33, 0)],
              kflag=False)
     check_class(load(b, tmp_path).types.old, 8, [("x", 0, 32), ("y", 32, 3), ("z", 35, 5)])
@@ -193,7 +194,7 @@ def test_packed_and_explicitly_aligned_structs(b: BtfBuilder, tmp_path: Path) ->
 
 def test_int128_members_and_arrays(b: BtfBuilder, tmp_path: Path) -> None:
     u8, _u16, _u32, _u64, i32 = ints(b)
-    s128 = b.int("__int128", 16, encoding=SIGNED)
+    s128 = b.integer("__int128", 16, encoding=SIGNED)
     b.struct("wide", 64, [("tag", u8, 0, 0), ("v", s128, 128, 0),
                           ("arr", b.array(s128, 2, i32), 256, 0)])
     cls = load(b, tmp_path).types.wide
@@ -207,7 +208,7 @@ def test_int128_members_and_arrays(b: BtfBuilder, tmp_path: Path) -> None:
 
 def test_multi_dim_char_and_flexible_arrays(b: BtfBuilder, tmp_path: Path) -> None:
     _u8, u16, u32, _u64, i32 = ints(b)
-    char = b.int("char", 1, encoding=SIGNED)
+    char = b.integer("char", 1, encoding=SIGNED)
     grid = b.array(b.array(u16, 3, i32), 2, i32)  # u16 grid[2][3]
     names = b.array(b.array(char, 8, i32), 2, i32)  # char names[2][8]
     comm = b.array(char, 4, i32)
