@@ -1,7 +1,7 @@
 # bpfskel — the two commands a newcomer needs are `make demo` and `make test`.
 # Both do their own set-up (Debian packages, pip install, BPF build).
 
-CLANG      ?= clang-19
+CLANG      ?= $(or $(BPFSKEL_CLANG),clang-19)
 BPFTOOL    ?= bpftool
 PYTHON     ?= python3
 BUILD      ?= build

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+import bpfcc  # noqa: E402  (tests/bpfcc.py: one BPF compile helper for tests and bench)
+
 BENCH_BUILD = BUILD_DIR / "bench"
 
 
@@ -115,14 +120,10 @@ def compile_c(source: str, name: str, *, libs: Sequence[str] = (),
 
 
 def compile_bpf(source: Path) -> Path:
-    """Compile a BPF C file with clang into build/bench/ (like the Makefile does)."""
-    clang = os.environ.get("CLANG", "clang-19")
-    arch = os.uname().machine
-    BENCH_BUILD.mkdir(parents=True, exist_ok=True)
+    """Compile a BPF C file into build/bench/ with the tests' helper
+    (tests/bpfcc.py: the product's clang and flags, ``BPFSKEL_CLANG``)."""
     out = BENCH_BUILD / (source.name[:-2] + ".o")
-    subprocess.run([clang, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{arch}-linux-gnu",
-                    f"-I{BUILD_DIR}", "-c", str(source), "-o", str(out)], check=True)
-    return out
+    return bpfcc.compile_bpf(source, out, [f"-I{BUILD_DIR}"])
 
 
 def skeleton_module(obj: Path, name: str) -> Any:

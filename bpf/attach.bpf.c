@@ -1,4 +1,4 @@
-// Programs for real hooks (tests/test_attach_more.py): XDP, classic tc, tcx,
+// Programs for real hooks (tests/test_attach_traffic.py): XDP, classic tc, tcx,
 // cgroup_skb and perf_event.  The packet programs count the IPv4 UDP
 // datagrams to one port, set live in .bss (0 counts nothing), so that other
 // traffic on the interface does not disturb the counts; they never change a

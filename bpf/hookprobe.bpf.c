@@ -1,6 +1,6 @@
-// One do-nothing program per hook kind, for tests/hooks.py: a test marked
-// with a hook runs only where loading and attaching its probe here works.
-// Each probe is loaded alone (the others' autoload is off).
+// One do-nothing program per hook kind, for tests/test_features.py: each
+// bpfskel.features probe must agree with loading and attaching its program
+// here. Each is loaded alone (the others' autoload is off).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

@@ -1,6 +1,6 @@
 // BPF and Python share the same global data sections at once.
 // Used by tests/test_concurrency.py (threads against a tracepoint writer) and
-// tests/test_lifecycle.py (open/load/attach/destroy cycles, use after destroy).
+// tests/test_leaks.py (open/load/attach/destroy cycles, use after destroy).
 //
 // The writer is one thread (writer_tid, set from Python) calling getppid():
 // every call bumps `hits`, publishes a pair under a sequence counter, and

@@ -16,7 +16,6 @@ import errno
 import functools
 import importlib.util
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -25,15 +24,17 @@ import pytest
 
 from bpfskel import _libbpf
 from bpfskel.uapi import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType
+from bpfskel.gen.toolchain import ClangError
+
+import bpfcc
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
-CLANG = os.environ.get("BPFSKEL_CLANG", "clang-19")
 
 BPF_MAP_TYPE_ARRAY = MapType.ARRAY
 
 __all__ = [
-    "REPO_ROOT", "BUILD_DIR", "CLANG", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",
+    "REPO_ROOT", "BUILD_DIR", "BPF_MAP_TYPE_ARRAY", "BPF_F_RDONLY_PROG",
     "BPF_F_MMAPABLE", "requires_root", "requires_bpf", "bpf_unavailable_reason",
     "create_array", "lookup", "update", "freeze", "close_fd", "build_obj", "compile_bpf",
     "generated_module", "generated_module_in", "needs_tracefs", "TRACEFS", "module_fixture",
@@ -123,16 +124,18 @@ def close_fd(fd: int) -> None:
 
 
 def _need_clang() -> None:
-    if shutil.which(CLANG) is None:
-        pytest.skip(f"{CLANG} not found: cannot build BPF objects (set BPFSKEL_CLANG)")
+    reason = bpfcc.missing_reason()
+    if reason:
+        pytest.skip(reason)
 
 
 def build_obj(name: str) -> Path:
-    """``make -s build/<name>.bpf.o`` in the repository; returns its path."""
+    """``make -s build/<name>.bpf.o`` in the repository, with tests/bpfcc.py's
+    clang; returns its path."""
     _need_clang()
     target = f"build/{name}.bpf.o"
-    proc = subprocess.run(["make", "-s", target], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(["make", "-s", *bpfcc.make_vars(), target], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         pytest.fail(f"make {target} failed:\n{proc.stdout}{proc.stderr}")
     path = REPO_ROOT / target
@@ -141,16 +144,13 @@ def build_obj(name: str) -> Path:
 
 
 def compile_bpf(src: Path, out: Path, *, debug: bool = True) -> Path:
-    """Compile one BPF C file with clang (``-g`` unless ``debug=False``)."""
+    """Compile one BPF C file (tests/bpfcc.py; ``-g`` unless ``debug=False``);
+    skips without clang, fails the test with clang's diagnostics."""
     _need_clang()
-    arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
-    cmd = [CLANG, "-O2", "-target", "bpf", f"-I{arch_inc}", "-c", str(src), "-o", str(out)]
-    if debug:
-        cmd.insert(1, "-g")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stderr}")
-    return out
+    try:
+        return bpfcc.compile_bpf(src, out, debug=debug)
+    except ClangError as e:
+        pytest.fail(str(e))
 
 
 def generated_module(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:

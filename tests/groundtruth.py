@@ -15,9 +15,9 @@ gcc_layout(header, [(type_expr, member_path), ...])  -> [(offsetof, sizeof), ...
 gcc_bitfield(header, [(type_expr, member_path), ...]) -> [(bit_offset, bit_width, is_signed), ...]
 gcc_values(header, [c_expr, ...])                     -> [int, ...]
 gcc_type_info(header, [type_expr, ...])               -> [(sizeof, alignof), ...]
-compile_bpf(src, out)                                 -> Path  (clang -target bpf)
 
-Set BPFSKEL_GCC / BPFSKEL_CLANG to override the compilers, and
+BPF objects of the corpus are compiled by tests/bpfcc.py (``BPFSKEL_CLANG``).
+Set BPFSKEL_GCC to override the host compiler, and
 BPFSKEL_GT_NOCACHE=1 to bypass the result cache.
 """
 
@@ -36,11 +36,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
-    "BPF_CFLAGS",
     "CORPUS_DIR",
     "GroundTruthError",
-    "clang_path",
-    "compile_bpf",
     "corpus_cases",
     "corpus_header",
     "gcc_bitfield",
@@ -48,15 +45,12 @@ __all__ = [
     "gcc_path",
     "gcc_type_info",
     "gcc_values",
-    "have_clang",
     "have_gcc",
 ]
 
 TESTS_DIR = Path(__file__).resolve().parent
 CORPUS_DIR = TESTS_DIR / "corpus"
 
-#: Flags used for every corpus object (matches the project's build command).
-BPF_CFLAGS = ["-g", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu"]
 
 _HOST_CFLAGS = ["-std=gnu11", "-O0", "-w"]
 _TIMEOUT = 120
@@ -73,16 +67,8 @@ def gcc_path() -> Optional[str]:
     return shutil.which(os.environ.get("BPFSKEL_GCC", "gcc"))
 
 
-def clang_path() -> Optional[str]:
-    return shutil.which(os.environ.get("BPFSKEL_CLANG", "clang-19"))
-
-
 def have_gcc() -> bool:
     return gcc_path() is not None
-
-
-def have_clang() -> bool:
-    return clang_path() is not None
 
 
 @lru_cache(maxsize=None)
@@ -112,19 +98,6 @@ def corpus_cases() -> List[str]:
 
 def corpus_header(case: str) -> Path:
     return CORPUS_DIR / (case + ".h")
-
-
-def compile_bpf(src: Path, out: Path, extra_flags: Sequence[str] = ()) -> Path:
-    """Compile one BPF C file with clang-19 using BPF_CFLAGS."""
-    clang = clang_path()
-    if clang is None:
-        raise GroundTruthError("clang-19 not found (set BPFSKEL_CLANG)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [clang, *BPF_CFLAGS, *extra_flags, "-c", str(src), "-o", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_TIMEOUT)
-    if proc.returncode != 0:
-        raise GroundTruthError("BPF compile failed: %s\n%s" % (" ".join(cmd), proc.stderr))
-    return out
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,11 @@ from typing import Any, Dict
 
 import pytest
 
-from bpfenv import CLANG, bpf_unavailable_reason, needs_tracefs
+import bpfcc
+from bpfenv import bpf_unavailable_reason, needs_tracefs
 
-pytestmark = pytest.mark.skipif(shutil.which(CLANG) is None,
-                                reason=f"{CLANG} not found (set BPFSKEL_CLANG)")
+pytestmark = pytest.mark.skipif(bpfcc.missing_reason() is not None,
+                                reason=str(bpfcc.missing_reason()))
 
 PROG = r"""
 #include <linux/bpf.h>
@@ -130,8 +130,9 @@ def test_clang_diagnostics_verbatim(project: Path, env: Dict[str, str]) -> None:
     src = project / "src" / "prog.bpf.c"
     src.write_text(PROG + "int broken = ;\n")
     proc = run("build", "src/prog.bpf.c", env=env, cwd=project)
-    direct = subprocess.run([CLANG, "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86",
-                             "-I/usr/include/x86_64-linux-gnu", "-c", "src/prog.bpf.c",
+    direct = subprocess.run([bpfcc.clang().path, "-g", "-O2", "-target", "bpf",
+                             "-D__TARGET_ARCH_x86", "-I/usr/include/x86_64-linux-gnu", "-c",
+                             "src/prog.bpf.c",
                              "-o", os.devnull], cwd=project, capture_output=True, text=True)
     assert direct.returncode != 0
     assert proc.returncode == 2

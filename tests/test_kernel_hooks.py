@@ -1,7 +1,8 @@
 """Programs on hooks the host kernel refuses: kprobes, kprobe.multi, fentry,
-fexit and BPF LSM. Each test is marked with its hook (tests/hooks.py): on the
-host it skips with a reason naming the hook; ``make test-kernels`` runs it in
-VMs of Debian kernels (tools/vmrun), where it must pass.
+fexit and BPF LSM. Each test is marked with its hook (bpfskel's pytest plugin)
+and loads through the plugin's ``bpf_skeleton``: on the host it skips with a
+reason naming the hook and the kernel's error; ``make test-kernels`` runs it in
+VMs of Debian kernels (tools/vmrun), where it must pass (tests/conftest.py).
 
 Every program is auto-attached by ``skel.attach()`` from its ``SEC()`` name and
 counts the getpid() or unlink() calls, or the file opens, of this process
@@ -23,8 +24,8 @@ from typing import Any, Iterator
 import pytest
 
 import bpfskel
+from bpfskel import features
 
-import hooks
 from bpfenv import module_fixture, needs_tracefs, requires_bpf
 
 pytestmark = requires_bpf
@@ -41,13 +42,14 @@ minimal_mod = module_fixture("minimal")
 
 
 @contextlib.contextmanager
-def _attached(mod: Any) -> Iterator[Any]:
-    """The skeleton, counting this process, loaded and auto-attached."""
-    with mod.open() as skel:
-        skel.rodata.target_tgid = os.getpid()
-        skel.load()
-        skel.attach()
+def _attached(bpf_skeleton: Any, mod: Any) -> Iterator[Any]:
+    """The skeleton, counting this process, loaded and auto-attached through
+    the plugin (a refused hook skips the marked test), destroyed on exit."""
+    skel = bpf_skeleton(mod, rodata={"target_tgid": os.getpid()}, attach=True)
+    try:
         yield skel
+    finally:
+        skel.destroy()
 
 
 def _getpid_calls(n: int) -> None:
@@ -56,8 +58,8 @@ def _getpid_calls(n: int) -> None:
 
 
 @pytest.mark.kprobe
-def test_kprobe_and_kretprobe_count_getpid(kprobe_mod: Any) -> None:
-    with _attached(kprobe_mod) as skel:
+def test_kprobe_and_kretprobe_count_getpid(bpf_skeleton: Any, kprobe_mod: Any) -> None:
+    with _attached(bpf_skeleton, kprobe_mod) as skel:
         assert set(vars(skel.links)) >= {"getpid_entry", "getpid_return"}
         before = skel.bss.kprobe_hits, skel.bss.kretprobe_hits
         _getpid_calls(CALLS)
@@ -70,10 +72,10 @@ def test_kprobe_and_kretprobe_count_getpid(kprobe_mod: Any) -> None:
 
 
 @pytest.mark.kprobe_multi
-def test_kprobe_multi_sees_unlink(kprobe_multi_mod: Any, tmp_path: Path) -> None:
+def test_kprobe_multi_sees_unlink(bpf_skeleton: Any, kprobe_multi_mod: Any, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_bytes(b"")
-    with _attached(kprobe_multi_mod) as skel:
+    with _attached(bpf_skeleton, kprobe_multi_mod) as skel:
         assert set(vars(skel.links)) >= {"unlink_multi_entry", "unlink_multi_return"}
         os.unlink(victim)
         with pytest.raises(FileNotFoundError):
@@ -86,7 +88,7 @@ def test_attach_refuses_a_missing_kprobe_multi(kprobe_multi_mod: Any) -> None:
     """Where fprobe is missing, ``skel.attach()`` raises for a program that
     names its target, as for any other failing auto-attach: it never skips it
     silently (libbpf reports EOPNOTSUPP there, as for an unattachable section)."""
-    if hooks.unavailable_reason("kprobe_multi") is None:
+    if features.kprobe_multi_available():
         pytest.skip("kprobe.multi works on this kernel: nothing to refuse")
     with kprobe_multi_mod.open() as skel:
         skel.rodata.target_tgid = os.getpid()
@@ -96,10 +98,10 @@ def test_attach_refuses_a_missing_kprobe_multi(kprobe_multi_mod: Any) -> None:
 
 
 @pytest.mark.fentry
-def test_fentry_and_fexit_see_unlink(fentry_mod: Any, tmp_path: Path) -> None:
+def test_fentry_and_fexit_see_unlink(bpf_skeleton: Any, fentry_mod: Any, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_bytes(b"")
-    with _attached(fentry_mod) as skel:
+    with _attached(bpf_skeleton, fentry_mod) as skel:
         assert set(vars(skel.links)) >= {"unlink_entry", "unlink_exit"}
         os.unlink(victim)
         assert (skel.bss.fentry_hits, skel.bss.fexit_hits) == (1, 1)
@@ -112,8 +114,8 @@ def test_fentry_and_fexit_see_unlink(fentry_mod: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.lsm
-def test_lsm_counts_and_denies_opens(lsm_mod: Any) -> None:
-    with _attached(lsm_mod) as skel:
+def test_lsm_counts_and_denies_opens(bpf_skeleton: Any, lsm_mod: Any) -> None:
+    with _attached(bpf_skeleton, lsm_mod) as skel:
         before = skel.bss.opens
         with open(os.devnull, "rb"):
             pass
@@ -135,9 +137,9 @@ def test_lsm_counts_and_denies_opens(lsm_mod: Any) -> None:
 
 @pytest.mark.kernel
 @needs_tracefs
-def test_smoke_tracepoint_globals_and_map(minimal_mod: Any) -> None:
+def test_smoke_tracepoint_globals_and_map(bpf_skeleton: Any, minimal_mod: Any) -> None:
     """The matrix's smoke test: the README's basic path on each kernel."""
-    with _attached(minimal_mod) as skel:
+    with _attached(bpf_skeleton, minimal_mod) as skel:
         _getpid_calls(CALLS)
         assert skel.bss.calls == CALLS
         assert skel.bss.last_pid_tgid >> 32 == PID

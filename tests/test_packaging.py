@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from bpfenv import CLANG, REPO_ROOT, bpf_unavailable_reason, needs_tracefs
+import bpfcc
+from bpfenv import REPO_ROOT, bpf_unavailable_reason, needs_tracefs
 from venvenv import bpfskel_wheelhouse, fresh_venv, sh
 
 APP = REPO_ROOT / "examples" / "getpid_counter"
 
-pytestmark = pytest.mark.skipif(shutil.which(CLANG) is None,
-                                reason=f"{CLANG} not found (the build step needs it)")
+pytestmark = pytest.mark.skipif(bpfcc.missing_reason() is not None,
+                                reason=f"{bpfcc.missing_reason()} (the build step needs it)")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_wheel_built_in_one_venv_runs_in_another_without_clang(
     runner = fresh_venv(tmp_path / "run-venv")
     run_env = {k: v for k, v in env.items() if k != "PIP_FIND_LINKS"}
     run_env["PATH"] = str(runner)   # the venv's own bin: no clang here
-    assert shutil.which(CLANG, path=run_env["PATH"]) is None
+    assert shutil.which(Path(bpfcc.clang().path).name, path=run_env["PATH"]) is None
     assert shutil.which("clang", path=run_env["PATH"]) is None
     sh([str(runner / "pip"), "install", "-q", "--no-index", "--find-links", str(wheelhouse),
         str(wheels[0])], run_env, tmp_path)

@@ -27,7 +27,8 @@ import pytest
 
 from bpfskel import testing
 
-from bpfenv import CLANG, REPO_ROOT, generated_module
+import bpfcc
+from bpfenv import REPO_ROOT, generated_module
 
 XDP_PASS, XDP_DROP = 2, 1
 
@@ -143,7 +144,7 @@ def outcomes(out: str) -> Dict[str, str]:
     return res
 
 
-@pytest.mark.skipif(shutil.which(CLANG) is None, reason=f"{CLANG} not found")
+@pytest.mark.skipif(bpfcc.missing_reason() is not None, reason=str(bpfcc.missing_reason()))
 def test_markers_and_fixture_in_a_user_session(tmp_path: Path) -> None:
     (tmp_path / "fentry.bpf.c").write_text(FENTRY_SRC)
     env = dict(os.environ, BPFSKEL_CACHE_DIR=str(tmp_path / "cache"),

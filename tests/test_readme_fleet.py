@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from test_readme import quickstart_blocks
 
-from bpfenv import CLANG, REPO_ROOT, requires_bpf
+import bpfcc
+from bpfenv import REPO_ROOT, requires_bpf
 from promenv import free_port
 
 pytestmark = [requires_bpf, pytest.mark.skipif(
@@ -33,9 +34,7 @@ def test_fleet_example_runs_as_written(tmp_path: Path) -> None:
     blocks = quickstart_blocks()
     for name in ("prog.h", "prog.bpf.c"):
         (tmp_path / name).write_text(blocks[name])
-    arch = os.uname().machine
-    subprocess.run([CLANG, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{arch}-linux-gnu",
-                    "-c", "prog.bpf.c", "-o", "prog.bpf.o"], cwd=tmp_path, check=True)
+    bpfcc.compile_bpf(tmp_path / "prog.bpf.c", tmp_path / "prog.bpf.o")
     subprocess.run([sys.executable, "-m", "bpfskel", "gen", "prog.bpf.o", "-o", "prog_skel.py"],
                    cwd=tmp_path, check=True)
     port = free_port()

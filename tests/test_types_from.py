@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +18,12 @@ from typing import Any, List
 
 import pytest
 
+import bpfcc
 import groundtruth
-from bpfenv import CLANG, bpf_unavailable_reason, needs_tracefs
+from bpfenv import bpf_unavailable_reason, needs_tracefs
 
-pytestmark = pytest.mark.skipif(shutil.which(CLANG) is None,
-                                reason=f"{CLANG} not found (set BPFSKEL_CLANG)")
+pytestmark = pytest.mark.skipif(bpfcc.missing_reason() is not None,
+                                reason=str(bpfcc.missing_reason()))
 
 HEADER = r"""
 #ifndef EVENTS_H
@@ -89,10 +89,7 @@ def load(path: Path) -> Any:
 
 
 def compile_obj(src: Path) -> Path:
-    obj = src / "prog.bpf.o"
-    subprocess.run([CLANG, "-g", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
-                    "-c", str(src / "prog.bpf.c"), "-o", str(obj)], check=True)
-    return obj
+    return bpfcc.compile_bpf(src / "prog.bpf.c", src / "prog.bpf.o")
 
 
 def test_without_types_from_there_is_no_class(src: Path) -> None:

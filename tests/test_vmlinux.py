@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bpfenv import CLANG, build_obj
+import bpfcc
+from bpfenv import build_obj
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 BPFTOOL = shutil.which("bpftool")
@@ -58,17 +59,14 @@ def test_kernel_header_matches_bpftool(ours: Path) -> None:
 
 
 @needs_kernel_btf
-@pytest.mark.skipif(shutil.which(CLANG) is None, reason=f"{CLANG} not found")
+@pytest.mark.skipif(bpfcc.missing_reason() is not None, reason=str(bpfcc.missing_reason()))
 def test_kernel_header_compiles(ours: Path, tmp_path: Path) -> None:
     src = tmp_path / "p.bpf.c"
     src.write_text('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n'
                    "SEC(\"tp_btf/sched_switch\") int f(__u64 *ctx) "
                    "{ struct task_struct *t = (void *)ctx[1]; return t->pid > 0; }\n"
                    'char LICENSE[] SEC("license") = "GPL";\n')
-    proc = subprocess.run([CLANG, "-g", "-O2", "-target", "bpf", f"-I{ours.parent}",
-                           "-c", str(src), "-o", str(tmp_path / "p.o")],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    bpfcc.compile_bpf(src, tmp_path / "p.o", [f"-I{ours.parent}"])  # raises with clang's stderr
 
 
 @needs_bpftool

@@ -42,15 +42,17 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def build_seeds(scratch: Path) -> List[Path]:
     """Objects of bpf/ (``make bpf``) and of tests/corpus (compiled here)."""
+    import bpfcc
     import groundtruth
 
-    proc = subprocess.run(["make", "-s", "bpf"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(["make", "-s", *bpfcc.make_vars(), "bpf"], cwd=REPO,
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"fuzz_gen: make bpf failed:\n{proc.stdout}{proc.stderr}")
     objs = sorted((REPO / "build").glob("*.bpf.o"))
     for case in groundtruth.corpus_cases():
-        objs.append(groundtruth.compile_bpf(groundtruth.CORPUS_DIR / f"{case}.bpf.c",
-                                            scratch / f"corpus_{case}.bpf.o"))
+        objs.append(bpfcc.compile_bpf(groundtruth.CORPUS_DIR / f"{case}.bpf.c",
+                                      scratch / f"corpus_{case}.bpf.o"))
     return objs
 
 

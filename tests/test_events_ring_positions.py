@@ -1,4 +1,4 @@
-"""Edge cases of the ring buffer and perf buffer readers (bpf/events_edge.bpf.c).
+"""Ring and perf buffer positions: wrap, discard, per-CPU records, close (bpf/events_edge.bpf.c).
 
 Events come from a tc program run with BPF_PROG_TEST_RUN on the calling CPU,
 so each test decides how many events exist, their sizes and their CPU.  The

@@ -1,4 +1,4 @@
-"""Typed-map edge cases on a real program (bpf/maps_edge.bpf.c): per-CPU values
+"""Map types beyond hash and array on a real program (bpf/maps_edge.bpf.c): per-CPU values
 whose size is not a multiple of 8, LRU maps, queue and stack order, a map type
 without batch operations, the batch walk's ENOSPC retry, and the errors of
 arrays.
