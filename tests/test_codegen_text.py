@@ -39,6 +39,7 @@ class sections:
     """One view class per global data section."""
 
 
+types.event._members_ = ('pid', 'flag', 'ts')
 types.event._fields_ = [
     ('pid', _c.c_uint32),                        #     0: unsigned int pid
     ('flag', _c.c_uint8),                        #     4: unsigned char flag
@@ -69,6 +70,7 @@ class sections:
     """One view class per global data section."""
 
 
+types.flags._members_ = ('a', 'b', 'c')
 types.flags._fields_ = [
     ('_bits_0', _c.c_ubyte * 1),                 #     0: bitfield storage
     ('_bits_1', _c.c_ubyte * 3),                 #     1: bitfield storage
@@ -116,6 +118,7 @@ class sections:
 
 
 types.val._enums_ = {'st': types.state}
+types.val._members_ = ('st', 'raw')
 types.val._fields_ = [
     ('st', _c.c_uint32),                         #     0: enum state st
     ('raw', _c.c_uint64),                        #     0: unsigned long long raw
@@ -124,6 +127,7 @@ types.val._fields_ = [
 
 sections.bss._section_ = '.bss'
 sections.bss._enums_ = {'last': types.state}
+sections.bss._members_ = ('counter', 'last')
 sections.bss._fields_ = [
     ('counter', _c.c_uint64),                    #     0: unsigned long long counter
     ('last', _c.c_uint32),                       #     8: enum state last
