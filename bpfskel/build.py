@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from . import __version__
 from .cli import write_atomic
 from .errors import Error
-from .toolchain import Clang, bpf_flags, find_clang, host_arch
+from .toolchain import Clang, bpf_flags, find_clang, host_arch, prefix_map_flags
 
 __all__ = ["BuildRequest", "BuildResult", "ConfigError", "build", "build_project",
            "cache_dir", "read_project", "uses_vmlinux_h"]
@@ -222,9 +222,11 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
 
     os.makedirs(entry, exist_ok=True)
     flags = bpf_flags(arch) + [f"-I{os.path.abspath(i)}" for i in req.includes]
+    vmlinux_dir = None
     if _needs_generated_vmlinux(src, req):
-        flags.append(f"-I{_vmlinux_dir(os.path.dirname(os.path.dirname(entry)))}")
-    flags += req.cflags
+        vmlinux_dir = _vmlinux_dir(os.path.dirname(os.path.dirname(entry)))
+        flags.append(f"-I{vmlinux_dir}")
+    flags += req.cflags + prefix_map_flags(source, vmlinux_dir)
     with tempfile.TemporaryDirectory(prefix="bpfskel-build-", dir=entry) as tmp:
         dep = os.path.join(tmp, "deps.d")
         obj_tmp = os.path.join(tmp, "prog.bpf.o")
