@@ -18,4 +18,5 @@ TOOLS = {
     "syscount": "count system calls (or processes), optionally with latency, per interval",
     "runqlat": "run-queue latency as a log2 histogram",
     "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
+    "tcplife": "trace TCP sessions when they close: lifetime, bytes sent and received",
 }
