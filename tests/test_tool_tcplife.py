@@ -6,16 +6,15 @@ and exactly the bytes each end sent and received (the kernel's counters)."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
 import sys
-import uuid
 from typing import Iterator
 
 import pytest
 
+import toolenv
 from bpfenv import requires_bpf
 from toolenv import Tool, json_lines
 
@@ -52,13 +51,8 @@ print(__import__("os").getpid())
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"bpfskel-tcplife-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    with toolenv.netns("tcplife") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=True)
 
 
 def sessions_in(ns: str, port: int) -> int:

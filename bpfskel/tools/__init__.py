@@ -19,4 +19,5 @@ TOOLS = {
     "runqlat": "run-queue latency as a log2 histogram",
     "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
     "tcplife": "trace TCP sessions when they close: lifetime, bytes sent and received",
+    "tcpconnect": "trace outgoing TCP connects (IPv4 and IPv6): process, addresses, ports",
 }
