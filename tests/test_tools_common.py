@@ -41,6 +41,8 @@ def test_dispatcher_lists_every_tool() -> None:
      "bpfskel-tools opensnoop: error: --cgroup /nonexistent-cgroup"),
     (["runqlat", "-P", "-L"], "bpfskel-tools runqlat: error: argument -L/--tids"),
     (["syscount", "--bogus"], "bpfskel-tools syscount: error: unrecognized arguments"),
+    (["biolatency", "-d", "nosuchdisk0"], "bpfskel-tools biolatency: error: --disk-name: no disk"),
+    (["biolatency", "-p", "1"], "bpfskel-tools biolatency: error: unrecognized arguments: -p"),
 ])
 def test_bad_usage_is_one_line_exit_2(args: List[str], message: str) -> None:
     proc = tools(*args)

@@ -20,4 +20,5 @@ TOOLS = {
     "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
     "tcplife": "trace TCP sessions when they close: lifetime, bytes sent and received",
     "tcpconnect": "trace outgoing TCP connects (IPv4 and IPv6): process, addresses, ports",
+    "biolatency": "block I/O latency as log2 histograms, per disk or per flags",
 }

@@ -35,13 +35,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser(prog: str, description: str, *, comm_flags: tuple[str, ...] = ("-c", "--comm"),
-           interval: bool = False, failed: bool = True,
-           cgroup: bool = True) -> argparse.ArgumentParser:
-    """The common options; tools add their own to what this returns."""
+           interval: bool = False, failed: bool = True, cgroup: bool = True,
+           owner: bool = True) -> argparse.ArgumentParser:
+    """The common options; tools add their own to what this returns.  A tool
+    whose events belong to no task (block I/O completions) has no -p/-c."""
     p = _Parser(prog=f"bpfskel-tools {prog}", description=description)
-    p.add_argument("-p", "--pid", type=int, default=0, help="trace this process (tgid) only")
-    p.add_argument(*comm_flags, dest="comm", default="",
-                   help="trace only tasks with this command name (comm, 15 chars)")
+    if owner:
+        p.add_argument("-p", "--pid", type=int, default=0,
+                       help="trace this process (tgid) only")
+        p.add_argument(*comm_flags, dest="comm", default="",
+                       help="trace only tasks with this command name (comm, 15 chars)")
+    else:
+        p.set_defaults(pid=0, comm="")
     if cgroup:
         p.add_argument("--cgroup", metavar="PATH",
                        help="trace only this cgroup v2 (a directory)")
