@@ -21,4 +21,5 @@ TOOLS = {
     "tcplife": "trace TCP sessions when they close: lifetime, bytes sent and received",
     "tcpconnect": "trace outgoing TCP connects (IPv4 and IPv6): process, addresses, ports",
     "biolatency": "block I/O latency as log2 histograms, per disk or per flags",
+    "funclatency": "a kernel or user function's latency as a log2 histogram",
 }
