@@ -30,7 +30,7 @@ const volatile __u8 queued = 0;		/* -Q */
 const volatile __u8 milliseconds = 0;	/* -m */
 const volatile __u32 targ_dev = 0;	/* -d: major << 20 | minor; 0: any */
 
-/* events the histogram map had no room for */
+/* requests the maps had no room for: reported as lost by the tool */
 __u64 lost_events = 0;
 
 /* only the fields read, as CO-RE flavors (small BTF, small module) */
@@ -90,7 +90,8 @@ static __always_inline int started(struct request___bio *rq, int insert)
 	if (!insert && queued && bpf_map_lookup_elem(&starts, &key))
 		return 0;
 	now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&starts, &key, &now, BPF_ANY);
+	if (bpf_map_update_elem(&starts, &key, &now, BPF_ANY) == -7 /* E2BIG */)
+		__sync_fetch_and_add(&lost_events, 1);
 	return 0;
 }
 
