@@ -34,8 +34,11 @@ def loop_device(tmp_path: Path) -> Iterator[str]:
     backing = tmp_path / "disk.img"
     with open(backing, "wb") as f:
         f.truncate(16 << 20)
-    proc = subprocess.run(["losetup", "--find", "--show", str(backing)],
-                          capture_output=True, text=True)
+    losetup = ["losetup", "--find", "--show", str(backing)]
+    proc = subprocess.run(losetup, capture_output=True, text=True)
+    if proc.returncode != 0 and shutil.which("modprobe"):  # loop may be a module
+        subprocess.run(["modprobe", "loop"], capture_output=True)
+        proc = subprocess.run(losetup, capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot make a loop device: {proc.stderr.strip()}")
     dev = proc.stdout.strip()
