@@ -9,6 +9,7 @@ lacks the hook)."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -17,8 +18,10 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from bpfskel import features
+
 import toolenv
-from bpfenv import requires_bpf
+from bpfenv import REPO_ROOT, requires_bpf
 from toolenv import Tool, json_lines
 
 pytestmark = [requires_bpf,
@@ -106,3 +109,15 @@ def test_tcpconnect_text_filters(netns: str) -> None:
     assert [line.split() for line in lines[1:]] == [
         ["0", str(ran["pid"]), "python3", "6", "::1", str(v6[2]), "::1", str(port)]], out
     assert "1 connects traced" in err
+
+
+@pytest.mark.parametrize("hook,needs", [("kprobe", "kprobes"), ("fentry", "fentry/fexit")])
+def test_tcpconnect_unavailable_hook_is_named(hook: str, needs: str) -> None:
+    if features.kprobe_available() if hook == "kprobe" else features.fentry_available():
+        pytest.skip(f"this kernel has {hook}: nothing to refuse")
+    proc = subprocess.run([sys.executable, "-m", "bpfskel.tools", "tcpconnect", "--hook", hook],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"tcpconnect: error: --hook {hook}: this kernel has no "
+                                  f"working {needs}"), proc.stderr

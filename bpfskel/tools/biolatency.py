@@ -94,6 +94,7 @@ def trace(args: Any) -> int:
     out = common.json_writer()
     hook = args.hook if args.hook != "auto" else (
         "tp_btf" if features.tp_btf_available() else "raw_tp")
+    common.require_hook(hook)
     unit = "msecs" if args.milliseconds else "usecs"
     flag_name = FlagNames()
 

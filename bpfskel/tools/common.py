@@ -115,6 +115,23 @@ def load_and_attach(skel: Any, tool: str) -> None:
         raise ToolError(f"cannot attach: {why}") from e
 
 
+#: a hook a tool can be told to use -> (the probe saying whether it works, what it needs)
+HOOK_PROBES: dict[str, tuple[Callable[[], bool], str]] = {
+    "fentry": (features.fentry_available, "fentry/fexit programs (BPF trampolines)"),
+    "kprobe": (features.kprobe_available, "kprobes (CONFIG_KPROBES)"),
+    "tp_btf": (features.tp_btf_available, "tp_btf programs (BTF-typed tracepoints)"),
+}
+
+
+def require_hook(hook: str) -> None:
+    """A hook asked for with --hook that this kernel cannot run is named
+    before anything is loaded, instead of surfacing as a bare EPERM/ENOENT."""
+    probe = HOOK_PROBES.get(hook)
+    if probe is not None and not probe[0]():
+        raise ToolError(f"--hook {hook}: this kernel has no working {probe[1]} "
+                        f"(kernel {os.uname().release}); try --hook auto")
+
+
 def started(tool: str, header: Optional[str], args: argparse.Namespace) -> None:
     """Announce that tracing runs (stderr) and print the text header."""
     print(f"Tracing {tool}... Hit Ctrl-C to end.", file=sys.stderr, flush=True)

@@ -110,6 +110,7 @@ def trace(args: Any) -> int:
     if hook != "uprobe" and not features.kernel_function(args.func):
         raise common.ToolError(f"no kernel function {args.func!r} to trace (not in the "
                                "kernel's BTF nor in available_filter_functions)")
+    common.require_hook(hook)
     unit = "msecs" if args.milliseconds else "usecs" if args.microseconds else "nsecs"
 
     def report(skel: Any) -> None:

@@ -60,6 +60,7 @@ def trace(args: Any) -> int:
 
     out = common.json_writer()
     hook = choose_hook() if args.hook == "auto" else args.hook
+    common.require_hook(hook)
     count = 0
 
     def show(e: Any) -> None:
