@@ -58,7 +58,7 @@ bpf: $(BPF_OBJS)
 # sdist and wheel); this regenerates them, an unchanged one is not rewritten.
 TOOL_SRCS := $(wildcard bpfskel/tools/bpf/*.bpf.c)
 TOOL_SKELS := $(TOOL_SRCS:.bpf.c=_skel.py)
-bpfskel/tools/bpf/%_skel.py: bpfskel/tools/bpf/%.bpf.c bpfskel/tools/bpf/filter.bpf.h
+bpfskel/tools/bpf/%_skel.py: bpfskel/tools/bpf/%.bpf.c $(wildcard bpfskel/tools/bpf/*.bpf.h)
 	$(PYTHON) -m bpfskel build $< -o $@ --types-from $<
 bpfskel/tools/syscall_names.py: tools/gen_syscall_names.py
 	$(PYTHON) tools/gen_syscall_names.py

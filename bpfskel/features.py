@@ -112,6 +112,13 @@ def _enum(enum_name: str) -> Dict[str, int]:
     return {e.name: e.value for e in btf_mod.TypeReader(ptr).read(tid).enumerators}
 
 
+def enum_values(enum_name: str) -> Dict[str, int]:
+    """The running kernel's ``enum enum_name`` as {name: value} (kernel BTF),
+    empty when the kernel has no such enum or no BTF.  For kernel facts that
+    move between versions (``req_flag_bits``, ...)."""
+    return dict(_enum(enum_name))
+
+
 _PREFIX = {"bpf_prog_type": "BPF_PROG_TYPE_", "bpf_map_type": "BPF_MAP_TYPE_",
            "bpf_func_id": "BPF_FUNC_", "bpf_attach_type": "BPF_"}
 

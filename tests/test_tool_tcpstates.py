@@ -5,16 +5,15 @@ and ports."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
 import sys
-import uuid
 from typing import Iterator
 
 import pytest
 
+import toolenv
 from bpfenv import requires_bpf
 from toolenv import Tool, json_lines
 
@@ -38,13 +37,8 @@ for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"bpfskel-tcpstates-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    with toolenv.netns("tcpstates") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=True)
 
 
 def connect_in(ns: str, port: int) -> None:

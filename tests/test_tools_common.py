@@ -19,6 +19,8 @@ from bpfenv import REPO_ROOT, requires_bpf
 from toolenv import Tool, json_lines
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+# the arguments a tool cannot run without
+REQUIRED_ARGS = {"funclatency": ["c:malloc"]}
 
 
 def tools(*args: str, prefix: Sequence[str] = ()) -> "subprocess.CompletedProcess[str]":
@@ -41,6 +43,8 @@ def test_dispatcher_lists_every_tool() -> None:
      "bpfskel-tools opensnoop: error: --cgroup /nonexistent-cgroup"),
     (["runqlat", "-P", "-L"], "bpfskel-tools runqlat: error: argument -L/--tids"),
     (["syscount", "--bogus"], "bpfskel-tools syscount: error: unrecognized arguments"),
+    (["biolatency", "-d", "nosuchdisk0"], "bpfskel-tools biolatency: error: --disk-name: no disk"),
+    (["biolatency", "-p", "1"], "bpfskel-tools biolatency: error: unrecognized arguments: -p"),
 ])
 def test_bad_usage_is_one_line_exit_2(args: List[str], message: str) -> None:
     proc = tools(*args)
@@ -56,7 +60,7 @@ def test_bad_usage_is_one_line_exit_2(args: List[str], message: str) -> None:
 def test_missing_privilege_is_named(tool: str) -> None:
     drop = [str(shutil.which("setpriv")), "--bounding-set=-all", "--inh-caps=-all",
             "--ambient-caps=-all", "--no-new-privs"]
-    proc = tools(tool, "--duration", "1", prefix=drop)
+    proc = tools(tool, "--duration", "1", *REQUIRED_ARGS.get(tool, ()), prefix=drop)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"{tool}: error: cannot load the BPF programs: "), proc.stderr

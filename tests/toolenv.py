@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Tuple
+import uuid
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Tuple
 
 from bpfenv import REPO_ROOT
 
@@ -68,3 +70,16 @@ def json_lines(out: str) -> List[Dict[str, Any]]:
     records = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert all(isinstance(r, dict) for r in records)
     return records
+
+
+@contextmanager
+def netns(tool: str) -> Iterator[str]:
+    """A network namespace of the test's own (unique name), ``lo`` up, so
+    parallel runs never share the host's loopback."""
+    name = f"bpfskel-{tool}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)

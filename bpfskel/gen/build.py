@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 from .. import __version__
 from ..errors import Error
 from .cli import write_atomic
-from .toolchain import Clang, bpf_flags, find_clang, host_arch
+from .toolchain import Clang, bpf_flags, find_clang, host_arch, prefix_map_flags
 
 __all__ = ["BuildRequest", "BuildResult", "ConfigError", "build", "build_project",
            "cache_dir", "read_project", "uses_vmlinux_h"]
@@ -224,9 +224,11 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
 
     os.makedirs(entry, exist_ok=True)
     flags = bpf_flags(arch) + [f"-I{os.path.abspath(i)}" for i in req.includes]
+    vmlinux_dir = None
     if _needs_generated_vmlinux(src, req):
-        flags.append(f"-I{_vmlinux_dir(os.path.dirname(os.path.dirname(entry)))}")
-    flags += req.cflags
+        vmlinux_dir = _vmlinux_dir(os.path.dirname(os.path.dirname(entry)))
+        flags.append(f"-I{vmlinux_dir}")
+    flags += req.cflags + prefix_map_flags(source, vmlinux_dir)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bpfskel-build-", dir=entry) as tmp:

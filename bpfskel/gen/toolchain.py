@@ -25,7 +25,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 from ..errors import Error
 
 __all__ = ["ClangError", "Clang", "ToolchainError", "TARGET_ARCH", "bpf_flags", "find_clang",
-           "host_arch", "multiarch_include"]
+           "host_arch", "multiarch_include", "prefix_map_flags"]
 
 ENV_VAR = "BPFSKEL_CLANG"
 DEBIAN_PACKAGE = "clang-19"
@@ -89,6 +89,24 @@ def bpf_flags(machine: Optional[str] = None) -> List[str]:
     if inc:
         flags.append(f"-I{inc}")
     return flags
+
+
+def prefix_map_flags(source: str, vmlinux_dir: Optional[str] = None) -> List[str]:
+    """``-ffile-prefix-map`` flags that make the object independent of where
+    the checkout is: clang ``-g`` records the compile directory and the
+    source's path in DWARF and in BTF's line info, so without them the same
+    source built from two directories gives two objects (and two committed
+    modules that differ in nothing but a path).  A relative source path stays
+    as given (the same command from any checkout records the same name); the
+    working directory and
+    the source's directory become ``.``, a generated ``vmlinux.h``'s cache
+    directory becomes ``vmlinux``.  clang applies the last map that matches,
+    so the longer (more specific) prefixes come last."""
+    maps = {os.getcwd(): ".", os.path.dirname(os.path.abspath(source)): "."}
+    if vmlinux_dir:
+        maps[os.path.abspath(vmlinux_dir)] = "vmlinux"
+    return [f"-ffile-prefix-map={old}={new}"
+            for old, new in sorted(maps.items(), key=lambda kv: len(kv[0]))]
 
 
 class Clang(NamedTuple):

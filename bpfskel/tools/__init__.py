@@ -18,4 +18,8 @@ TOOLS = {
     "syscount": "count system calls (or processes), optionally with latency, per interval",
     "runqlat": "run-queue latency as a log2 histogram",
     "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
+    "tcplife": "trace TCP sessions when they close: lifetime, bytes sent and received",
+    "tcpconnect": "trace outgoing TCP connects (IPv4 and IPv6): process, addresses, ports",
+    "biolatency": "block I/O latency as log2 histograms, per disk or per flags",
+    "funclatency": "a kernel or user function's latency as a log2 histogram",
 }

@@ -35,13 +35,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser(prog: str, description: str, *, comm_flags: tuple[str, ...] = ("-c", "--comm"),
-           interval: bool = False, failed: bool = True,
-           cgroup: bool = True) -> argparse.ArgumentParser:
-    """The common options; tools add their own to what this returns."""
+           interval: bool = False, failed: bool = True, cgroup: bool = True,
+           owner: bool = True) -> argparse.ArgumentParser:
+    """The common options; tools add their own to what this returns.  A tool
+    whose events belong to no task (block I/O completions) has no -p/-c."""
     p = _Parser(prog=f"bpfskel-tools {prog}", description=description)
-    p.add_argument("-p", "--pid", type=int, default=0, help="trace this process (tgid) only")
-    p.add_argument(*comm_flags, dest="comm", default="",
-                   help="trace only tasks with this command name (comm, 15 chars)")
+    if owner:
+        p.add_argument("-p", "--pid", type=int, default=0,
+                       help="trace this process (tgid) only")
+        p.add_argument(*comm_flags, dest="comm", default="",
+                       help="trace only tasks with this command name (comm, 15 chars)")
+    else:
+        p.set_defaults(pid=0, comm="")
     if cgroup:
         p.add_argument("--cgroup", metavar="PATH",
                        help="trace only this cgroup v2 (a directory)")
@@ -108,6 +113,23 @@ def load_and_attach(skel: Any, tool: str) -> None:
         if e.errno in (errno.EPERM, errno.EACCES) and hint:
             why += f"; {hint}"
         raise ToolError(f"cannot attach: {why}") from e
+
+
+#: a hook a tool can be told to use -> (the probe saying whether it works, what it needs)
+HOOK_PROBES: dict[str, tuple[Callable[[], bool], str]] = {
+    "fentry": (features.fentry_available, "fentry/fexit programs (BPF trampolines)"),
+    "kprobe": (features.kprobe_available, "kprobes (CONFIG_KPROBES)"),
+    "tp_btf": (features.tp_btf_available, "tp_btf programs (BTF-typed tracepoints)"),
+}
+
+
+def require_hook(hook: str) -> None:
+    """A hook asked for with --hook that this kernel cannot run is named
+    before anything is loaded, instead of surfacing as a bare EPERM/ENOENT."""
+    probe = HOOK_PROBES.get(hook)
+    if probe is not None and not probe[0]():
+        raise ToolError(f"--hook {hook}: this kernel has no working {probe[1]} "
+                        f"(kernel {os.uname().release}); try --hook auto")
 
 
 def started(tool: str, header: Optional[str], args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "filter.bpf.h"
+#include "hist.bpf.h"
 
 #define MAX_SLOTS 27
 #define TASK_RUNNING 0
@@ -82,19 +83,6 @@ static __always_inline int enqueued(struct task_struct___rq *t)
 	return 0;
 }
 
-static __always_inline __u32 log2_u64(__u64 v)
-{
-	__u32 r = 0, shift;
-
-	shift = (v > 0xFFFFFFFF) << 5; v >>= shift; r |= shift;
-	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
 static __always_inline long task_state(void *t)
 {
 	struct task_struct___rq_old *old = t;
@@ -120,9 +108,7 @@ static __always_inline int switched(struct task_struct___rq *prev, struct task_s
 	delta = bpf_ktime_get_ns() - *start;
 	bpf_map_delete_elem(&starts, &tid);
 	delta /= milliseconds ? 1000000 : 1000;
-	slot = log2_u64(delta);
-	if (slot >= MAX_SLOTS)
-		slot = MAX_SLOTS - 1;
+	slot = log2_slot(delta, MAX_SLOTS);
 	switch (key_kind) {
 	case KEY_TGID: key = BPF_CORE_READ(next, tgid); break;
 	case KEY_TID: key = tid; break;
