@@ -79,46 +79,55 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64', '__u8'))
 
+types.bpf_raw_tracepoint_args._members_ = ('args',)
 types.bpf_raw_tracepoint_args._fields_ = [
     ('args', _c.c_uint64 * 0),                   #     0: __u64 args[0]
 ]
 
+types.gendisk___bio._members_ = ('major', 'first_minor', 'disk_name')
 types.gendisk___bio._fields_ = [
     ('major', _c.c_int32),                       #     0: int major
     ('first_minor', _c.c_int32),                 #     4: int first_minor
     ('disk_name', _rt.char_array(32)),           #     8: char disk_name[32]
 ]
 
+types.hist._members_ = ('slots', 'disk')
 types.hist._fields_ = [
     ('slots', _c.c_uint32 * 27),                 #     0: __u32 slots[27]
     ('disk', _rt.char_array(32)),                #   108: char disk[32]
 ]
 
+types.hist_key._members_ = ('dev', 'flags')
 types.hist_key._fields_ = [
     ('dev', _c.c_uint32),                        #     0: __u32 dev
     ('flags', _c.c_uint32),                      #     4: __u32 flags
 ]
 
+types.request___bio._members_ = ('q', 'cmd_flags')
 types.request___bio._fields_ = [
     ('q', _c.c_uint64),                          #     0: struct request_queue___bio *q
     ('cmd_flags', _c.c_uint32),                  #     8: unsigned int cmd_flags
     ('_pad_12', _c.c_ubyte * 4),                 #    12: padding
 ]
 
+types.request___bio_old._members_ = ('rq_disk',)
 types.request___bio_old._fields_ = [
     ('rq_disk', _c.c_uint64),                    #     0: struct gendisk___bio *rq_disk
 ]
 
+types.request_queue___bio._members_ = ('disk',)
 types.request_queue___bio._fields_ = [
     ('disk', _c.c_uint64),                       #     0: struct gendisk___bio *disk
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('per_disk', 'per_flags', 'queued', 'milliseconds', 'targ_dev')
 sections.rodata._fields_ = [
     ('per_disk', _c.c_uint8),                    #     0: __u8 per_disk
     ('per_flags', _c.c_uint8),                   #     1: __u8 per_flags
@@ -175,9 +184,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'biolaten.bss', None, None),
+        ('bss', '.bss', None, None),
         ('hists', 'hists', types.hist_key, types.hist),
-        ('rodata', 'biolaten.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('starts', 'starts', _c.c_uint64, _c.c_uint64),
     )
     _progs_ = (

@@ -56,17 +56,20 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u32', '__u64', '__u8'))
 
+types.hist._members_ = ('slots', 'sum')
 types.hist._fields_ = [
     ('slots', _c.c_uint32 * 64),                 #     0: __u32 slots[64]
     ('sum', _c.c_uint64),                        #   256: __u64 sum
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = ('targ_tgid', 'targ_cgid', 'targ_comm', 'units')
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -123,9 +126,9 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'funclate.bss', None, None),
+        ('bss', '.bss', None, None),
         ('hists', 'hists', _c.c_uint32, types.hist),
-        ('rodata', 'funclate.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('starts', 'starts', _c.c_uint32, _c.c_uint64),
     )
     _progs_ = (

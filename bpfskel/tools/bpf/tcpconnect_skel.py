@@ -176,6 +176,9 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__be16', '__be32', '__u16', '__u32', '__u64', '__u8'))
 
+types.connect_event._members_ = (
+    'ts_ns', 'pid', 'uid', 'family', 'sport', 'dport', 'saddr', 'daddr', 'comm',
+)
 types.connect_event._fields_ = [
     ('ts_ns', _c.c_uint64),                      #     0: __u64 ts_ns
     ('pid', _c.c_uint32),                        #     8: __u32 pid
@@ -189,6 +192,7 @@ types.connect_event._fields_ = [
     ('_pad_70', _c.c_ubyte * 2),                 #    70: padding
 ]
 
+types.fred_cs._members_ = ('cs', 'sl', 'wfe')
 types.fred_cs._fields_ = [
     ('_bits_0', _c.c_ubyte * 2),                 #     0: bitfield storage
     ('_bits_2', _c.c_ubyte * 1),                 #     2: bitfield storage
@@ -200,6 +204,9 @@ _rt.add_accessors(types.fred_cs, [  # (name, offset, bytes, bit shift, bits, sig
     ('wfe', 2, 1, 2, 1, False),                  # u64 wfe:1
 ])
 
+types.fred_ss._members_ = (
+    'ss', 'sti', 'swevent', 'nmi', 'vector', 'type', 'enclave', 'lm', 'nested', 'insnlen',
+)
 types.fred_ss._fields_ = [
     ('_bits_0', _c.c_ubyte * 2),                 #     0: bitfield storage
     ('_bits_2', _c.c_ubyte * 1),                 #     2: bitfield storage
@@ -222,6 +229,7 @@ _rt.add_accessors(types.fred_ss, [  # (name, offset, bytes, bit shift, bits, sig
     ('insnlen', 7, 1, 4, 4, False),              # u64 insnlen:4
 ])
 
+types.in6_addr__in6_u._members_ = ('u6_addr8', 'u6_addr16', 'u6_addr32')
 types.in6_addr__in6_u._fields_ = [
     ('u6_addr8', _c.c_uint8 * 16),               #     0: __u8 u6_addr8[16]
     ('u6_addr16', _c.c_uint16 * 8),              #     0: __be16 u6_addr16[8]
@@ -229,16 +237,19 @@ types.in6_addr__in6_u._fields_ = [
     ('_size', _c.c_ubyte * 16),                  #     0: union size
 ]
 
+types.in6_addr._members_ = ('in6_u',)
 types.in6_addr._fields_ = [
     ('in6_u', types.in6_addr__in6_u),            #     0: union {...} in6_u
 ]
 
+types.owner._members_ = ('pid', 'uid', 'comm')
 types.owner._fields_ = [
     ('pid', _c.c_uint32),                        #     0: __u32 pid
     ('uid', _c.c_uint32),                        #     4: __u32 uid
     ('comm', _rt.char_array(16)),                #     8: char comm[16]
 ]
 
+types.pt_regs__anon0._members_ = ('cs', 'csx', 'fred_cs')
 types.pt_regs__anon0._fields_ = [
     ('cs', _c.c_uint16),                         #     0: u16 cs
     ('csx', _c.c_uint64),                        #     0: u64 csx
@@ -246,6 +257,7 @@ types.pt_regs__anon0._fields_ = [
     ('_size', _c.c_ubyte * 8),                   #     0: union size
 ]
 
+types.pt_regs__anon1._members_ = ('ss', 'ssx', 'fred_ss')
 types.pt_regs__anon1._fields_ = [
     ('ss', _c.c_uint16),                         #     0: u16 ss
     ('ssx', _c.c_uint64),                        #     0: u64 ssx
@@ -254,6 +266,10 @@ types.pt_regs__anon1._fields_ = [
 ]
 
 types.pt_regs._anonymous_ = ('_anon0', '_anon1')
+types.pt_regs._members_ = (
+    'r15', 'r14', 'r13', 'r12', 'bp', 'bx', 'r11', 'r10', 'r9', 'r8', 'ax', 'cx', 'dx', 'si', 'di',
+    'orig_ax', 'ip', 'cs', 'csx', 'fred_cs', 'flags', 'sp', 'ss', 'ssx', 'fred_ss',
+)
 types.pt_regs._fields_ = [
     ('r15', _c.c_uint64),                        #     0: unsigned long r15
     ('r14', _c.c_uint64),                        #     8: unsigned long r14
@@ -278,6 +294,10 @@ types.pt_regs._fields_ = [
     ('_anon1', types.pt_regs__anon1),            #   160: union {...} (anonymous member)
 ]
 
+types.sock_common___tc._members_ = (
+    'skc_daddr', 'skc_rcv_saddr', 'skc_dport', 'skc_num', 'skc_family', 'skc_v6_daddr',
+    'skc_v6_rcv_saddr',
+)
 types.sock_common___tc._fields_ = [
     ('skc_daddr', _c.c_uint32),                  #     0: __be32 skc_daddr
     ('skc_rcv_saddr', _c.c_uint32),              #     4: __be32 skc_rcv_saddr
@@ -289,10 +309,12 @@ types.sock_common___tc._fields_ = [
     ('skc_v6_rcv_saddr', types.in6_addr),        #    32: struct in6_addr skc_v6_rcv_saddr
 ]
 
+types.sock___tc._members_ = ('__sk_common',)
 types.sock___tc._fields_ = [
     ('__sk_common', types.sock_common___tc),     #     0: struct sock_common___tc __sk_common
 ]
 
+types.trace_entry._members_ = ('type', 'flags', 'preempt_count', 'pid')
 types.trace_entry._fields_ = [
     ('type', _c.c_uint16),                       #     0: unsigned short type
     ('flags', _c.c_uint8),                       #     2: unsigned char flags
@@ -300,6 +322,10 @@ types.trace_entry._fields_ = [
     ('pid', _c.c_int32),                         #     4: int pid
 ]
 
+types.trace_event_raw_inet_sock_set_state._members_ = (
+    'ent', 'skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr',
+    'daddr', 'saddr_v6', 'daddr_v6', '__data',
+)
 types.trace_event_raw_inet_sock_set_state._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('skaddr', _c.c_uint64),                     #     8: void *skaddr
@@ -317,11 +343,15 @@ types.trace_event_raw_inet_sock_set_state._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = (
+    'targ_tgid', 'targ_cgid', 'targ_comm', 'targ_family', 'targ_dport', 'targ_uid',
+)
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -383,10 +413,10 @@ class Skeleton(_rt.Skeleton):
         ('.rodata', 'rodata', sections.rodata),
     )
     _maps_ = (
-        ('bss', 'tcpconne.bss', None, None),
+        ('bss', '.bss', None, None),
         ('events', 'events', None, None),
         ('owners', 'owners', _c.c_uint64, types.owner),
-        ('rodata', 'tcpconne.rodata', None, None),
+        ('rodata', '.rodata', None, None),
         ('sockets', 'sockets', _c.c_uint32, _c.c_uint64),
     )
     _progs_ = (

@@ -95,6 +95,10 @@ class sections:
 # Python mangles '__name' inside a class body: expose the C names as written.
 _rt.unmangle(types, ('__u16', '__u32', '__u64', '__u8'))
 
+types.life_event._members_ = (
+    'ts_ns', 'span_us', 'tx_bytes', 'rx_bytes', 'pid', 'family', 'sport', 'dport', 'saddr',
+    'daddr', 'comm',
+)
 types.life_event._fields_ = [
     ('ts_ns', _c.c_uint64),                      #     0: __u64 ts_ns
     ('span_us', _c.c_uint64),                    #     8: __u64 span_us
@@ -110,16 +114,19 @@ types.life_event._fields_ = [
     ('_pad_90', _c.c_ubyte * 6),                 #    90: padding
 ]
 
+types.owner._members_ = ('pid', 'comm')
 types.owner._fields_ = [
     ('pid', _c.c_uint32),                        #     0: __u32 pid
     ('comm', _rt.char_array(16)),                #     4: char comm[16]
 ]
 
+types.tcp_sock___life._members_ = ('bytes_received', 'bytes_acked')
 types.tcp_sock___life._fields_ = [
     ('bytes_received', _c.c_uint64),             #     0: __u64 bytes_received
     ('bytes_acked', _c.c_uint64),                #     8: __u64 bytes_acked
 ]
 
+types.trace_entry._members_ = ('type', 'flags', 'preempt_count', 'pid')
 types.trace_entry._fields_ = [
     ('type', _c.c_uint16),                       #     0: unsigned short type
     ('flags', _c.c_uint8),                       #     2: unsigned char flags
@@ -127,6 +134,10 @@ types.trace_entry._fields_ = [
     ('pid', _c.c_int32),                         #     4: int pid
 ]
 
+types.trace_event_raw_inet_sock_set_state._members_ = (
+    'ent', 'skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr',
+    'daddr', 'saddr_v6', 'daddr_v6', '__data',
+)
 types.trace_event_raw_inet_sock_set_state._fields_ = [
     ('ent', types.trace_entry),                  #     0: struct trace_entry ent
     ('skaddr', _c.c_uint64),                     #     8: void *skaddr
@@ -144,11 +155,15 @@ types.trace_event_raw_inet_sock_set_state._fields_ = [
 ]
 
 sections.bss._section_ = '.bss'
+sections.bss._members_ = ('lost_events',)
 sections.bss._fields_ = [
     ('lost_events', _c.c_uint64),                #     0: __u64 lost_events
 ]
 
 sections.rodata._section_ = '.rodata'
+sections.rodata._members_ = (
+    'targ_tgid', 'targ_cgid', 'targ_comm', 'targ_family', 'targ_sport', 'targ_dport',
+)
 sections.rodata._fields_ = [
     ('targ_tgid', _c.c_uint32),                  #     0: __u32 targ_tgid
     ('_pad_4', _c.c_ubyte * 4),                  #     4: padding
@@ -199,10 +214,10 @@ class Skeleton(_rt.Skeleton):
     )
     _maps_ = (
         ('births', 'births', _c.c_uint64, _c.c_uint64),
-        ('bss', 'tcplife.bss', None, None),
+        ('bss', '.bss', None, None),
         ('events', 'events', None, None),
         ('owners', 'owners', _c.c_uint64, types.owner),
-        ('rodata', 'tcplife.rodata', None, None),
+        ('rodata', '.rodata', None, None),
     )
     _progs_ = (
         ('set_state', 'set_state', 'tp/sock/inet_sock_set_state'),
