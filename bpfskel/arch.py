@@ -107,11 +107,11 @@ _atomics: Dict[str, Any] = {}
 def _atomic(name: str) -> Any:
     fn = _atomics.get(name)
     if fn is None:
-        from . import _libbpf
+        from . import _libc
 
         width = int(name[-1])
         ctype = ctypes.c_uint64 if width == 8 else ctypes.c_uint32
-        fn = getattr(_libbpf.libatomic(), name)
+        fn = getattr(_libc.libatomic(), name)
         if name.startswith("__atomic_load"):
             fn.restype, fn.argtypes = ctype, [ctypes.c_void_p, ctypes.c_int]
         else:

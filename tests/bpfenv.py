@@ -23,8 +23,8 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from bpfskel import _libbpf
-from bpfskel.uapi import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType
 from bpfskel.gen.toolchain import ClangError
+from bpfskel.uapi import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType
 
 import bpfcc
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from bpfskel.gen import codegen, layout, objfile
 from bpfskel.btf import Btf
+from bpfskel.gen import codegen, layout, objfile
 from bpfskel.gen.headertypes import _read_btf
 
 MAGIC = 0xEB9F

@@ -228,7 +228,7 @@ def _compile(req: BuildRequest, source: str, src: bytes, clang: Clang, arch: str
     if _needs_generated_vmlinux(src, req):
         vmlinux_dir = _vmlinux_dir(os.path.dirname(os.path.dirname(entry)))
         flags.append(f"-I{vmlinux_dir}")
-    flags += req.cflags + prefix_map_flags(source, vmlinux_dir)
+    flags += [*req.cflags, *prefix_map_flags(source, vmlinux_dir)]
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bpfskel-build-", dir=entry) as tmp:
