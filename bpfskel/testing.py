@@ -107,9 +107,29 @@ def _always() -> Optional[str]:
     return None
 
 
-# marker name -> (what it needs, a check of the kernel that does not load anything).
-# A check passing does not promise the hook works (fentry is refused with EPERM
-# on some kernels that have BTF): the plugin turns a HOOK_ERRNOS failure of a
+def _probed(what: str, static: Callable[[], Optional[str]], probe_name: str
+            ) -> Callable[[], Optional[str]]:
+    """A check that, once ``static`` passes, loads and attaches a minimal program
+    through :mod:`bpfskel.features` (cached): some kernels have the BTF and the
+    config yet refuse the hook (the EPERM of fentry on hardened kernels), and a
+    test that runs the hook in another process (a tool) cannot rely on the
+    ``bpf_skeleton`` fixture's refusal skip."""
+    def check() -> Optional[str]:
+        reason = static()
+        if reason:
+            return reason
+        from . import features
+
+        if getattr(features, probe_name)():
+            return None
+        return (f"{what}: this kernel refuses them (a minimal program failed to load or "
+                f"attach: bpfskel.features.{probe_name}())")
+    return check
+
+
+# marker name -> (what it needs, a check of the kernel).  fentry and LSM checks
+# load a probe program (see _probed); the others read the kernel's files, and
+# passing does not promise the hook works: the plugin turns a HOOK_ERRNOS failure of a
 # marked test's load or attach into a skip naming the kernel's error.
 HOOKS: Dict[str, Tuple[str, Callable[[], Optional[str]]]] = {
     "kprobe": ("kprobes and kretprobes", _pmu("kprobe", "kprobes", "CONFIG_KPROBES")),
@@ -117,8 +137,9 @@ HOOKS: Dict[str, Tuple[str, Callable[[], Optional[str]]]] = {
                      _pmu("kprobe", "kprobe.multi", "CONFIG_KPROBES")),
     "uprobe": ("uprobes and USDT", _pmu("uprobe", "uprobes", "CONFIG_UPROBE_EVENTS")),
     "tracepoint": ("tracepoints (tracefs)", _tracefs),
-    "fentry": ("fentry/fexit (BPF trampolines, kernel BTF)", kernel_btf_reason),
-    "lsm": ("BPF LSM programs", _lsm),
+    "fentry": ("fentry/fexit (BPF trampolines, kernel BTF)",
+               _probed("fentry/fexit", kernel_btf_reason, "fentry_available")),
+    "lsm": ("BPF LSM programs", _probed("BPF LSM programs", _lsm, "lsm_available")),
     "xdp": ("XDP programs", _always),
     "tc": ("tc/tcx programs", _always),
 }

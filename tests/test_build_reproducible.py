@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bpfenv import CLANG, REPO_ROOT
+import bpfcc
+from bpfenv import REPO_ROOT
 
-pytestmark = [pytest.mark.skipif(shutil.which(CLANG) is None,
-                                 reason=f"{CLANG} not found (set BPFSKEL_CLANG)"),
+pytestmark = [pytest.mark.skipif(bpfcc.missing_reason() is not None,
+                                 reason=str(bpfcc.missing_reason())),
               pytest.mark.skipif(not os.path.exists("/sys/kernel/btf/vmlinux"),
                                  reason="no kernel BTF (the tool sources include vmlinux.h)")]
 
