@@ -1,4 +1,4 @@
-"""examples/profile.py run for real against a busy-loop program built here:
+"""examples/profile.py (over the profile tool) run for real against a busy-loop program built here:
 its hot function must be the top of the profile and of the folded output."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from symenv import need_tools, start_target
 
-from bpfenv import BUILD_DIR, REPO_ROOT, build_obj, requires_bpf
+from bpfenv import REPO_ROOT, requires_bpf
 
 pytestmark = requires_bpf
 
@@ -39,9 +39,6 @@ def test_profile_finds_the_hot_function(tmp_path: Path) -> None:
     (tmp_path / "busy.c").write_text(BUSY_SRC)
     subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(tmp_path / "busy"),
                     str(tmp_path / "busy.c")], check=True)
-    obj = build_obj("profile")
-    subprocess.run([sys.executable, "-m", "bpfskel", "gen", str(obj), "-o",
-                    str(BUILD_DIR / "profile_skel.py")], check=True)
     busy = start_target([str(tmp_path / "busy")])
     try:
         folded = tmp_path / "out.folded"

@@ -18,4 +18,7 @@ TOOLS = {
     "syscount": "count system calls (or processes), optionally with latency, per interval",
     "runqlat": "run-queue latency as a log2 histogram",
     "tcpstates": "trace TCP state changes (IPv4 and IPv6) with the time in each state",
+    "profile": "sample on-CPU stacks (user and kernel) at a frequency, symbolised",
+    "offcputime": "time blocked off-CPU per stack (user and kernel), symbolised",
+    "pyflow": "Python call flow and per-function latency (USDT) of running interpreters",
 }
