@@ -28,12 +28,11 @@ NAP_SRC = r"""
 #include <time.h>
 __attribute__((noinline)) static void nap_here(void)
 {
-	struct timespec ts = {0, 20000000};	/* 20 ms */
+	struct timespec ts = {0, 20000000};  /* 20 ms */
 	long ret;
-	/* nanosleep(2) from here: no libc frame (libc has no frame pointers)
-	 * between this function and the kernel */
+	/* nanosleep(2) from here: no libc frame (no frame pointers) */
 	__asm__ volatile ("syscall" : "=a"(ret) : "a"(35L), "D"(&ts), "S"(0L)
-			  : "rcx", "r11", "memory");
+		: "rcx", "r11", "memory");
 }
 int main(void)
 {

@@ -10,11 +10,11 @@ import urllib.request
 from typing import Callable, Dict, Tuple
 
 import pytest
+from test_tool_runqlat import SLEEPS, sleeper
+from test_tool_syscount import end, go, workload
 
 from bpfenv import requires_bpf
 from promenv import free_port
-from test_tool_runqlat import SLEEPS, sleeper
-from test_tool_syscount import end, go, workload
 from toolenv import Tool, json_lines
 
 pytest.importorskip("prometheus_client", reason="the prometheus extra is not installed")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from typing import Any, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Generic, List, Tuple, TypeVar
 
 from bpfskel.tools import common
 
@@ -81,28 +81,35 @@ class Totals(Generic[V]):
             return dict(self._totals)
 
 
-def serve(tool: str, skel: Any, args: argparse.Namespace,
-          build: Callable[[Any], Any]) -> Optional[Any]:
-    """Start ``/metrics`` if asked (``build(export)`` returns the Exporter),
-    with the lost-events counter and bpfskel's self-metrics.  The caller
-    :func:`announce` s it once tracing runs, and closes it."""
-    if args.prometheus is None:
-        return None
+def reports(tool: str, skel: Any, args: argparse.Namespace, totals: Totals[V],
+            report: Callable[[Totals[V]], None], metrics: Callable[[Any], Any]) -> None:
+    """The summary tools' loop: ``report(totals)`` at each interval and at
+    the end, with ``/metrics`` served meanwhile if ``--prometheus`` asked
+    (``metrics(bpfskel.export)`` returns the Exporter; the lost-events
+    counter and bpfskel's self-metrics are added).  The URL is printed on
+    stderr after the "Tracing" line (whoever waits for that line reads one
+    line at a time)."""
+    server = _serve(tool, skel, args, metrics) if args.prometheus is not None else None
+    try:
+        common.started(tool, None, args)
+        if server is not None:
+            print(f"Serving metrics on {server.url}", file=sys.stderr, flush=True)
+        for _last in common.intervals(args):
+            report(totals)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _serve(tool: str, skel: Any, args: argparse.Namespace,
+           metrics: Callable[[Any], Any]) -> Any:
     from bpfskel import export
 
-    exporter = build(export).counter(
+    exporter = metrics(export).counter(
         f"{tool}_lost_events", "Events lost (map or ring buffer full)",
         lambda: skel.bss.lost_events)
     host, port = args.prometheus
     try:
-        server = export.serve(port, skel, exporter, addr=host)
+        return export.serve(port, skel, exporter, addr=host)
     except OSError as e:
         raise common.ToolError(f"--prometheus {host}:{port}: {e.strerror or e}") from e
-    return server
-
-
-def announce(server: Optional[Any]) -> None:
-    """The URL on stderr, after the "Tracing" line (whoever waits for that
-    line reads one line at a time)."""
-    if server is not None:
-        print(f"Serving metrics on {server.url}", file=sys.stderr, flush=True)

@@ -67,8 +67,8 @@ def trace(args: Any) -> int:
             "pidns" if args.pidnss else "total")
     unit = "msecs" if args.milliseconds else "usecs"
 
-    def report(hists: "prom.Totals[Hist]") -> None:
-        rows = sorted(hists.report(), key=lambda kv: kv[0])
+    def report(totals: "prom.Totals[Hist]") -> None:
+        rows = sorted(totals.report(), key=lambda kv: kv[0])
         if args.json:
             hists = []
             for key, h in rows:
@@ -104,15 +104,8 @@ def trace(args: Any) -> int:
         common.load_and_attach(skel, TOOL)
         hists = prom.Totals(skel.maps.hists, Hist.read, Hist.__add__,
                             keep_totals=args.prometheus is not None)
-        server = prom.serve(TOOL, skel, args, lambda export: metrics(export, hists, kind, args))
-        try:
-            common.started(TOOL, None, args)
-            prom.announce(server)
-            for _last in common.intervals(args):
-                report(hists)
-        finally:
-            if server is not None:
-                server.close()
+        prom.reports(TOOL, skel, args, hists, report,
+                     lambda export: metrics(export, hists, kind, args))
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0
 

@@ -9,8 +9,8 @@ Invariant: a stack id below zero is the error ``bpf_get_stackid`` returned;
 sample taken in user mode no kernel one) and shows as nothing, anything else
 (-EEXIST: the bucket held another stack; -ENOMEM) as ``[missed stack]``, as
 BCC does.  The tracing frames on top of a kernel stack taken in a
-tracepoint (the BPF program, ``bpf_trace_runN``) are cut.  ``NOT_ASKED`` (-1) is what the BPF side stores for the side -U/-K
-left out.
+tracepoint (the BPF program, ``bpf_trace_runN``) are cut.  ``NOT_ASKED``
+(-1) is what the BPF side stores for the side -U/-K left out.
 """
 
 from __future__ import annotations

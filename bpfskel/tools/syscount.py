@@ -142,16 +142,8 @@ def trace(args: Any, names: Dict[int, str]) -> int:
         common.load_and_attach(skel, TOOL)
         counts = prom.Totals(skel.maps.data, Count.read, Count.__add__,
                              keep_totals=args.prometheus is not None)
-        server = prom.serve(TOOL, skel, args,
-                            lambda export: metrics(export, counts, names, args))
-        try:
-            common.started(TOOL, None, args)
-            prom.announce(server)
-            for _last in common.intervals(args):
-                report(counts)
-        finally:
-            if server is not None:
-                server.close()
+        prom.reports(TOOL, skel, args, counts, report,
+                     lambda export: metrics(export, counts, names, args))
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0
 
