@@ -47,14 +47,17 @@ FLOW = ([("entry", "outer_fn", 0)]
         + [("return", "outer_fn", 0)])
 
 
-def run_script(tmp_path: Path, *args: str) -> Tuple[str, str, Path]:
+def run_script(tmp_path: Path, *args: str, by_pid: bool = True) -> Tuple[str, str, Path]:
+    """The script run under the tool, attached to its pid or (``by_pid``
+    False) to every process of the interpreter binary."""
     if not features.usdt_available():
         pytest.skip("libbpf or the kernel cannot attach USDT probes")
     script = tmp_path / "flow_script.py"
     script.write_text(SCRIPT)
     child = subprocess.Popen([PY311, str(script)], stdin=subprocess.PIPE, text=True)
     try:
-        tool = Tool("pyflow", "-p", str(child.pid), *args)
+        tool = Tool("pyflow", *(["-p", str(child.pid)] if by_pid else ["--binary", PY311]),
+                    *args)
         child.communicate("go\n", timeout=120)
         assert child.returncode == 0
         out, err = tool.stop()
@@ -104,8 +107,9 @@ def test_pyflow_text_indents_by_depth(tmp_path: Path) -> None:
     assert [(k, f, d - base) for k, f, d in seen] == FLOW, out
 
 
-def test_pyflow_latency_summary(tmp_path: Path) -> None:
-    out, _, script = run_script(tmp_path, "--latency", "--json")
+@pytest.mark.parametrize("by_pid", [True, False], ids=["pid", "binary"])
+def test_pyflow_latency_summary(tmp_path: Path, by_pid: bool) -> None:
+    out, _, script = run_script(tmp_path, "--latency", "--json", by_pid=by_pid)
     (report,) = json_lines(out)
     assert (report["type"], report["by"]) == ("interval", "function")
     rows: Dict[str, Any] = {e["func"]: e for e in report["entries"] if e["file"] == str(script)}
