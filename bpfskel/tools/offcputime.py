@@ -67,7 +67,8 @@ def trace(args: argparse.Namespace) -> int:
             pass
         skel.detach()  # the totals stop moving while they are read
         rows: List[Any] = stacks.merge(skel.maps.totals.items(),
-                                       stacks.Resolver(skel.maps.stacks, symbolizer))
+                                       stacks.Resolver(skel.maps.stacks, symbolizer,
+                                                       in_tracepoint=True))
         stacks.report(rows, args, out, value_key="total_us")
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0

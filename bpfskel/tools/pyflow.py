@@ -49,15 +49,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     common.add_seconds(p)
     args = common.parse(p, argv)
     common.apply_seconds(p, args)
-    if args.binary is None:
-        try:
-            args.binary = (os.path.realpath(f"/proc/{args.pid}/exe") if args.pid
-                           else shutil.which("python3"))
-        except OSError as e:
-            p.error(f"-p {args.pid}: {e.strerror}")
-        if args.pid and not os.path.exists(f"/proc/{args.pid}"):
+    if args.binary is None and args.pid:
+        if not os.path.exists(f"/proc/{args.pid}"):
             p.error(f"-p {args.pid}: no such process")
-        if not args.binary:
+        args.binary = os.path.realpath(f"/proc/{args.pid}/exe")
+    elif args.binary is None:
+        args.binary = shutil.which("python3")
+        if args.binary is None:
             p.error("no python3 on PATH: give --binary")
     elif not os.path.isfile(args.binary):
         p.error(f"--binary {args.binary}: no such file")

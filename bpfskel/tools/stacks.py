@@ -86,11 +86,16 @@ def _tracing_frame(frame: Optional[sym.Frame]) -> bool:
 
 
 class Resolver:
-    """Stack ids of one STACK_TRACE map to frame names."""
+    """Stack ids of one STACK_TRACE map to frame names.  ``in_tracepoint``:
+    the kernel stacks were taken in a tracepoint, so the frames on top that
+    ran the BPF program are cut (a sampled stack keeps a BPF program it
+    caught running)."""
 
-    def __init__(self, stacks: Any, symbolizer: sym.Symbolizer) -> None:
+    def __init__(self, stacks: Any, symbolizer: sym.Symbolizer, *,
+                 in_tracepoint: bool = False) -> None:
         self._stacks = stacks
         self._sym = symbolizer
+        self._in_tracepoint = in_tracepoint
         self._kernel: Dict[int, List[str]] = {}
 
     def _addrs(self, stack_id: int) -> Optional[List[int]]:
@@ -109,7 +114,7 @@ class Resolver:
                 frames = [] if addrs is None else self._sym.symbolize_kernel(addrs)
             except sym.KernelAddressesHiddenError as e:
                 raise common.ToolError(str(e)) from e
-            while frames and _tracing_frame(frames[0]):
+            while self._in_tracepoint and frames and _tracing_frame(frames[0]):
                 frames = frames[1:]
             self._kernel[stack_id] = [MISSED] if addrs is None else [
                 sym.frame_name(f) for f in frames]
