@@ -73,6 +73,37 @@ def need_tools(*tools: str) -> None:
             pytest.skip(f"{t} not found (binutils/gcc: make sysdeps installs them)")
 
 
+# A busy loop whose hot function is known: profilers must find it on top.
+BUSY_SRC = r"""
+#include <stdio.h>
+volatile unsigned long sink;
+__attribute__((noinline)) static void hot_spin_here(void)
+{
+	for (unsigned long i = 0; i < 100000000UL; i++)
+		sink += i;
+}
+__attribute__((noinline)) static void cold_setup(void) { sink = 1; }
+int main(void)
+{
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		cold_setup();
+		hot_spin_here();
+	}
+}
+"""
+
+
+def compile_c(d: Path, name: str, src: str) -> Path:
+    """``d/name`` from C source, with frame pointers (user stack walks need them)."""
+    need_tools("gcc")
+    (d / f"{name}.c").write_text(src)
+    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(d / name),
+                    str(d / f"{name}.c")], check=True)
+    return d / name
+
+
 def build_target(d: Path, pie: bool, extra: Tuple[str, ...] = ()) -> Path:
     """Build ``d/libsymtest.so`` and ``d/prog`` (PIE or not); returns prog."""
     need_tools("gcc", "nm", "readelf")

@@ -1,5 +1,6 @@
-"""examples/profile.py run for real against a busy-loop program built here:
-its hot function must be the top of the profile and of the folded output."""
+"""examples/profile.py (over the profile tool) run for real against a
+busy-loop program built here: its hot function must be the top of the
+profile and of the folded output."""
 
 from __future__ import annotations
 
@@ -7,42 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from symenv import need_tools, start_target
+from symenv import BUSY_SRC, compile_c, start_target
 
-from bpfenv import BUILD_DIR, REPO_ROOT, build_obj, requires_bpf
+from bpfenv import REPO_ROOT, requires_bpf
 
 pytestmark = requires_bpf
 
-BUSY_SRC = r"""
-#include <stdio.h>
-volatile unsigned long sink;
-__attribute__((noinline)) static void hot_spin_here(void)
-{
-	for (unsigned long i = 0; i < 100000000UL; i++)
-		sink += i;
-}
-__attribute__((noinline)) static void cold_setup(void) { sink = 1; }
-int main(void)
-{
-	printf("ready\n");
-	fflush(stdout);
-	for (;;) {
-		cold_setup();
-		hot_spin_here();
-	}
-}
-"""
-
 
 def test_profile_finds_the_hot_function(tmp_path: Path) -> None:
-    need_tools("gcc")
-    (tmp_path / "busy.c").write_text(BUSY_SRC)
-    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(tmp_path / "busy"),
-                    str(tmp_path / "busy.c")], check=True)
-    obj = build_obj("profile")
-    subprocess.run([sys.executable, "-m", "bpfskel", "gen", str(obj), "-o",
-                    str(BUILD_DIR / "profile_skel.py")], check=True)
-    busy = start_target([str(tmp_path / "busy")])
+    busy = start_target([str(compile_c(tmp_path, "busy", BUSY_SRC))])
     try:
         folded = tmp_path / "out.folded"
         run = subprocess.run([sys.executable, str(REPO_ROOT / "examples" / "profile.py"),

@@ -22,4 +22,7 @@ TOOLS = {
     "tcpconnect": "trace outgoing TCP connects (IPv4 and IPv6): process, addresses, ports",
     "biolatency": "block I/O latency as log2 histograms, per disk or per flags",
     "funclatency": "a kernel or user function's latency as a log2 histogram",
+    "profile": "sample on-CPU stacks (user and kernel) at a frequency, symbolised",
+    "offcputime": "time blocked off-CPU per stack (user and kernel), symbolised",
+    "pyflow": "Python call flow and per-function latency (USDT) of running interpreters",
 }

@@ -86,6 +86,21 @@ def parse(p: argparse.ArgumentParser, argv: Optional[list[str]]) -> argparse.Nam
     return args
 
 
+def add_seconds(p: argparse.ArgumentParser) -> None:
+    """BCC's positional ``duration`` of the tools that report once, at the
+    end (profile, offcputime, pyflow); :func:`apply_seconds` after parsing."""
+    p.add_argument("seconds", nargs="?", type=float, default=None,
+                   help="seconds to trace (same as --duration; default: until Ctrl-C)")
+
+
+def apply_seconds(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.seconds is not None:
+        if args.seconds <= 0:
+            p.error("the duration must be positive")
+        args.duration = args.seconds
+    args.interval, args.count = 0.0, 0  # one report, at the end (intervals())
+
+
 def configure_filters(skel: Any, args: argparse.Namespace) -> None:
     """-p, -c and --cgroup into the object's .rodata (filter.bpf.h)."""
     skel.rodata.targ_tgid = args.pid

@@ -12,16 +12,33 @@ else ``raw_tp``.  Histograms are read and cleared each interval.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from bpfskel import features, hist, labels
-from bpfskel.tools import common
+from bpfskel.tools import common, prom
 
 TOOL = "runqlat"
 # the BPF side's enum hist_key_kind
 KEY_KINDS = {"total": 0, "pid": 1, "tid": 2, "pidns": 3}
 PROGS = {"tp_btf": ("wakeup_btf", "wakeup_new_btf", "switch_btf"),
          "raw_tp": ("wakeup_raw", "wakeup_new_raw", "switch_raw")}
+
+
+@dataclass
+class Hist:
+    """One histogram as read from the map: log2 slot counts, and the task's
+    command for the per-process and per-thread ones."""
+
+    comm: str
+    slots: List[int]
+
+    @classmethod
+    def read(cls, h: Any) -> "Hist":
+        return cls(labels.comm(h.comm), list(h.slots))
+
+    def __add__(self, other: "Hist") -> "Hist":
+        return Hist(self.comm, [a + b for a, b in zip(self.slots, other.slots)])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -34,7 +51,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("-m", "--milliseconds", action="store_true", help="ms instead of us")
     p.add_argument("--hook", choices=["auto", "tp_btf", "raw_tp"], default="auto",
                    help="the tracepoint flavour (default: tp_btf if the kernel has it)")
+    prom.add_option(p)
     args = common.parse(p, argv)
+    prom.parse_option(p, args)
     return common.run(TOOL, lambda: trace(args))
 
 
@@ -48,31 +67,31 @@ def trace(args: Any) -> int:
             "pidns" if args.pidnss else "total")
     unit = "msecs" if args.milliseconds else "usecs"
 
-    def report(skel: Any) -> None:
-        rows = sorted(skel.maps.hists.pop_items(), key=lambda kv: kv[0])
+    def report(totals: "prom.Totals[Hist]") -> None:
+        rows = sorted(totals.report(), key=lambda kv: kv[0])
         if args.json:
             hists = []
             for key, h in rows:
                 entry: Dict[str, Any] = {} if kind == "total" else {kind: key}
                 if kind in ("pid", "tid"):
-                    entry["comm"] = labels.comm(h.comm)
+                    entry["comm"] = h.comm
                 entry["total"] = sum(h.slots)
-                entry["buckets"] = hist.log2_hist_data(list(h.slots))
+                entry["buckets"] = hist.log2_hist_data(h.slots)
                 hists.append(entry)
             out.write(type="interval", hook=hook, unit=unit, by=kind, hists=hists)
             return
         if args.timestamp:
             print(f"[{common.timestamp()}]")
         if kind == "total":
-            counts = list(rows[0][1].slots) if rows else []
+            counts = rows[0][1].slots if rows else []
             print(hist.log2_hist(counts, unit=unit))
         else:
             for key, h in rows:
                 label = f"{kind} = {key}"
                 if kind in ("pid", "tid"):
-                    label += f" {labels.comm(h.comm)}"
+                    label += f" {h.comm}"
                 print(label)
-                print(hist.log2_hist(list(h.slots), unit=unit))
+                print(hist.log2_hist(h.slots, unit=unit))
         print(flush=True)
 
     with mod.open() as skel:
@@ -83,8 +102,24 @@ def trace(args: Any) -> int:
             for prog in progs:
                 getattr(skel.progs, prog).autoload = name == hook
         common.load_and_attach(skel, TOOL)
-        common.started(TOOL, None, args)
-        for _last in common.intervals(args):
-            report(skel)
+        hists = prom.Totals(skel.maps.hists, Hist.read, Hist.__add__,
+                            keep_totals=args.prometheus is not None)
+        prom.reports(TOOL, skel, args, hists, report,
+                     lambda export: metrics(export, hists, kind, args))
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0
+
+
+def metrics(export: Any, hists: "prom.Totals[Hist]", kind: str, args: Any) -> Any:
+    """``runqlat_latency_seconds``: one histogram, or one per process,
+    thread or pid namespace (labelled so); ``_sum`` is estimated from the
+    log2 buckets (see ``bpfskel.export.buckets``)."""
+    by: Dict[str, Any] = {}
+    if kind != "total":
+        by[kind] = export.key()
+    if kind in ("pid", "tid"):
+        by["comm"] = export.value("comm")
+    scale = 1e-3 if args.milliseconds else 1e-6
+    return export.Exporter().histogram(
+        "runqlat_latency_seconds", "Run-queue latency", hists.totals, export.Log2(scale=scale),
+        labels=by, counts=lambda k, h: h.slots)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import errno
 import os
 import re
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from bpfskel import labels
-from bpfskel.tools import common
+from bpfskel.tools import common, prom
 from bpfskel.tools.syscall_names import BY_MACHINE
 
 TOOL = "syscount"
@@ -47,6 +48,24 @@ def parse_errno(text: str) -> int:
     return value
 
 
+@dataclass
+class Count:
+    """One row as read from the map: calls, and with -L their time."""
+
+    comm: str
+    count: int
+    total_ns: int
+    max_ns: int
+
+    @classmethod
+    def read(cls, c: Any) -> "Count":
+        return cls(labels.comm(c.comm), c.count, c.total_ns, c.max_ns)
+
+    def __add__(self, other: "Count") -> "Count":
+        return Count(self.comm, self.count + other.count, self.total_ns + other.total_ns,
+                     max(self.max_ns, other.max_ns))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = common.parser(TOOL, "Count system calls, per syscall or per process.", interval=True)
     p.add_argument("-P", "--process", action="store_true", help="count by process, not syscall")
@@ -55,7 +74,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("-e", "--errno", help="only calls failing with this errno (ENOENT or 2)")
     p.add_argument("--syscall", help="count only this system call (name or number)")
     p.add_argument("--top", type=int, default=10, help="rows per report (default 10; 0: all)")
+    prom.add_option(p)
     args = common.parse(p, argv)
+    prom.parse_option(p, args)
     names = syscall_names()
     args.errno_value = 0
     if args.errno is not None:
@@ -81,15 +102,15 @@ def trace(args: Any, names: Dict[int, str]) -> int:
     out = common.json_writer()
     unit, div = ("ms", 1e6) if args.milliseconds else ("us", 1e3)
 
-    def report(skel: Any) -> None:
-        rows = sorted(skel.maps.data.pop_items(), key=lambda kv: (-kv[1].count, kv[0]))
+    def report(counts: "prom.Totals[Count]") -> None:
+        rows = sorted(counts.report(), key=lambda kv: (-kv[1].count, kv[0]))
         if args.top:
             rows = rows[:args.top]
         entries = []
         for key, c in rows:
             entry: Dict[str, Any] = {"count": c.count}
             if args.process:
-                entry.update(pid=key, comm=labels.comm(c.comm))
+                entry.update(pid=key, comm=c.comm)
             else:
                 entry.update(nr=key, syscall=names.get(key, f"syscall_{key}"))
             if args.latency:
@@ -119,8 +140,24 @@ def trace(args: Any, names: Dict[int, str]) -> int:
         skel.rodata.latency = int(args.latency)
         skel.rodata.filter_nr = args.syscall_nr
         common.load_and_attach(skel, TOOL)
-        common.started(TOOL, None, args)
-        for _last in common.intervals(args):
-            report(skel)
+        counts = prom.Totals(skel.maps.data, Count.read, Count.__add__,
+                             keep_totals=args.prometheus is not None)
+        prom.reports(TOOL, skel, args, counts, report,
+                     lambda export: metrics(export, counts, names, args))
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0
+
+
+def metrics(export: Any, counts: "prom.Totals[Count]", names: Dict[int, str],
+            args: Any) -> Any:
+    """``syscount_calls_total`` (and with -L ``syscount_seconds_total``),
+    labelled by system call, or with -P by pid and comm."""
+    by: Dict[str, Any] = (
+        {"pid": export.key(), "comm": export.value("comm")} if args.process else
+        {"syscall": export.key(None, lambda nr: names.get(nr, f"syscall_{nr}"))})
+    exp = export.Exporter().counter("syscount_calls", "System calls", counts.totals,
+                                    labels=by, value=lambda k, c: c.count)
+    if args.latency:
+        exp.counter("syscount_seconds", "Time in system calls", counts.totals, labels=by,
+                    value=lambda k, c: c.total_ns / 1e9)
+    return exp
