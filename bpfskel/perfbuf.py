@@ -143,22 +143,39 @@ class PerfBuffer(EventReader[E]):
 
     def _drain_ring(self, ring: _CpuRing, sink: Callable[..., Any],
                     limit: Optional[int]) -> int:
-        mem, decode = ring.mem, self._decode
+        """Samples are decoded straight from the mapping; only a record that
+        straddles the end of the data area is copied out first.  Records are
+        8-byte aligned and the data area is a power-of-2 multiple of 8, so a
+        header never straddles; ``data_tail`` is stored once, at the end."""
+        mem, decode, cpu = ring.mem, self._decode, ring.cpu
+        base, dsize = ring.data_off, ring.data_size
+        mask = dsize - 1
+        u32 = _U32.unpack_from
         head = _U64.unpack_from(mem, _HEAD_OFF)[0]
         tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
         count = 0
         try:
             while tail < head and count != limit and not self._closed:
-                rtype, _misc, size = _HDR.unpack_from(ring.read(tail, _HDR.size))
+                off = tail & mask
+                rtype, _misc, size = _HDR.unpack_from(mem, base + off)
                 if size < _HDR.size:
                     tail = head  # a corrupt ring: drop what is in it rather than loop
                     break
+                if off + size <= dsize:  # contiguous: no copy
+                    tail += size
+                    if rtype == PERF_RECORD_SAMPLE:
+                        count += 1
+                        sink(cpu, decode(mem, base + off + 12,
+                                         u32(mem, base + off + 8)[0]))
+                    elif rtype == PERF_RECORD_LOST:
+                        self._count_lost(ring, mem[base + off:base + off + size])
+                    continue
                 record = ring.read(tail, size)
                 tail += size
                 if rtype == PERF_RECORD_SAMPLE:
-                    raw_size = _U32.unpack_from(record, _HDR.size)[0]
                     count += 1
-                    sink(ring.cpu, decode(record, _HDR.size + 4, raw_size))
+                    sink(cpu, decode(record, _HDR.size + 4,
+                                     _U32.unpack_from(record, _HDR.size)[0]))
                 elif rtype == PERF_RECORD_LOST:
                     self._count_lost(ring, record)
         finally:

@@ -75,15 +75,18 @@ class RingBuffer(EventReader[E]):
         u32, u64 = _U32.unpack_from, _U64.unpack_from
         cons = u64(cons_page, 0)[0]
         count = 0
-        # A callback may be slow: publish after each event, as libbpf does, so
-        # producers get the space back at once.  read() publishes once at the end.
-        each = sink is self._callback
+        # The consumer position is stored once per batch (each snapshot of the
+        # producer position), not per event as libbpf does, which saves a
+        # store per record.  The space of the batch in hand goes back to the
+        # producer when the batch is done (or the callback raises).
         store = _U64.pack_into
         try:
             while True:
                 prod = u64(data, 0)[0]
                 if cons >= prod:
                     return count
+                if count:
+                    store(cons_page, 0, cons)
                 while cons < prod:
                     off = page + (cons & mask)
                     length = u32(data, off)[0]
@@ -97,10 +100,8 @@ class RingBuffer(EventReader[E]):
                     sink(decode(data, off + HDR_SIZE, n))
                     if count == limit or self._closed:  # closed by the callback
                         return count
-                    if each:
-                        store(cons_page, 0, cons)
         finally:
-            _U64.pack_into(cons_page, 0, cons)
+            store(cons_page, 0, cons)
 
     def _drain_array(self, parts: List[Any], limit: Optional[int]) -> None:
         """Copy runs of records, not records: fixed-size records sit ``stride``
