@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import itertools
 import mmap
 import os
 import struct
 from typing import Any, Callable, List, Optional, Tuple
 
-from . import _libbpf
-from .events import E, EventReader, event_decoder
+from . import _libbpf, columns
+from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, typed_run
 from .perf_event import (
     PERF_COUNT_SW_BPF_OUTPUT,
     PERF_SAMPLE_RAW,
@@ -127,36 +128,74 @@ class PerfBuffer(EventReader[E]):
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
         return lambda cpu, event: out.append((cpu, event))
 
+    def _list_bulk(self, out: List[Any]) -> Callable[..., Any]:
+        return lambda cpu, events: out.extend(zip(itertools.repeat(cpu), events))
+
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
         return out
 
     def _events(self, out: List[Any]) -> List[Any]:
         return [event for _, event in out]
 
-    def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+    def _drain(self, sink: Callable[..., Any], limit: Optional[int],
+               bulk: Optional[Callable[..., Any]] = None) -> int:
         count = 0
         for ring in self._rings:
-            count += self._drain_ring(ring, sink, None if limit is None else limit - count)
+            count += self._drain_ring(ring, sink, None if limit is None else limit - count,
+                                      bulk)
             if count == limit or self._closed:  # closed by a callback
                 break
         return count
 
     def _drain_ring(self, ring: _CpuRing, sink: Callable[..., Any],
-                    limit: Optional[int]) -> int:
-        """Samples are decoded straight from the mapping; only a record that
-        straddles the end of the data area is copied out first.  Records are
-        8-byte aligned and the data area is a power-of-2 multiple of 8, so a
-        header never straddles; ``data_tail`` is stored once, at the end."""
+                    limit: Optional[int], bulk: Optional[Callable[..., Any]]) -> int:
+        """Samples are decoded straight from the mapping, runs of same-size
+        samples with one strided copy (see :data:`bpfskel.events.RUN_MIN`);
+        only a record that straddles the end of the data area is copied out
+        on its own.  Records are 8-byte aligned and the data area is a
+        power-of-2 multiple of 8, so a header never straddles.
+        ``data_tail`` is stored once, at the end."""
         mem, decode, cpu = ring.mem, self._decode, ring.cpu
         base, dsize = ring.data_off, ring.data_size
         mask = dsize - 1
         u32 = _U32.unpack_from
+        cls, stride, header = self._run_shape()
+        raw = stride - _HDR.size - 4
+        padded = raw if stride and raw != ctypes.sizeof(cls) else 0
         head = _U64.unpack_from(mem, _HEAD_OFF)[0]
         tail = _U64.unpack_from(mem, _TAIL_OFF)[0]
         count = 0
+        single = 0  # records left to take one by one before probing for a run again
         try:
             while tail < head and count != limit and not self._closed:
                 off = tail & mask
+                if stride and not single and head - tail >= RUN_MIN * stride:
+                    n = min(min(head - tail, dsize - off) // stride, RUN_MAX)
+                    if limit is not None:
+                        n = min(n, limit - count)
+                    run = columns.run_length(mem, base + off, n, stride, header, None)
+                    if run < RUN_MIN:
+                        single = RUN_MIN
+                    else:
+                        # record_size() includes the kernel's padding
+                        events = typed_run(cls, mem, base + off + 12, run, stride, padded)
+                        done = 0
+                        try:
+                            if bulk is not None:
+                                bulk(cpu, events)
+                                done = run
+                            else:
+                                for event in events:
+                                    done += 1
+                                    sink(cpu, event)
+                                    if self._closed:  # closed by the callback
+                                        break
+                        finally:
+                            tail += done * stride
+                            count += done
+                        continue
+                elif single:
+                    single -= 1
                 rtype, _misc, size = _HDR.unpack_from(mem, base + off)
                 if size < _HDR.size:
                     tail = head  # a corrupt ring: drop what is in it rather than loop
@@ -165,8 +204,7 @@ class PerfBuffer(EventReader[E]):
                     tail += size
                     if rtype == PERF_RECORD_SAMPLE:
                         count += 1
-                        sink(cpu, decode(mem, base + off + 12,
-                                         u32(mem, base + off + 8)[0]))
+                        sink(cpu, decode(mem, base + off + 12, u32(mem, base + off + 8)[0]))
                     elif rtype == PERF_RECORD_LOST:
                         self._count_lost(ring, mem[base + off:base + off + size])
                     continue
@@ -182,6 +220,19 @@ class PerfBuffer(EventReader[E]):
             _U64.pack_into(mem, _TAIL_OFF, tail)
         return count
 
+    def _run_shape(self) -> Tuple[Any, int, Tuple[Tuple[int, int, int], ...]]:
+        """(event_type, stride, header) of a run of samples of ``event_type``:
+        a sample is ``round_up(8 + 4 + size, 8)`` bytes; the header words are
+        the type, the size (misc may differ) and the raw size the kernel
+        padded to 8.  Stride 0 without an event type."""
+        cls = self.event_type
+        size = ctypes.sizeof(cls) if cls is not None else 0
+        if not size:
+            return cls, 0, ()
+        stride = (_HDR.size + 4 + size + 7) & ~7
+        return cls, stride, ((0, 4, PERF_RECORD_SAMPLE), (6, 2, stride),
+                             (8, 4, stride - _HDR.size - 4))
+
     def _count_lost(self, ring: _CpuRing, record: bytes) -> None:
         lost = _LOST.unpack_from(record, _HDR.size)[1]
         self.lost_events += lost
@@ -193,13 +244,7 @@ class PerfBuffer(EventReader[E]):
         ``event_type`` record is ``round_up(8 + 4 + size, 8)`` bytes, so a run
         of them up to the end of the data area is a strided array.  A record
         that is not such a sample, or straddles the end, goes the slow way."""
-        from . import columns
-
-        cls = self.event_type
-        size = ctypes.sizeof(cls)
-        stride = (_HDR.size + 4 + size + 7) & ~7
-        # type, size (misc may differ), and the raw size the kernel padded to 8
-        header = ((0, 4, PERF_RECORD_SAMPLE), (6, 2, stride), (8, 4, stride - _HDR.size - 4))
+        cls, stride, header = self._run_shape()
         np = columns.numpy_or_none()
         count = 0
         for ring in self._rings:
