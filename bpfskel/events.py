@@ -53,12 +53,14 @@ import ctypes
 import os
 import select
 from collections import deque
+from itertools import repeat
 from typing import (
     Any,
     AsyncIterator,
     Callable,
     Deque,
     Generic,
+    Iterator,
     List,
     Optional,
     Sequence,
@@ -69,7 +71,8 @@ from typing import (
 from .codec import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
 
-__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "typed_run"]
+__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "run_to",
+           "taken", "typed_run"]
 
 _SIZE_KEY = "_record_size_"
 
@@ -138,6 +141,25 @@ def typed_run(cls: Any, buf: Any, start: int, count: int, stride: int,
     if record_size:
         run.__dict__[_SIZE_KEY] = record_size
     return run
+
+
+def run_to(sink: Callable[..., Any], it: Iterator[Any], reader: "EventReader[Any]",
+           *first: Any) -> None:
+    """Call ``sink(*first, event)`` for each event of the iterator ``it`` over
+    a run, until the reader is closed (after the event in hand).  ``map``
+    makes the calls, so the loop body is just the closed check; how many
+    were made, even when one raised, is :func:`taken` of ``it``."""
+    args = (it,) if not first else (*(repeat(a) for a in first), it)
+    for _ in map(sink, *args):
+        if reader._closed:  # closed by the callback, or from elsewhere
+            break
+
+
+def taken(it: Iterator[Any], n: int) -> int:
+    """How many items the iterator ``it`` over a run of ``n`` has yielded
+    (its position, from ``__reduce__``; an exhausted one has none)."""
+    state = it.__reduce__()
+    return int(state[2]) if len(state) > 2 else n
 
 
 E = TypeVar("E")

@@ -28,7 +28,7 @@ import struct
 from typing import Any, Callable, List, Optional, Tuple
 
 from . import _libbpf, columns
-from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, typed_run
+from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, run_to, taken, typed_run
 from .perf_event import (
     PERF_COUNT_SW_BPF_OUTPUT,
     PERF_SAMPLE_RAW,
@@ -180,17 +180,16 @@ class PerfBuffer(EventReader[E]):
                         # record_size() includes the kernel's padding
                         events = typed_run(cls, mem, base + off + 12, run, stride, padded)
                         done = 0
+                        it = iter(events)
                         try:
                             if bulk is not None:
                                 bulk(cpu, events)
                                 done = run
                             else:
-                                for event in events:
-                                    done += 1
-                                    sink(cpu, event)
-                                    if self._closed:  # closed by the callback
-                                        break
+                                run_to(sink, it, self, cpu)
                         finally:
+                            if bulk is None:
+                                done = taken(it, run)
                             tail += done * stride
                             count += done
                         continue

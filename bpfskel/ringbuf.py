@@ -33,7 +33,7 @@ import struct
 from typing import Any, Callable, List, Optional
 
 from . import columns
-from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, typed_run
+from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, run_to, taken, typed_run
 
 __all__ = ["RingBuffer"]
 
@@ -107,17 +107,16 @@ class RingBuffer(EventReader[E]):
                         else:
                             events = typed_run(cls, data, off + HDR_SIZE, run, stride)
                             done = 0
+                            it = iter(events)
                             try:
                                 if bulk is not None:
                                     bulk(events)
                                     done = run
                                 else:
-                                    for event in events:
-                                        done += 1
-                                        sink(event)
-                                        if self._closed:  # closed by the callback
-                                            break
+                                    run_to(sink, it, self)
                             finally:
+                                if bulk is None:
+                                    done = taken(it, run)
                                 cons += done * stride
                                 count += done
                             if count == limit or self._closed:
