@@ -25,6 +25,7 @@ import itertools
 import mmap
 import os
 import struct
+from operator import itemgetter
 from typing import Any, Callable, List, Optional, Tuple
 
 from . import _libbpf, columns
@@ -135,7 +136,7 @@ class PerfBuffer(EventReader[E]):
         return out
 
     def _events(self, out: List[Any]) -> List[Any]:
-        return [event for _, event in out]
+        return list(map(itemgetter(1), out))
 
     def _drain(self, sink: Callable[..., Any], limit: Optional[int],
                bulk: Optional[Callable[..., Any]] = None) -> int:
