@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import errno
 import time
-from typing import List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import Error
 from .frame import Frame
@@ -70,6 +70,7 @@ class KernelSymbols:
         self._addrs: List[int] = []
         self._lines: List[bytes] = []
         self._ends: List[int] = []
+        self._names: Dict[int, Tuple[str, str]] = {}  # decoded on first use
         self.loaded_at = 0.0
         self.reload()
 
@@ -98,20 +99,40 @@ class KernelSymbols:
             if mods.get(i, b"") != mods.get(i + 1, b""):
                 ends[i] = min(ends[i], addrs[i] + LAST_SYMBOL_SPAN)
         self._addrs, self._lines, self._ends = addrs, keep, ends
+        self._names = {}
         self.loaded_at = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._addrs)
 
     def resolve(self, addr: int) -> Optional[Frame]:
-        i = bisect.bisect_right(self._addrs, addr) - 1
-        if i < 0 or addr >= self._ends[i]:
-            return None
-        line = self._lines[i]
-        rest = line.split(b" ", 2)[2]
+        return self.resolve_many((addr,))[0]
+
+    def resolve_many(self, addrs: Iterable[int]) -> List[Optional[Frame]]:
+        """``resolve`` of each address, in one loop: a symbol's name is
+        decoded once (and kept until ``reload``), and frames are built
+        as the tuples they are, without NamedTuple's Python ``__new__``."""
+        starts, ends, names = self._addrs, self._ends, self._names
+        find, make = bisect.bisect_right, tuple.__new__
+        out: List[Optional[Frame]] = []
+        put = out.append
+        for addr in addrs:
+            i = find(starts, addr) - 1
+            if i < 0 or addr >= ends[i]:
+                put(None)
+                continue
+            sym = names.get(i)
+            if sym is None:
+                sym = names[i] = self._symbol(i)
+            put(make(Frame, (sym[0], addr - starts[i], sym[1], None, None)))
+        return out
+
+    def _symbol(self, i: int) -> Tuple[str, str]:
+        """(name, module) of symbol ``i``."""
+        rest = self._lines[i].split(b" ", 2)[2]
         name, _, mod = rest.partition(b"\t")
         module = mod.strip(b"[]").decode() if mod else "vmlinux"
-        return Frame(name.decode("utf-8", "replace"), addr - self._addrs[i], module)
+        return name.decode("utf-8", "replace"), module
 
     def address_of(self, name: str) -> Optional[int]:
         """The address of the text symbol ``name`` (first match), or None."""
