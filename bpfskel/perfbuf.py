@@ -25,7 +25,6 @@ import itertools
 import mmap
 import os
 import struct
-from operator import itemgetter
 from typing import Any, Callable, List, Optional, Tuple
 
 from . import _libbpf, columns
@@ -125,18 +124,37 @@ class PerfBuffer(EventReader[E]):
         self.event_type = event_type
         self._decode = event_decoder(event_type, source)
         self.lost_events = 0
+        self._read_cpus: Tuple[List[Any], List[int]] = ([], [])
+
+    # read() collects the events themselves in ``out`` (the list it returns)
+    # and their CPUs beside it, for the backlog if the read is interrupted.
+    def _cpus_of(self, out: List[Any]) -> List[int]:
+        if self._read_cpus[0] is not out:
+            self._read_cpus = (out, [])
+        return self._read_cpus[1]
 
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
-        return lambda cpu, event: out.append((cpu, event))
+        cpus = self._cpus_of(out)
+
+        def sink(cpu: int, event: Any) -> None:
+            cpus.append(cpu)
+            out.append(event)
+        return sink
 
     def _list_bulk(self, out: List[Any]) -> Callable[..., Any]:
-        return lambda cpu, events: out.extend(zip(itertools.repeat(cpu), events))
+        cpus = self._cpus_of(out)
+
+        def bulk(cpu: int, events: Any) -> None:
+            cpus.extend(itertools.repeat(cpu, len(events)))
+            out.extend(events)
+        return bulk
 
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
-        return out
+        return list(zip(self._cpus_of(out), out))
 
     def _events(self, out: List[Any]) -> List[Any]:
-        return list(map(itemgetter(1), out))
+        self._read_cpus = ([], [])
+        return out
 
     def _drain(self, sink: Callable[..., Any], limit: Optional[int],
                bulk: Optional[Callable[..., Any]] = None) -> int:

@@ -124,3 +124,26 @@ def test_max_events_splits_a_run(mod: Any, skel: Any, kind: str) -> None:
         assert len(first) == RUN_MIN + 1 and r.read() == []
         full = ctypes.sizeof(mod.types.event)
         assert {bpfskel.record_size(e) for e in first + rest} == {full_size(mod, kind, full)}
+
+
+def test_an_interrupted_perf_read_keeps_events_and_their_cpus(mod: Any, skel: Any) -> None:
+    """read() collects events and their CPUs apart; what a failed read took
+    off the rings reaches the callback next, each with its CPU."""
+    (cpu,) = os.sched_getaffinity(0)
+    got: List[Any] = []
+    with skel.maps.pb.perf_buffer(lambda c, e: got.append((c, e.seq)), mod.types.event) as r:
+        emit(skel, 8, ctypes.sizeof(mod.types.event))  # fewer than a run: one by one
+        real, calls = r._decode, [0]
+
+        def failing(buf: Any, off: int, n: int) -> Any:
+            calls[0] += 1
+            if calls[0] == 5:
+                raise MemoryError("while decoding the 5th record")
+            return real(buf, off, n)
+
+        r._decode = failing
+        with pytest.raises(MemoryError):
+            r.read()
+        r._decode = real
+        assert r.consume() == 7
+    assert got == [(cpu, s) for s in (0, 1, 2, 3, 5, 6, 7)]
