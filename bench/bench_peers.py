@@ -27,8 +27,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from common import Row, compile_bpf, interleaved, skeleton_module, spread
 
-N_EVENTS = int(os.environ.get('I20P_N', 200_000))
-REPS = int(os.environ.get('I20P_REPS', 7))
+N_EVENTS = 200_000
+REPS = 9
 PAGES = 4096  # per CPU: 16 MiB of perf ring holds N_EVENTS 48-byte samples
 ENTRIES = 10_000
 LOOKUPS = 20_000
