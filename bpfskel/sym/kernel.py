@@ -22,6 +22,8 @@ from __future__ import annotations
 import bisect
 import errno
 import time
+from itertools import compress, count, islice, repeat
+from operator import itemgetter, le
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import Error
@@ -81,20 +83,26 @@ class KernelSymbols:
         width = lines[0].find(b" ") if lines else -1
         if width > 0 and all(len(x) > width + 2 and x[width:width + 1] == b" "
                              for x in lines[:3]):
-            keep = [x for x in lines if x[width + 1:width + 2] in _TEXT_TYPES]
-            addrs = [int(x[:width], 16) for x in keep]
+            # fixed width: the loops run in C (map, compress), not per line in Python
+            if lines and not lines[-1]:
+                lines.pop()  # the text ends with a newline
+            types = set(map(ord, _TEXT_TYPES))
+            kinds = map(itemgetter(width + 1), lines)
+            keep = list(compress(lines, map(types.__contains__, kinds)))
+            addrs = list(map(int, map(itemgetter(slice(0, width)), keep), repeat(16)))
         else:  # not the fixed-width layout: parse each line
             keep = [x for x in lines if x.split(b" ", 2)[1:2] in ([t] for t in _TEXT_TYPES)]
             addrs = [int(x.split(b" ", 1)[0], 16) for x in keep]
         if addrs and not any(addrs):
             raise KernelAddressesHiddenError(self.path)
-        if any(addrs[i] > addrs[i + 1] for i in range(len(addrs) - 1)):
+        if not all(map(le, addrs, islice(addrs, 1, None))):
             order = sorted(range(len(addrs)), key=addrs.__getitem__)
             addrs = [addrs[i] for i in order]
             keep = [keep[i] for i in order]
         ends = addrs[1:] + [addrs[-1] + LAST_SYMBOL_SPAN if addrs else 0]
         # a symbol followed by another module's ends within LAST_SYMBOL_SPAN
-        mods = {i: x.rpartition(b"\t")[2] for i, x in enumerate(keep) if b"\t" in x}
+        tabbed = compress(count(), map(bytes.__contains__, keep, repeat(b"\t")))
+        mods = {i: keep[i].rpartition(b"\t")[2] for i in tabbed}
         for i in {j for k in mods for j in (k - 1, k) if 0 <= j < len(keep) - 1}:
             if mods.get(i, b"") != mods.get(i + 1, b""):
                 ends[i] = min(ends[i], addrs[i] + LAST_SYMBOL_SPAN)
