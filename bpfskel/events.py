@@ -7,7 +7,9 @@ Python, with no C callback per event; ``poll()`` drains what is pending,
 waits on epoll if nothing was, and drains again.
 
 Typing: with ``event_type`` (a generated class), each record is copied into a
-fresh instance (``from_buffer_copy``); without, the callback gets ``bytes``.
+fresh instance (``from_buffer_copy``), or, in a run of same-size records (see
+``RUN_MIN``), is an element of one copy of the run; without, the callback
+gets ``bytes``.
 A record of another size than ``event_type`` is still delivered as one:
 real tools send only the used part of a record (``bpf_ringbuf_output(...,
 offsetof(struct event, args) + e->args_size, ...)``), so a short record is
