@@ -12,7 +12,7 @@ APT_PKGS   := clang-19 libbpf-dev bpftool gcc make iproute2
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 
-.PHONY: all deps sysdeps pydeps bpf tools test test-kernels demo bench lint mounts clean
+.PHONY: all deps sysdeps pydeps bpf tools test test-kernels demo bench bench-peers lint mounts clean
 all: bpf
 
 # Idempotent: installs the Debian packages only when one is missing.
@@ -96,9 +96,13 @@ lint: deps
 	  $(BUILD)/opensnoop_skel.py
 
 # Benchmarks: a table of measured ratios, also written to build/bench.json.
+# The peer rows (BCC's Python, pylibbpf) need `make bench-peers` once.
 bench: deps mounts
 	$(MAKE) --no-print-directory bpf
 	$(PYTHON) bench/run.py
+
+bench-peers:
+	PYTHON=$(PYTHON) sh bench/peers.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -63,15 +63,20 @@ def best_times(fns: Sequence[Callable[[], Any]], *, number: int,
 
 
 def interleaved(fns: Sequence[Callable[[], Any]], *, repeat: int,
-                prepare: Optional[Callable[[], Any]] = None) -> List[List[float]]:
+                prepare: Union[None, Callable[[], Any], Sequence[Callable[[], Any]]] = None,
+                ) -> List[List[float]]:
     """Seconds of each call of each ``fns[i]``, ``repeat`` times, the sides
     alternating within every repetition (``prepare()`` before each call,
-    untimed); ``[i]`` is the list of ``fns[i]``'s times."""
+    untimed; a sequence gives each side its own); ``[i]`` is the list of
+    ``fns[i]``'s times."""
     times: List[List[float]] = [[] for _ in fns]
+    prepares = (list(prepare) if isinstance(prepare, Sequence)
+                else [prepare] * len(fns))
     for _ in range(repeat):
         for i, fn in enumerate(fns):
-            if prepare is not None:
-                prepare()
+            setup = prepares[i]
+            if setup is not None:
+                setup()
             t0 = time.perf_counter()
             fn()
             times[i].append(time.perf_counter() - t0)

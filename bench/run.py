@@ -1,7 +1,10 @@
 """Run every benchmark in bench/ and print one table; write build/bench.json.
 
 Each ``bench/bench_*.py`` module has ``run() -> list[Row]``.  Pass module
-names (``globals``, ``maps``, ...) to run only some of them.
+names (``globals``, ``maps``, ...) to run only some of them; ``--peers`` runs
+only the comparisons with BCC's Python and pylibbpf (bench_peers, whose rows
+say why a peer could not run; bench/peers.sh installs them).  The header
+gives the load average at the start and the end: the machines are shared.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def libbpf_version() -> str:
 
 def main(argv: List[str]) -> int:
     here = Path(__file__).resolve().parent
-    names = argv or sorted(p.stem[len("bench_"):] for p in here.glob("bench_*.py"))
+    names = ["peers" if a == "--peers" else a for a in argv] or sorted(
+        p.stem[len("bench_"):] for p in here.glob("bench_*.py"))
+    load_start = os.getloadavg()[0]
     rows: List[Row] = []
     failed = 0
     for name in names:
@@ -58,7 +63,8 @@ def main(argv: List[str]) -> int:
             traceback.print_exc()
             rows.append(Row(name, "(benchmark failed)", None, "", note=str(e)))
     when = datetime.date.today().isoformat()
-    header = f"bpfskel benchmarks, {when}; {machine()}; libbpf {libbpf_version()}"
+    load = f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    header = f"bpfskel benchmarks, {when}; {machine()}; libbpf {libbpf_version()}; {load}"
     print(header)
     w = max(len(f"{r.group}: {r.name}") for r in rows) if rows else 10
     print(f"{'benchmark':<{w}}  {'figure':>14}  {'goal':>10}  met")
@@ -69,7 +75,7 @@ def main(argv: List[str]) -> int:
         print(line + (f"  ({r.note})" if r.note else ""))
     BUILD_DIR.mkdir(exist_ok=True)
     out = BUILD_DIR / "bench.json"
-    out.write_text(json.dumps({"date": when, "machine": machine(),
+    out.write_text(json.dumps({"date": when, "machine": machine(), "load": load,
                                "libbpf": libbpf_version(),
                                "rows": [r.as_dict() for r in rows]}, indent=2) + "\n")
     print(f"wrote {out}", file=sys.stderr)

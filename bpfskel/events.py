@@ -7,7 +7,9 @@ Python, with no C callback per event; ``poll()`` drains what is pending,
 waits on epoll if nothing was, and drains again.
 
 Typing: with ``event_type`` (a generated class), each record is copied into a
-fresh instance (``from_buffer_copy``); without, the callback gets ``bytes``.
+fresh instance (``from_buffer_copy``), or, in a run of same-size records (see
+``RUN_MIN``), is an element of one copy of the run; without, the callback
+gets ``bytes``.
 A record of another size than ``event_type`` is still delivered as one:
 real tools send only the used part of a record (``bpf_ringbuf_output(...,
 offsetof(struct event, args) + e->args_size, ...)``), so a short record is
@@ -53,12 +55,14 @@ import ctypes
 import os
 import select
 from collections import deque
+from itertools import repeat
 from typing import (
     Any,
     AsyncIterator,
     Callable,
     Deque,
     Generic,
+    Iterator,
     List,
     Optional,
     Sequence,
@@ -70,7 +74,8 @@ from .closing import Closing
 from .codec import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
 
-__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size"]
+__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "run_to",
+           "taken", "typed_run"]
 
 _SIZE_KEY = "_record_size_"
 
@@ -87,6 +92,10 @@ def record_size(event: Any) -> int:
         return len(event)
     d = getattr(event, "__dict__", None)
     size = d.get(_SIZE_KEY) if d is not None else None
+    if size is None:  # an element of a run (typed_run): its array holds the size
+        run = getattr(event, "_b_base_", None)
+        if isinstance(run, ctypes.Array) and run._type_ is type(event):
+            size = run.__dict__.get(_SIZE_KEY)
     return ctypes.sizeof(event) if size is None else int(size)
 
 
@@ -108,6 +117,52 @@ def event_decoder(event_type: Any, source: str) -> Callable[[Any, int, int], Any
         return event
 
     return decode
+
+
+# Runs of same-size records (the per-event fast path): a reader with an
+# event_type checks the headers of up to RUN_MAX pending records at once
+# (columns.run_length, no per-record Python code) and copies a run of them
+# with one strided copy into a ctypes array; each event is then an element
+# of that array (a view sharing its one copy, so an event keeps the buffer
+# of its run alive).  Fewer than RUN_MIN pending records, or a probe that
+# finds no run, go one by one, and the next RUN_MIN records do too, so
+# records of mixed sizes cost one probe per RUN_MIN records, not per record.
+RUN_MIN = 16
+RUN_MAX = 1024
+
+
+def typed_run(cls: Any, buf: Any, start: int, count: int, stride: int,
+              record_size: int = 0) -> Any:
+    """``count`` records of ``cls`` every ``stride`` bytes from ``start`` of
+    ``buf``, copied into one ctypes array ``cls * count`` (never numpy: the
+    per-event path must not import it).  ``record_size``, if not 0, is what
+    :func:`record_size` gives for each element."""
+    from .columns import copy_strided
+
+    run = (cls * count).from_buffer(copy_strided(buf, start, count, stride,
+                                                 ctypes.sizeof(cls)))
+    if record_size:
+        run.__dict__[_SIZE_KEY] = record_size
+    return run
+
+
+def run_to(sink: Callable[..., Any], it: Iterator[Any], reader: "EventReader[Any]",
+           *first: Any) -> None:
+    """Call ``sink(*first, event)`` for each event of the iterator ``it`` over
+    a run, until the reader is closed (after the event in hand).  ``map``
+    makes the calls, so the loop body is just the closed check; how many
+    were made, even when one raised, is :func:`taken` of ``it``."""
+    args = (it,) if not first else (*(repeat(a) for a in first), it)
+    for _ in map(sink, *args):
+        if reader._closed:  # closed by the callback, or from elsewhere
+            break
+
+
+def taken(it: Iterator[Any], n: int) -> int:
+    """How many items the iterator ``it`` over a run of ``n`` has yielded
+    (its position, from ``__reduce__``; an exhausted one has none)."""
+    state = it.__reduce__()
+    return int(state[2]) if len(state) > 2 else n
 
 
 E = TypeVar("E")
@@ -140,7 +195,9 @@ class EventReader(Closing, Generic[E]):
 
     # subclasses: deliver up to ``limit`` events to ``sink``; return how many.
     # They stop after the event during which the reader was closed.
-    def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+    # ``bulk``, if given, takes a whole run of events at once instead (read()).
+    def _drain(self, sink: Callable[..., Any], limit: Optional[int],
+               bulk: Optional[Callable[..., Any]] = None) -> int:
         raise NotImplementedError
 
     # -- users and the one release -------------------------------------------------
@@ -170,7 +227,8 @@ class EventReader(Closing, Generic[E]):
             self._epoll.close()
             os.close(self._wake_fd)
 
-    def _deliver(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+    def _deliver(self, sink: Callable[..., Any], limit: Optional[int],
+                 bulk: Optional[Callable[..., Any]] = None) -> int:
         """The backlog first, then the rings; at most ``limit`` events (0: none)."""
         self._enter()
         try:
@@ -181,7 +239,7 @@ class EventReader(Closing, Generic[E]):
                 count += 1
                 sink(*args)
             if count != limit and not self._closed:
-                count += self._drain(sink, None if limit is None else limit - count)
+                count += self._drain(sink, None if limit is None else limit - count, bulk)
             return count
         finally:
             self._leave()
@@ -229,7 +287,7 @@ class EventReader(Closing, Generic[E]):
         out: List[Any] = []
         try:
             with gc_paused():
-                self._deliver(self._list_sink(out), max_events)
+                self._deliver(self._list_sink(out), max_events, self._list_bulk(out))
         except BaseException:
             # Events already taken off the rings are not lost: the next read,
             # poll or iteration delivers them first.
@@ -241,6 +299,9 @@ class EventReader(Closing, Generic[E]):
     # arguments (for the backlog) and into the events read() returns.
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
         return out.append
+
+    def _list_bulk(self, out: List[Any]) -> Callable[..., Any]:
+        return out.extend
 
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
         return [(event,) for event in out]

@@ -24,13 +24,14 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import functools
+import itertools
 import mmap
 import os
 import struct
 from typing import Any, Callable, List, Optional, Tuple
 
-from . import _libbpf, arch
-from .events import E, EventReader, event_decoder
+from . import _libbpf, arch, columns
+from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, run_to, taken, typed_run
 from .memory import buffer_address
 from .perf_event import (
     PERF_COUNT_SW_BPF_OUTPUT,
@@ -138,47 +139,133 @@ class PerfBuffer(EventReader[E]):
         self.event_type = event_type
         self._decode = event_decoder(event_type, source)
         self.lost_events = 0
+        self._read_cpus: Tuple[List[Any], List[int]] = ([], [])
+
+    # read() collects the events themselves in ``out`` (the list it returns)
+    # and their CPUs beside it, for the backlog if the read is interrupted.
+    def _cpus_of(self, out: List[Any]) -> List[int]:
+        if self._read_cpus[0] is not out:
+            self._read_cpus = (out, [])
+        return self._read_cpus[1]
 
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
-        return lambda cpu, event: out.append((cpu, event))
+        cpus = self._cpus_of(out)
+
+        def sink(cpu: int, event: Any) -> None:
+            cpus.append(cpu)
+            out.append(event)
+        return sink
+
+    def _list_bulk(self, out: List[Any]) -> Callable[..., Any]:
+        cpus = self._cpus_of(out)
+
+        def bulk(cpu: int, events: Any) -> None:
+            cpus.extend(itertools.repeat(cpu, len(events)))
+            out.extend(events)
+        return bulk
 
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
-        return out
+        return list(zip(self._cpus_of(out), out))
 
     def _events(self, out: List[Any]) -> List[Any]:
-        return [event for _, event in out]
+        self._read_cpus = ([], [])
+        return out
 
-    def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+    def _drain(self, sink: Callable[..., Any], limit: Optional[int],
+               bulk: Optional[Callable[..., Any]] = None) -> int:
         count = 0
         for ring in self._rings:
-            count += self._drain_ring(ring, sink, None if limit is None else limit - count)
+            count += self._drain_ring(ring, sink, None if limit is None else limit - count,
+                                      bulk)
             if count == limit or self._closed:  # closed by a callback
                 break
         return count
 
     def _drain_ring(self, ring: _CpuRing, sink: Callable[..., Any],
-                    limit: Optional[int]) -> int:
-        mem, decode = ring.mem, self._decode
+                    limit: Optional[int], bulk: Optional[Callable[..., Any]]) -> int:
+        """Samples are decoded straight from the mapping, runs of same-size
+        samples with one strided copy (see :data:`bpfskel.events.RUN_MIN`);
+        only a record that straddles the end of the data area is copied out
+        on its own.  Records are 8-byte aligned and the data area is a
+        power-of-2 multiple of 8, so a header never straddles.
+        ``data_head`` is read with an acquire load (the kernel's release store
+        orders the records before it), ``data_tail`` published once, at the end."""
+        mem, decode, cpu = ring.mem, self._decode, ring.cpu
+        base, dsize = ring.data_off, ring.data_size
+        mask = dsize - 1
+        u32 = _U32.unpack_from
+        cls, stride, header = self._run_shape()
+        raw = stride - _HDR.size - 4
+        padded = raw if stride and raw != ctypes.sizeof(cls) else 0
         head = ring.head()
         tail = _U64.unpack_from(mem, _TAIL_OFF)[0]  # only this reader writes it
         count = 0
+        single = 0  # records left to take one by one before probing for a run again
         try:
             while tail < head and count != limit and not self._closed:
-                rtype, _misc, size = _HDR.unpack_from(ring.read(tail, _HDR.size))
+                off = tail & mask
+                if stride and not single and head - tail >= RUN_MIN * stride:
+                    n = min(min(head - tail, dsize - off) // stride, RUN_MAX)
+                    if limit is not None:
+                        n = min(n, limit - count)
+                    run = columns.run_length(mem, base + off, n, stride, header, None)
+                    if run < RUN_MIN:
+                        single = RUN_MIN
+                    else:
+                        # record_size() includes the kernel's padding
+                        events = typed_run(cls, mem, base + off + 12, run, stride, padded)
+                        done = 0
+                        it = iter(events)
+                        try:
+                            if bulk is not None:
+                                bulk(cpu, events)
+                                done = run
+                            else:
+                                run_to(sink, it, self, cpu)
+                        finally:
+                            if bulk is None:
+                                done = taken(it, run)
+                            tail += done * stride
+                            count += done
+                        continue
+                elif single:
+                    single -= 1
+                rtype, _misc, size = _HDR.unpack_from(mem, base + off)
                 if size < _HDR.size:
                     tail = head  # a corrupt ring: drop what is in it rather than loop
                     break
+                if off + size <= dsize:  # contiguous: no copy
+                    tail += size
+                    if rtype == PERF_RECORD_SAMPLE:
+                        count += 1
+                        sink(cpu, decode(mem, base + off + 12, u32(mem, base + off + 8)[0]))
+                    elif rtype == PERF_RECORD_LOST:
+                        self._count_lost(ring, mem[base + off:base + off + size])
+                    continue
                 record = ring.read(tail, size)
                 tail += size
                 if rtype == PERF_RECORD_SAMPLE:
-                    raw_size = _U32.unpack_from(record, _HDR.size)[0]
                     count += 1
-                    sink(ring.cpu, decode(record, _HDR.size + 4, raw_size))
+                    sink(cpu, decode(record, _HDR.size + 4,
+                                     _U32.unpack_from(record, _HDR.size)[0]))
                 elif rtype == PERF_RECORD_LOST:
                     self._count_lost(ring, record)
         finally:
             ring.publish(tail)
         return count
+
+    def _run_shape(self) -> Tuple[Any, int, Tuple[Tuple[int, int, int], ...]]:
+        """(event_type, stride, header) of a run of samples of ``event_type``:
+        a sample is ``round_up(8 + 4 + size, 8)`` bytes; the header words are
+        the type, the size (misc may differ) and the raw size the kernel
+        padded to 8.  Stride 0 without an event type."""
+        cls = self.event_type
+        size = ctypes.sizeof(cls) if cls is not None else 0
+        if not size:
+            return cls, 0, ()
+        stride = (_HDR.size + 4 + size + 7) & ~7
+        return cls, stride, ((0, 4, PERF_RECORD_SAMPLE), (6, 2, stride),
+                             (8, 4, stride - _HDR.size - 4))
 
     def _count_lost(self, ring: _CpuRing, record: bytes) -> None:
         lost = _LOST.unpack_from(record, _HDR.size)[1]
@@ -191,13 +278,7 @@ class PerfBuffer(EventReader[E]):
         ``event_type`` record is ``round_up(8 + 4 + size, 8)`` bytes, so a run
         of them up to the end of the data area is a strided array.  A record
         that is not such a sample, or straddles the end, goes the slow way."""
-        from . import columns
-
-        cls = self.event_type
-        size = ctypes.sizeof(cls)
-        stride = (_HDR.size + 4 + size + 7) & ~7
-        # type, size (misc may differ), and the raw size the kernel padded to 8
-        header = ((0, 4, PERF_RECORD_SAMPLE), (6, 2, stride), (8, 4, stride - _HDR.size - 4))
+        cls, stride, header = self._run_shape()
         np = columns.numpy_or_none()
         count = 0
         for ring in self._rings:

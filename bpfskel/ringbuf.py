@@ -34,8 +34,8 @@ import mmap
 import struct
 from typing import Any, Callable, List, Optional
 
-from . import arch
-from .events import E, EventReader, event_decoder
+from . import arch, columns
+from .events import RUN_MAX, RUN_MIN, E, EventReader, event_decoder, run_to, taken, typed_run
 from .memory import buffer_address
 
 __all__ = ["RingBuffer"]
@@ -80,24 +80,63 @@ class RingBuffer(EventReader[E]):
         self.event_type = event_type
         self._decode = event_decoder(event_type, self.source)
 
-    def _drain(self, sink: Callable[..., Any], limit: Optional[int]) -> int:
+    def _drain(self, sink: Callable[..., Any], limit: Optional[int],
+               bulk: Optional[Callable[..., Any]] = None) -> int:
         data, cons_page = self._data, self._consumer
         assert data is not None and cons_page is not None
         mask, page, decode = self._mask, mmap.PAGESIZE, self._decode
         u32, u64 = _U32.unpack_from, _U64.unpack_from
         acquire, addr, publish = self._acquire, self._data_addr, self._publish
+        cls = self.event_type
+        size = ctypes.sizeof(cls) if cls is not None else 0
+        stride = (size + HDR_SIZE + 7) & ~7
+        header = ((0, 4, size),)  # the length word: no BUSY or DISCARD bit, this size
+        # A run's headers are checked with plain loads, which are acquire loads
+        # only on TSO machines: elsewhere every record goes the ordered way.
+        runs = acquire is None and cls is not None and size > 0
         cons = u64(cons_page, 0)[0]  # only this reader writes it
         count = 0
-        # A callback may be slow: publish after each event, as libbpf does, so
-        # producers get the space back at once.  read() publishes once at the end.
-        each = sink is self._callback
+        single = 0  # records left to take one by one before probing for a run again
+        # The consumer position is published once per batch (each snapshot of
+        # the producer position), not per event as libbpf does, which saves a
+        # store per record.  The space of the batch in hand goes back to the
+        # producer when the batch is done (or the callback raises).
         try:
             while True:
                 prod = u64(data, 0)[0] if acquire is None else acquire(addr)
                 if cons >= prod:
                     return count
+                if count:
+                    publish(cons)
                 while cons < prod:
                     off = page + (cons & mask)
+                    if runs and not single and prod - cons >= RUN_MIN * stride:
+                        n = min((prod - cons) // stride, RUN_MAX)
+                        if limit is not None:
+                            n = min(n, limit - count)
+                        run = columns.run_length(data, off, n, stride, header, None)
+                        if run < RUN_MIN:
+                            single = RUN_MIN
+                        else:
+                            events = typed_run(cls, data, off + HDR_SIZE, run, stride)
+                            done = 0
+                            it = iter(events)
+                            try:
+                                if bulk is not None:
+                                    bulk(events)
+                                    done = run
+                                else:
+                                    run_to(sink, it, self)
+                            finally:
+                                if bulk is None:
+                                    done = taken(it, run)
+                                cons += done * stride
+                                count += done
+                            if count == limit or self._closed:
+                                return count
+                            continue
+                    elif single:
+                        single -= 1
                     length = u32(data, off)[0] if acquire is None else acquire(addr + off, 4)
                     if length & BUSY_BIT:
                         return count
@@ -109,20 +148,17 @@ class RingBuffer(EventReader[E]):
                     sink(decode(data, off + HDR_SIZE, n))
                     if count == limit or self._closed:  # closed by the callback
                         return count
-                    if each:
-                        publish(cons)
         finally:
             publish(cons)
 
     def _drain_array(self, parts: List[Any], limit: Optional[int]) -> None:
-        """Copy runs of records, not records: fixed-size records sit ``stride``
+        """Copy runs of records, not records (as :meth:`_drain` does, with
+        numpy when it is installed): fixed-size records sit ``stride``
         bytes apart, and the data area is mapped twice, so the pending span is
         contiguous.  A run ends at the first header that is not exactly
         ``size`` (BUSY, DISCARD or another length): that record goes the slow
         way (skipped, or decoded by the short-record rule), then runs resume.
         The consumer position is stored once, at the end."""
-        from . import columns
-
         data, cons_page = self._data, self._consumer
         assert data is not None and cons_page is not None
         cls = self.event_type

@@ -275,26 +275,43 @@ def test_read_loses_no_event_around_a_short_record(mod: Any, skel: Any) -> None:
         assert rb.read() == []
 
 
-def test_read_keeps_consumed_events_when_delivery_fails(mod: Any, skel: Any) -> None:
-    """Whatever stops a read midway, events already off the ring come next."""
+@pytest.mark.parametrize("where", ["decode", "run"])
+def test_read_keeps_consumed_events_when_delivery_fails(mod: Any, skel: Any,
+                                                       where: str) -> None:
+    """Whatever stops a read midway, events already off the ring come next,
+    and none is lost: a record that fails to decode (records taken one by
+    one: fewer than a run) counts as consumed; a run whose delivery fails
+    stays in the ring."""
+    from bpfskel.events import RUN_MIN
+
     full = ctypes.sizeof(mod.types.event)
+    n = RUN_MIN - 1 if where == "decode" else 2 * RUN_MIN
     with skel.maps.rb.ring_buffer(None, mod.types.event) as rb:
-        emit_sized(skel, 21, full)
-        real = rb._decode
+        emit_sized(skel, n, full)
         calls = 0
 
-        def failing(buf: Any, off: int, n: int) -> Any:
+        def fail_11th() -> None:
             nonlocal calls
             calls += 1
             if calls == 11:
                 raise MemoryError("while decoding the 11th record")
-            return real(buf, off, n)
 
-        rb._decode = failing
+        def fail(events: Any) -> None:
+            raise MemoryError("while delivering a run")
+
+        real_decode = rb._decode
+        if where == "decode":
+            rb._decode = lambda buf, off, size: (fail_11th(), real_decode(buf, off, size))[1]
+        else:
+            rb._list_bulk = lambda out: fail
         with pytest.raises(MemoryError):
             rb.read()
-        rb._decode = real
-        assert [e.seq for e in rb.read()] == [*range(10), *range(11, 21)]
+        rb._decode = real_decode
+        if where == "decode":
+            assert [e.seq for e in rb.read()] == [*range(10), *range(11, n)]
+        else:
+            del rb._list_bulk
+            assert [e.seq for e in rb.read()] == list(range(n))
 
 
 # -- 7. open(object_path=...) compares the types in depth ------------------------------------

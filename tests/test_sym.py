@@ -287,3 +287,18 @@ def test_kallsyms_file_with_modules_and_bpf_programs(tmp_path: Path) -> None:
     # past the last symbol of a module: not blamed on it from far away
     assert ks.resolve(0xffffffffa0000000 + sym.kernel.LAST_SYMBOL_SPAN) is None
     assert ks.resolve(0xffffffff80000000) is None
+
+
+def test_kallsyms_file_out_of_order(tmp_path: Path) -> None:
+    """Lines are sorted by address when the file is not (and non-text symbols dropped)."""
+    path = tmp_path / "kallsyms"
+    path.write_text(
+        "ffffffff81000300 T last_core\n"
+        "ffffffff81000000 T _stext\n"
+        "ffffffff81000200 D some_data\n"
+        "ffffffff81000100 t do_thing\n")
+    ks = sym.KernelSymbols(str(path))
+    assert len(ks) == 3
+    assert ks.resolve_many([0xffffffff81000250, 0xffffffff81000010, 0xffffffff81000300]) == [
+        sym.Frame("do_thing", 0x150, "vmlinux"), sym.Frame("_stext", 0x10, "vmlinux"),
+        sym.Frame("last_core", 0, "vmlinux")]

@@ -22,7 +22,9 @@ from __future__ import annotations
 import bisect
 import errno
 import time
-from typing import List, Optional
+from itertools import compress, count, islice, repeat
+from operator import itemgetter, le
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import Error
 from .frame import Frame
@@ -70,6 +72,7 @@ class KernelSymbols:
         self._addrs: List[int] = []
         self._lines: List[bytes] = []
         self._ends: List[int] = []
+        self._names: Dict[int, Tuple[str, str]] = {}  # decoded on first use
         self.loaded_at = 0.0
         self.reload()
 
@@ -80,38 +83,64 @@ class KernelSymbols:
         width = lines[0].find(b" ") if lines else -1
         if width > 0 and all(len(x) > width + 2 and x[width:width + 1] == b" "
                              for x in lines[:3]):
-            keep = [x for x in lines if x[width + 1:width + 2] in _TEXT_TYPES]
-            addrs = [int(x[:width], 16) for x in keep]
+            # fixed width: the loops run in C (map, compress), not per line in Python
+            if lines and not lines[-1]:
+                lines.pop()  # the text ends with a newline
+            types = set(map(ord, _TEXT_TYPES))
+            kinds = map(itemgetter(width + 1), lines)
+            keep = list(compress(lines, map(types.__contains__, kinds)))
+            addrs = list(map(int, map(itemgetter(slice(0, width)), keep), repeat(16)))
         else:  # not the fixed-width layout: parse each line
             keep = [x for x in lines if x.split(b" ", 2)[1:2] in ([t] for t in _TEXT_TYPES)]
             addrs = [int(x.split(b" ", 1)[0], 16) for x in keep]
         if addrs and not any(addrs):
             raise KernelAddressesHiddenError(self.path)
-        if any(addrs[i] > addrs[i + 1] for i in range(len(addrs) - 1)):
+        if not all(map(le, addrs, islice(addrs, 1, None))):
             order = sorted(range(len(addrs)), key=addrs.__getitem__)
             addrs = [addrs[i] for i in order]
             keep = [keep[i] for i in order]
         ends = addrs[1:] + [addrs[-1] + LAST_SYMBOL_SPAN if addrs else 0]
         # a symbol followed by another module's ends within LAST_SYMBOL_SPAN
-        mods = {i: x.rpartition(b"\t")[2] for i, x in enumerate(keep) if b"\t" in x}
+        tabbed = compress(count(), map(bytes.__contains__, keep, repeat(b"\t")))
+        mods = {i: keep[i].rpartition(b"\t")[2] for i in tabbed}
         for i in {j for k in mods for j in (k - 1, k) if 0 <= j < len(keep) - 1}:
             if mods.get(i, b"") != mods.get(i + 1, b""):
                 ends[i] = min(ends[i], addrs[i] + LAST_SYMBOL_SPAN)
         self._addrs, self._lines, self._ends = addrs, keep, ends
+        self._names = {}
         self.loaded_at = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._addrs)
 
     def resolve(self, addr: int) -> Optional[Frame]:
-        i = bisect.bisect_right(self._addrs, addr) - 1
-        if i < 0 or addr >= self._ends[i]:
-            return None
-        line = self._lines[i]
-        rest = line.split(b" ", 2)[2]
+        return self.resolve_many((addr,))[0]
+
+    def resolve_many(self, addrs: Iterable[int]) -> List[Optional[Frame]]:
+        """``resolve`` of each address, in one loop: a symbol's name is
+        decoded once (and kept until ``reload``), and frames are built
+        as the tuples they are, without NamedTuple's Python ``__new__``."""
+        starts, ends, names = self._addrs, self._ends, self._names
+        find, make = bisect.bisect_right, tuple.__new__
+        out: List[Optional[Frame]] = []
+        put = out.append
+        for addr in addrs:
+            i = find(starts, addr) - 1
+            if i < 0 or addr >= ends[i]:
+                put(None)
+                continue
+            sym = names.get(i)
+            if sym is None:
+                sym = names[i] = self._symbol(i)
+            put(make(Frame, (sym[0], addr - starts[i], sym[1], None, None)))
+        return out
+
+    def _symbol(self, i: int) -> Tuple[str, str]:
+        """(name, module) of symbol ``i``."""
+        rest = self._lines[i].split(b" ", 2)[2]
         name, _, mod = rest.partition(b"\t")
         module = mod.strip(b"[]").decode() if mod else "vmlinux"
-        return Frame(name.decode("utf-8", "replace"), addr - self._addrs[i], module)
+        return name.decode("utf-8", "replace"), module
 
     def address_of(self, name: str) -> Optional[int]:
         """The address of the text symbol ``name`` (first match), or None."""

@@ -343,10 +343,11 @@ class Symbolizer:
         a second): BPF programs and modules loaded since then resolve."""
         ks = self.kernel
         addrs = list(addrs)
-        out = [ks.resolve(a) for a in addrs]
+        out = ks.resolve_many(addrs)
         if None in out and time.monotonic() - ks.loaded_at > 1.0:
             ks.reload()
-            out = [f if f is not None else ks.resolve(a) for f, a in zip(out, addrs)]
+            again = iter(ks.resolve_many([a for f, a in zip(out, addrs) if f is None]))
+            out = [f if f is not None else next(again) for f in out]
         return out
 
 
