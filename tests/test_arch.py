@@ -9,7 +9,6 @@ numbers.  Nothing in libbpf or the kernel is mocked.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -151,7 +150,7 @@ def not_tso(monkeypatch: pytest.MonkeyPatch) -> Iterator[List[str]]:
         store(address, value, width)
 
     here = arch.current()
-    monkeypatch.setitem(arch.ARCHES, here.name, dataclasses.replace(here, tso=False))
+    monkeypatch.setitem(arch.ARCHES, here.name, here._replace(tso=False))
     monkeypatch.setattr(arch, "load_acquire", counted_load)
     monkeypatch.setattr(arch, "store_release", counted_store)
     yield calls
