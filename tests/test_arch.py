@@ -181,8 +181,9 @@ def test_ring_buffer_with_explicit_ordering(mod: Any, not_tso: List[str]) -> Non
         assert [e.seq for e in got] == list(range(30))
         seqs = [int(s) for s in arr["seq"]] if hasattr(arr, "dtype") else [e.seq for e in arr]
         assert seqs == list(range(30, 37))
-        # the producer position, one header per record, the consumer position
-        assert not_tso.count("load4") == 37 and not_tso.count("store8") >= 31
+        # one acquire load per record header (no unordered runs), and the consumer
+        # position released once per batch: at least once per drain, never per event
+        assert not_tso.count("load4") == 37 and 2 <= not_tso.count("store8") < 30
 
 
 @requires_bpf
