@@ -30,19 +30,37 @@ struct ns_common___rq {
 struct pid_namespace___rq {
 	struct ns_common___rq ns;
 } __attribute__((preserve_access_index));
-struct nsproxy___rq {
-	struct pid_namespace___rq *pid_ns_for_children;
+struct upid___rq {	/* both fields: numbers[] is indexed, so the size must be the kernel's */
+	int nr;
+	struct pid_namespace___rq *ns;
+} __attribute__((preserve_access_index));
+struct pid___rq {
+	unsigned int level;
+	struct upid___rq numbers[1];
 } __attribute__((preserve_access_index));
 struct task_struct___rq {
 	int pid;
 	int tgid;
 	unsigned int __state;
 	char comm[TASK_COMM_LEN];
-	struct nsproxy___rq *nsproxy;
+	struct pid___rq *thread_pid;
 } __attribute__((preserve_access_index));
 struct task_struct___rq_old {	/* before 5.14: state, not __state */
 	long state;
 } __attribute__((preserve_access_index));
+
+/* The pid namespace of the task's own pid, as /proc/PID/ns/pid names it.  Read
+ * through thread_pid, which stays until the task is reaped: nsproxy is gone from
+ * exit_task_namespaces() on, and a dying task is still switched in after that. */
+static __always_inline __u32 task_pidns(struct task_struct___rq *t)
+{
+	struct pid___rq *pid = BPF_CORE_READ(t, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct pid_namespace___rq *ns = NULL;
+
+	bpf_core_read(&ns, sizeof(ns), &pid->numbers[level].ns);
+	return BPF_CORE_READ(ns, ns.inum);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -112,7 +130,7 @@ static __always_inline int switched(struct task_struct___rq *prev, struct task_s
 	switch (key_kind) {
 	case KEY_TGID: key = BPF_CORE_READ(next, tgid); break;
 	case KEY_TID: key = tid; break;
-	case KEY_PIDNS: key = BPF_CORE_READ(next, nsproxy, pid_ns_for_children, ns.inum); break;
+	case KEY_PIDNS: key = task_pidns(next); break;
 	default: key = 0;
 	}
 	h = bpf_map_lookup_elem(&hists, &key);
