@@ -1,15 +1,17 @@
-"""--prometheus on the summary tools, for real: while runqlat and syscount
-run with short report intervals (each report reads and clears their maps),
+"""--prometheus on the summary tools, for real: while runqlat, syscount and
+biolatency run with short report intervals (each report reads and clears their maps),
 /metrics is scraped and must hold every event the workload made since the
 start, and the reports together exactly the same."""
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.request
 from typing import Callable, Dict, Tuple
 
 import pytest
+from test_tool_biolatency import IOS, direct_io, loop_device  # noqa: F401 (a fixture)
 from test_tool_runqlat import SLEEPS, sleeper
 from test_tool_syscount import end, go, workload
 
@@ -86,4 +88,23 @@ def test_runqlat_histogram_counts_every_wakeup() -> None:
     assert samples[("runqlat_latency_seconds_sum", who)] > 0
     # the reports, each cleared, add up to what the scrape holds since the start
     reported = sum(h["total"] for r in json_lines(out) for h in r["hists"])
+    assert reported == samples[count], out
+
+
+def test_biolatency_histogram_per_disk_counts_every_io(loop_device: str) -> None:  # noqa: F811
+    name = os.path.basename(loop_device)
+    tool, url = start("biolatency", "-D", "-d", name, "--json", "0.2")
+    direct_io(loop_device)  # IOS O_DIRECT writes, then IOS reads
+    disk = (("disk", name),)
+    count = ("biolatency_latency_seconds_count", disk)
+    first = scrape_until(url, lambda s: s.get(count, 0) >= 2 * IOS)
+    time.sleep(0.5)  # more reports (each clears the map) before the last scrape
+    samples = scrape(url)
+    out, _ = tool.stop()
+    assert first[count] == samples[count] >= 2 * IOS, samples
+    inf = ("biolatency_latency_seconds_bucket", tuple(sorted((*disk, ("le", "+Inf")))))
+    assert samples[inf] == samples[count]
+    assert samples[("biolatency_lost_events_total", ())] == 0
+    reported = sum(h["total"] for r in json_lines(out) if r["type"] == "interval"
+                   for h in r["hists"])
     assert reported == samples[count], out

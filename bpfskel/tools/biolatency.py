@@ -19,7 +19,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from bpfskel import features, hist, labels
-from bpfskel.tools import common
+from bpfskel.tools import common, prom
 
 TOOL = "biolatency"
 PROGS = {"tp_btf": ("insert_btf", "issue_btf", "complete_btf"),
@@ -80,7 +80,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="this disk only (a name in /sys/block: sda, nvme0n1, loop0)")
     p.add_argument("--hook", choices=["auto", *PROGS], default="auto",
                    help="the tracepoint flavour (default: tp_btf if the kernel has it)")
+    prom.add_option(p)
     args = common.parse(p, argv)
+    prom.parse_option(p, args)
     try:
         args.dev = disk_dev(args.disk_name) if args.disk_name else 0
     except ValueError as e:
@@ -98,33 +100,45 @@ def trace(args: Any) -> int:
     unit = "msecs" if args.milliseconds else "usecs"
     flag_name = FlagNames()
 
-    def labelled(key: Any, h: Any) -> Dict[str, Any]:
+    def labelled(key: Tuple[int, int], h: Hist) -> Dict[str, Any]:
+        dev, flags = key
         entry: Dict[str, Any] = {}
         if args.disk:
-            entry["disk"] = labels.comm(h.disk) or f"{key.dev >> MINORBITS},{key.dev & 0xFFFFF}"
+            entry["disk"] = h[0] or f"{dev >> MINORBITS},{dev & 0xFFFFF}"
         if args.flag:
-            entry["flags"] = flag_name(key.flags)
+            entry["flags"] = flag_name(flags)
         return entry
 
-    def report(skel: Any) -> None:
-        rows = sorted(skel.maps.hists.pop_items(), key=lambda kv: (kv[0].dev, kv[0].flags))
+    def report(totals: "prom.Totals[Hist]") -> None:
+        rows = sorted(totals.report(), key=lambda kv: kv[0])
         if args.json:
             hists = []
             for key, h in rows:
                 entry = labelled(key, h)
-                entry["total"] = sum(h.slots)
-                entry["buckets"] = hist.log2_hist_data(list(h.slots))
+                entry["total"] = sum(h[1])
+                entry["buckets"] = hist.log2_hist_data(h[1])
                 hists.append(entry)
             out.write(type="interval", hook=hook, unit=unit, queued=args.queued, hists=hists)
             return
         if args.timestamp:
             print(f"[{common.timestamp()}]")
         if not args.disk and not args.flag:
-            print(hist.log2_hist(list(rows[0][1].slots) if rows else [], unit=unit))
+            print(hist.log2_hist(rows[0][1][1] if rows else [], unit=unit))
         for key, h in rows if args.disk or args.flag else ():
             print("\n".join(f"{k} = {v}" for k, v in labelled(key, h).items()))
-            print(hist.log2_hist(list(h.slots), unit=unit))
+            print(hist.log2_hist(h[1], unit=unit))
         print(flush=True)
+
+    def metrics(export: Any) -> Any:
+        """``biolatency_latency_seconds``: one histogram, or one per disk
+        and/or request flags (labelled so), ``_sum`` estimated from the log2
+        buckets."""
+        by = {name: (lambda k, h, name=name: labelled(k, h)[name])
+              for name, on in (("disk", args.disk), ("flags", args.flag)) if on}
+        return export.Exporter().histogram(
+            "biolatency_latency_seconds", "Block I/O latency", hists.totals,
+            export.Log2(scale=1e-3 if args.milliseconds else 1e-6), labels=by,
+            counts=lambda k, h: h[1])
 
     with mod.open() as skel:
         skel.rodata.per_disk = int(args.disk)
@@ -137,8 +151,20 @@ def trace(args: Any) -> int:
             for prog in others:
                 getattr(skel.progs, prog).autoload = name == hook
         common.load_and_attach(skel, TOOL)
-        common.started(TOOL, None, args)
-        for _last in common.intervals(args):
-            report(skel)
+        hists = prom.Totals(skel.maps.hists, _read, _add, args.prometheus is not None,
+                            key=lambda k: (k.dev, k.flags))
+        prom.reports(TOOL, skel, args, hists, report, metrics)
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0
+
+
+# one histogram as read from the map: the disk's name (with -D) and the slot counts
+Hist = Tuple[str, List[int]]
+
+
+def _read(h: Any) -> Hist:
+    return labels.comm(h.disk), list(h.slots)
+
+
+def _add(a: Hist, b: Hist) -> Hist:
+    return a[0] or b[0], [x + y for x, y in zip(a[1], b[1])]

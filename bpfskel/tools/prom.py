@@ -1,4 +1,5 @@
-"""``--prometheus [HOST]:PORT`` for the summary tools (runqlat, syscount):
+"""``--prometheus [HOST]:PORT`` for the summary tools (runqlat, syscount,
+biolatency):
 ``/metrics`` served by :mod:`bpfskel.export` while the tool runs, as
 ``examples/syslat.py`` does.
 
@@ -48,11 +49,13 @@ def parse_option(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 class Totals(Generic[V]):
     """A map read and cleared with ``pop_items`` by both the reports and the
     scrapes.  ``convert`` turns a popped value into a plain ``V``, ``add``
-    adds two of them (counts add up, maxima take the larger)."""
+    adds two of them (counts add up, maxima take the larger); ``key`` turns a
+    popped key into a hashable one (a struct key into a tuple)."""
 
     def __init__(self, m: Any, convert: Callable[[Any], V], add: Callable[[V, V], V],
-                 keep_totals: bool) -> None:
+                 keep_totals: bool, key: Callable[[Any], Any] = lambda k: k) -> None:
         self._map = m
+        self._key = key
         self._convert = convert
         self._add = add
         self._keep = keep_totals
@@ -61,8 +64,8 @@ class Totals(Generic[V]):
         self._totals: Dict[Any, V] = {}
 
     def _drain(self) -> None:
-        for k, raw in self._map.pop_items():
-            v = self._convert(raw)
+        for raw_key, raw in self._map.pop_items():
+            k, v = self._key(raw_key), self._convert(raw)
             for into in (self._pending, self._totals) if self._keep else (self._pending,):
                 old = into.get(k)
                 into[k] = v if old is None else self._add(old, v)
