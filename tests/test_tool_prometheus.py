@@ -1,17 +1,20 @@
-"""--prometheus on the summary tools, for real: while runqlat, syscount and
-biolatency run with short report intervals (each report reads and clears their maps),
-/metrics is scraped and must hold every event the workload made since the
+"""--prometheus on the summary tools, for real: while runqlat, syscount,
+biolatency and funclatency run with short report intervals (each report reads
+and clears their maps), /metrics is scraped and must hold every event the workload made since the
 start, and the reports together exactly the same."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import urllib.request
+from pathlib import Path
 from typing import Callable, Dict, Tuple
 
 import pytest
 from test_tool_biolatency import IOS, direct_io, loop_device  # noqa: F401 (a fixture)
+from test_tool_funclatency import CALLS, program  # noqa: F401 (a fixture)
 from test_tool_runqlat import SLEEPS, sleeper
 from test_tool_syscount import end, go, workload
 
@@ -108,3 +111,23 @@ def test_biolatency_histogram_per_disk_counts_every_io(loop_device: str) -> None
     reported = sum(h["total"] for r in json_lines(out) if r["type"] == "interval"
                    for h in r["hists"])
     assert reported == samples[count], out
+
+
+@pytest.mark.uprobe
+def test_funclatency_histogram_and_exact_sum(program: Path) -> None:  # noqa: F811
+    child = subprocess.Popen([str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    spec = f"{program}:hot_function"
+    tool, url = start("funclatency", "-p", str(child.pid), "--json", "-i", "0.2", spec)
+    child.communicate(b"go\n")  # CALLS calls of about 1 ms each, then the child exits
+    fn = (("function", spec),)
+    count = ("funclatency_latency_seconds_count", fn)
+    first = scrape_until(url, lambda s: s.get(count, 0) >= CALLS)
+    time.sleep(0.5)  # more reports (each clears the map) before the last scrape
+    samples = scrape(url)
+    out, _ = tool.stop()
+    assert first[count] == samples[count] == CALLS, samples
+    assert samples[("funclatency_latency_seconds_sum", fn)] >= CALLS * 1e-3
+    reported = [r for r in json_lines(out) if r["type"] == "interval"]
+    assert sum(r["count"] for r in reported) == CALLS, out
+    assert abs(sum(r["sum"] for r in reported) * 1e-9
+               - samples[("funclatency_latency_seconds_sum", fn)]) < 1e-6

@@ -21,7 +21,7 @@ import shutil
 from typing import Any, List, Optional, Tuple
 
 from bpfskel import errors, features, hist
-from bpfskel.tools import common
+from bpfskel.tools import common, prom
 
 TOOL = "funclatency"
 UNITS = {"nsecs": 0, "usecs": 1, "msecs": 2}  # the BPF side's enum units
@@ -80,7 +80,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--hook", choices=["auto", "fentry", "kprobe"], default="auto",
                    help="for a kernel function (default: fentry if the kernel has it)")
     p.add_argument("function", help="FUNC (kernel) or BINARY:FUNC (user space)")
+    prom.add_option(p)
     args = common.parse(p, argv)
+    prom.parse_option(p, args)
     try:
         args.binary, args.func = parse_spec(args.function)
     except ValueError as e:
@@ -113,10 +115,9 @@ def trace(args: Any) -> int:
     common.require_hook(hook)
     unit = "msecs" if args.milliseconds else "usecs" if args.microseconds else "nsecs"
 
-    def report(skel: Any) -> None:
-        rows = skel.maps.hists.pop_items()
-        slots = list(rows[0][1].slots) if rows else []
-        total = rows[0][1].sum if rows else 0
+    def report(totals: "prom.Totals[Hist]") -> None:
+        rows = totals.report()
+        slots, total = rows[0][1] if rows else ([], 0)
         count = sum(slots)
         if args.json:
             out.write(type="interval", function=args.function, hook=hook, unit=unit,
@@ -127,6 +128,16 @@ def trace(args: Any) -> int:
         print(hist.log2_hist(slots, unit=unit))
         avg = total // count if count else 0
         print(f"\navg = {avg} {unit}, total: {total} {unit}, count: {count}\n", flush=True)
+
+    def metrics(export: Any) -> Any:
+        """``funclatency_latency_seconds``, labelled with the function; its
+        ``_sum`` is exact (BPF adds up every call's time)."""
+        scale = SCALE[unit]
+        return export.Exporter().histogram(
+            "funclatency_latency_seconds", "Latency of the traced function", hists.totals,
+            export.Log2(scale=scale), labels={"function": lambda k, h: args.function},
+            counts=lambda k, h: h[0],
+            sum=lambda: sum(h[1] for h in hists.totals().values()) * scale)
 
     with mod.open() as skel:
         common.configure_filters(skel, args)
@@ -139,8 +150,20 @@ def trace(args: Any) -> int:
                 getattr(skel.progs, prog).set_attach_target(args.func)
         common.load_and_attach(skel, TOOL)  # fentry/fexit: attached by their target
         attach(skel, hook, args)
-        common.started(TOOL, None, args)
-        for _last in common.intervals(args):
-            report(skel)
+        hists = prom.Totals(skel.maps.hists, _read, _add, args.prometheus is not None)
+        prom.reports(TOOL, skel, args, hists, report, metrics)
         common.report_lost(TOOL, skel.bss.lost_events, args, out)
     return 0
+
+
+# the histogram as read from the map: log2 slot counts and the sum of the times
+Hist = Tuple[List[int], int]
+SCALE = {"nsecs": 1e-9, "usecs": 1e-6, "msecs": 1e-3}  # a unit in seconds
+
+
+def _read(h: Any) -> Hist:
+    return list(h.slots), int(h.sum)
+
+
+def _add(a: Hist, b: Hist) -> Hist:
+    return [x + y for x, y in zip(a[0], b[0])], a[1] + b[1]

@@ -1,5 +1,5 @@
 """``--prometheus [HOST]:PORT`` for the summary tools (runqlat, syscount,
-biolatency):
+biolatency, funclatency):
 ``/metrics`` served by :mod:`bpfskel.export` while the tool runs, as
 ``examples/syslat.py`` does.
 
