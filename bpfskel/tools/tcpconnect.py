@@ -14,12 +14,11 @@ reported when the kernel accepted it, whatever the handshake's outcome.
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any, List, Optional
 
 from bpfskel import features, labels
-from bpfskel.tools import common
+from bpfskel.tools import common, inet
 from bpfskel.tools.tcpstates import port
 
 TOOL = "tcpconnect"
@@ -40,9 +39,7 @@ def choose_hook() -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = common.parser(TOOL, "Trace outgoing TCP connects.", failed=False)
-    fam = p.add_mutually_exclusive_group()
-    fam.add_argument("-4", "--ipv4", action="store_true", help="IPv4 only")
-    fam.add_argument("-6", "--ipv6", action="store_true", help="IPv6 only")
+    inet.add_family_options(p)
     p.add_argument("-P", "--port", type=port, default=0, help="this destination port only")
     p.add_argument("-u", "--uid", type=int, default=-1, help="this user id only")
     p.add_argument("-U", "--print-uid", action="store_true", help="print a UID column")
@@ -66,27 +63,24 @@ def trace(args: Any) -> int:
     def show(e: Any) -> None:
         nonlocal count
         count += 1
-        v4 = e.family == socket.AF_INET
-        saddr = labels.ipv4(bytes(e.saddr)[:4]) if v4 else labels.ipv6(e.saddr)
-        daddr = labels.ipv4(bytes(e.daddr)[:4]) if v4 else labels.ipv6(e.daddr)
+        ip, saddr, daddr = inet.endpoints(e)
         comm = labels.comm(e.comm)
         if args.json:
             out.write(type="connect", hook=hook, pid=e.pid, uid=e.uid, comm=comm,
-                      ip=4 if v4 else 6, saddr=saddr, sport=e.sport, daddr=daddr,
+                      ip=ip, saddr=saddr, sport=e.sport, daddr=daddr,
                       dport=e.dport)
             return
         line = f"{common.timestamp():<9}" if args.timestamp else ""
         if args.print_uid:
             line += f"{e.uid:<6} "
-        line += f"{e.pid:<7} {comm:<16} {4 if v4 else 6}  {saddr:>15} "
+        line += f"{e.pid:<7} {comm:<16} {ip}  {saddr:>15} "
         if args.lport:
             line += f"{e.sport:<6} "
         print(f"{line}{daddr:>15} {e.dport}", flush=True)
 
     with mod.open() as skel:
         common.configure_filters(skel, args)
-        skel.rodata.targ_family = (socket.AF_INET if args.ipv4 else
-                                   socket.AF_INET6 if args.ipv6 else 0)
+        skel.rodata.targ_family = inet.family(args)
         skel.rodata.targ_dport = args.port
         skel.rodata.targ_uid = args.uid & 0xFFFFFFFF
         v6_function = hook == "tracepoint" or features.kernel_function(FUNCS[1])

@@ -14,12 +14,11 @@ byte each.
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any, List, Optional
 
 from bpfskel import labels
-from bpfskel.tools import common
+from bpfskel.tools import common, inet
 from bpfskel.tools.tcpstates import port
 
 TOOL = "tcplife"
@@ -28,9 +27,7 @@ TOOL = "tcplife"
 def main(argv: Optional[List[str]] = None) -> int:
     p = common.parser(TOOL, "Trace TCP sessions: lifetime and bytes, when they close.",
                       failed=False)
-    fam = p.add_mutually_exclusive_group()
-    fam.add_argument("-4", "--ipv4", action="store_true", help="IPv4 only")
-    fam.add_argument("-6", "--ipv6", action="store_true", help="IPv6 only")
+    inet.add_family_options(p)
     p.add_argument("-L", "--localport", type=port, default=0, help="this local port only")
     p.add_argument("-D", "--remoteport", type=port, default=0, help="this remote port only")
     args = common.parse(p, argv)
@@ -46,24 +43,21 @@ def trace(args: Any) -> int:
     def show(e: Any) -> None:
         nonlocal count
         count += 1
-        v4 = e.family == socket.AF_INET
-        saddr = labels.ipv4(bytes(e.saddr)[:4]) if v4 else labels.ipv6(e.saddr)
-        daddr = labels.ipv4(bytes(e.daddr)[:4]) if v4 else labels.ipv6(e.daddr)
+        ip, saddr, daddr = inet.endpoints(e)
         comm = labels.comm(e.comm)
         if args.json:
-            out.write(type="tcp_life", pid=e.pid, comm=comm, ip=4 if v4 else 6,
+            out.write(type="tcp_life", pid=e.pid, comm=comm, ip=ip,
                       saddr=saddr, sport=e.sport, daddr=daddr, dport=e.dport,
                       tx_bytes=e.tx_bytes, rx_bytes=e.rx_bytes, span_us=e.span_us)
             return
         head = f"{common.timestamp():<9}" if args.timestamp else ""
-        print(f"{head}{e.pid:<7} {comm:<16} {4 if v4 else 6} {saddr:>15} {e.sport:<5} "
+        print(f"{head}{e.pid:<7} {comm:<16} {ip} {saddr:>15} {e.sport:<5} "
               f"{daddr:>15} {e.dport:<5} {e.tx_bytes // 1024:>6} {e.rx_bytes // 1024:>6} "
               f"{e.span_us / 1000:.2f}", flush=True)
 
     with mod.open() as skel:
         common.configure_filters(skel, args)
-        skel.rodata.targ_family = (socket.AF_INET if args.ipv4 else
-                                   socket.AF_INET6 if args.ipv6 else 0)
+        skel.rodata.targ_family = inet.family(args)
         skel.rodata.targ_sport = args.localport
         skel.rodata.targ_dport = args.remoteport
         common.load_and_attach(skel, TOOL)

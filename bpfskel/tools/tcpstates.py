@@ -10,12 +10,11 @@ the task in whose context the change happens (often softirq: another task).
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any, List, Optional
 
 from bpfskel import labels
-from bpfskel.tools import common
+from bpfskel.tools import common, inet
 
 TOOL = "tcpstates"
 # include/net/tcp_states.h
@@ -37,9 +36,7 @@ def port(text: str) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = common.parser(TOOL, "Trace TCP state changes.", failed=False)
-    fam = p.add_mutually_exclusive_group()
-    fam.add_argument("-4", "--ipv4", action="store_true", help="IPv4 only")
-    fam.add_argument("-6", "--ipv6", action="store_true", help="IPv6 only")
+    inet.add_family_options(p)
     p.add_argument("--sport", type=port, default=0, help="this local port only")
     p.add_argument("--dport", type=port, default=0, help="this remote port only")
     args = common.parse(p, argv)
@@ -55,25 +52,22 @@ def trace(args: Any) -> int:
     def show(e: Any) -> None:
         nonlocal count
         count += 1
-        v4 = e.family == socket.AF_INET
-        saddr = labels.ipv4(bytes(e.saddr)[:4]) if v4 else labels.ipv6(e.saddr)
-        daddr = labels.ipv4(bytes(e.daddr)[:4]) if v4 else labels.ipv6(e.daddr)
+        ip, saddr, daddr = inet.endpoints(e)
         comm = labels.comm(e.comm)
         old, new = state_name(e.oldstate), state_name(e.newstate)
         if args.json:
             out.write(type="tcp_state", skaddr=f"{e.skaddr:#x}", pid=e.pid, comm=comm,
-                      ip=4 if v4 else 6, saddr=saddr, sport=e.sport, daddr=daddr,
+                      ip=ip, saddr=saddr, sport=e.sport, daddr=daddr,
                       dport=e.dport, oldstate=old, newstate=new, delta_us=e.delta_us)
             return
         head = f"{common.timestamp():<9}" if args.timestamp else ""
-        print(f"{head}{e.skaddr:016x} {e.pid:<7} {comm:<16} {4 if v4 else 6} "
+        print(f"{head}{e.skaddr:016x} {e.pid:<7} {comm:<16} {ip} "
               f"{saddr:>15} {e.sport:<5} {daddr:>15} {e.dport:<5} {old:>11} -> {new:<11} "
               f"{e.delta_us / 1000:.3f}", flush=True)
 
     with mod.open() as skel:
         common.configure_filters(skel, args)
-        skel.rodata.targ_family = (socket.AF_INET if args.ipv4 else
-                                   socket.AF_INET6 if args.ipv6 else 0)
+        skel.rodata.targ_family = inet.family(args)
         skel.rodata.targ_sport = args.sport
         skel.rodata.targ_dport = args.dport
         common.load_and_attach(skel, TOOL)
