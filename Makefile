@@ -12,7 +12,7 @@ APT_PKGS   := clang-19 libbpf-dev bpftool gcc make iproute2
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 
-.PHONY: all deps sysdeps pydeps bpf tools test test-kernels demo bench bench-peers lint mounts clean
+.PHONY: all deps sysdeps pydeps bpf tools test test-kernels demo bench bench-peers bench-readme lint mounts clean
 all: bpf
 
 # Idempotent: installs the Debian packages only when one is missing.
@@ -103,6 +103,10 @@ bench: deps mounts
 
 bench-peers:
 	PYTHON=$(PYTHON) sh bench/peers.sh
+
+# The README's benchmark table, rewritten from the last build/bench.json.
+bench-readme:
+	$(PYTHON) bench/readme.py
 
 clean:
 	rm -rf $(BUILD)
