@@ -93,8 +93,8 @@ lint: deps
 	$(MAKE) --no-print-directory bpf tools $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py \
 	  $(BUILD)/profile_skel.py $(BUILD)/opensnoop_skel.py
 	$(PYTHON) -m bpfskel build --project examples/getpid_counter
-	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun
-	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py tools/gen_syscall_names.py \
+	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun hatch_build.py
+	$(PYTHON) -m mypy --strict bpfskel hatch_build.py examples tools/vmrun tools/test_kernels.py tools/gen_syscall_names.py \
 	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py $(BUILD)/profile_skel.py \
 	  $(BUILD)/opensnoop_skel.py
 
