@@ -9,7 +9,6 @@ Without the hook the wheel has no ``*_skel.py``: the first test fails."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Dict
 
@@ -27,7 +25,7 @@ import pytest
 
 import bpfcc
 from bpfenv import REPO_ROOT, requires_bpf
-from elfread import ElfFile
+from elfread import ElfFile, embedded_object
 from venvenv import bpfskel_sources, bpfskel_wheelhouse, fresh_venv, sh
 
 TOOL_BPF = REPO_ROOT / "bpfskel" / "tools" / "bpf"
@@ -39,15 +37,6 @@ BTF_MAGIC = 0xEB9F
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bpfskel_wheelhouse(tmp_path_factory.mktemp("bpfskel"))
-
-
-def embedded_object(module: str) -> bytes:
-    """The object a generated module embeds, decoded here from its text
-    (zlib over base64, one string literal per line), not by bpfskel."""
-    m = re.search(r"\n_OBJECT = \(\n(.*?)\n\)\n", module, re.S)
-    assert m, "no single embedded _OBJECT"
-    text = "".join(re.findall(r"'([A-Za-z0-9+/=]*)'", m.group(1)))
-    return zlib.decompress(base64.b64decode(text))
 
 
 def test_the_tools_list_is_the_sources() -> None:
