@@ -75,7 +75,7 @@ test: deps mounts
 # and a smoke test in a VM of each Debian kernel (tools/vmrun fetches them).
 KERNELS ?= 6.1 6.12
 test-kernels: deps mounts
-	$(MAKE) --no-print-directory bpf
+	$(MAKE) --no-print-directory bpf tools
 	$(PYTHON) tools/test_kernels.py $(KERNELS)
 
 # A generated module from its object (the pattern the README recommends).
