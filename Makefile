@@ -12,7 +12,7 @@ APT_PKGS   := clang-19 libbpf-dev bpftool gcc make iproute2
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 
-.PHONY: all deps sysdeps pydeps bpf tools test test-kernels demo bench bench-peers bench-readme lint mounts clean
+.PHONY: all deps sysdeps pydeps bpf tools tool-skels test test-kernels demo bench bench-peers bench-readme lint mounts clean
 all: bpf
 
 # Idempotent: installs the Debian packages only when one is missing.
@@ -30,7 +30,7 @@ sysdeps:
 pydeps:
 	@(cd / && $(PYTHON) -c "import bpfskel, sys, pytest, mypy, ruff, hatchling, prometheus_client, yaml; \
 	  sys.exit(bpfskel.__file__ != '$(CURDIR)/bpfskel/__init__.py')") 2>/dev/null \
-	  || $(PYTHON) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	  || $(PYTHON) -m pip install -q -e '.[test]'
 
 deps: sysdeps pydeps
 
@@ -54,15 +54,18 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
 bpf: $(BPF_OBJS)
 
 # bpfskel.tools: each bpfskel/tools/bpf/<tool>.bpf.c becomes <tool>_skel.py
-# next to it, object embedded.  The modules are committed (and so ship in the
-# sdist and wheel); this regenerates them, an unchanged one is not rewritten.
-TOOL_SRCS := $(wildcard bpfskel/tools/bpf/*.bpf.c)
-TOOL_SKELS := $(TOOL_SRCS:.bpf.c=_skel.py)
-bpfskel/tools/bpf/%_skel.py: bpfskel/tools/bpf/%.bpf.c $(wildcard bpfskel/tools/bpf/*.bpf.h)
-	$(PYTHON) -m bpfskel build $< -o $@ --types-from $<
+# next to it, object embedded.  The modules are generated, never committed:
+# bpfskel's wheel build runs the same [tool.bpfskel] build through the hatch
+# hook (hatch_build.py), and `pip install -e .` too.  This is that build for a
+# checkout used through PYTHONPATH.  It always runs: bpfskel's cache knows
+# better than make what a module depends on (headers, clang, libbpf, the
+# generator), an unchanged source costs a few ms and its module is not
+# rewritten.
+tool-skels:
+	$(PYTHON) -m bpfskel build --project .
 bpfskel/tools/syscall_names.py: tools/gen_syscall_names.py
 	$(PYTHON) tools/gen_syscall_names.py
-tools: $(TOOL_SKELS) bpfskel/tools/syscall_names.py
+tools: tool-skels bpfskel/tools/syscall_names.py
 
 test: deps mounts
 	$(MAKE) --no-print-directory bpf tools
@@ -72,7 +75,7 @@ test: deps mounts
 # and a smoke test in a VM of each Debian kernel (tools/vmrun fetches them).
 KERNELS ?= 6.1 6.12
 test-kernels: deps mounts
-	$(MAKE) --no-print-directory bpf
+	$(MAKE) --no-print-directory bpf tools
 	$(PYTHON) tools/test_kernels.py $(KERNELS)
 
 # A generated module from its object (the pattern the README recommends).
@@ -87,11 +90,11 @@ demo: deps mounts
 
 # Lint and type-check the package, the examples and the generated demo modules.
 lint: deps
-	$(MAKE) --no-print-directory bpf $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py \
+	$(MAKE) --no-print-directory bpf tools $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py \
 	  $(BUILD)/profile_skel.py $(BUILD)/opensnoop_skel.py
 	$(PYTHON) -m bpfskel build --project examples/getpid_counter
-	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun
-	$(PYTHON) -m mypy --strict bpfskel examples tools/vmrun tools/test_kernels.py tools/gen_syscall_names.py \
+	$(PYTHON) -m ruff check bpfskel examples bench tests tools tools/vmrun hatch_build.py
+	$(PYTHON) -m mypy --strict bpfskel hatch_build.py examples tools/vmrun tools/test_kernels.py tools/gen_syscall_names.py \
 	  $(BUILD)/syslat_skel.py $(BUILD)/minimal_skel.py $(BUILD)/profile_skel.py \
 	  $(BUILD)/opensnoop_skel.py
 

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Tuple, Union
 __all__ = [
     "ElfError",
     "ElfFile",
+    "embedded_object",
     "Section",
     "Symbol",
     "read_elf",
@@ -302,3 +303,19 @@ def section_data(path: PathLike, name: str) -> bytes:
 def symbols(path: PathLike) -> Dict[str, Tuple[str, int, int, str, str]]:
     """name -> (section_name, st_value, st_size, binding, type) for all named symbols."""
     return ElfFile(path).symbols()
+
+
+def embedded_object(module: Union[str, bytes]) -> bytes:
+    """The object a generated module embeds (``_OBJECT``: zlib over base64,
+    one string literal per line), decoded from the module's text here, not
+    by bpfskel's own unpacking."""
+    import base64
+    import re
+    import zlib
+
+    text = module.decode() if isinstance(module, bytes) else module
+    m = re.search(r"\n_OBJECT = \(\n(.*?)\n\)\n", text, re.S)
+    if not m:
+        raise ElfError("no single embedded _OBJECT in the module")
+    return zlib.decompress(base64.b64decode("".join(re.findall(r"'([A-Za-z0-9+/=]*)'",
+                                                                m.group(1)))))

@@ -284,3 +284,42 @@ def test_generated_module_never_imports_the_generator(project: Path,
     build_time = [m for m in out if m.startswith("bpfskel.gen")
                   or m in ("bpfskel.testing", "bpfskel.pytest_plugin")]
     assert not build_time, out
+
+
+STEM_PROG = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "NAME.h"
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+SEC("tp/syscalls/sys_enter_getpid")
+int on_getpid(void *ctx)
+{
+	struct NAME_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e)
+		bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_project_stem_gives_each_source_its_own_header(tmp_path: Path,
+                                                       env: Dict[str, str]) -> None:
+    # as `--types-from $*.h` in a make pattern rule: a.bpf.c gets a.h's types, b.bpf.c b.h's
+    (tmp_path / "src").mkdir()
+    for name, member in (("a", "__u32 x;"), ("b", "__u64 y; __u16 z;")):
+        (tmp_path / "src" / f"{name}.bpf.c").write_text(STEM_PROG.replace("NAME", name))
+        (tmp_path / "src" / f"{name}.h").write_text(f"struct {name}_event {{ {member} }};\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.bpfskel]\nsources = ["src/*.bpf.c"]\ntypes-from = ["src/{stem}.h"]\n')
+    proc = run("build", "--project", ".", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    a, b = load(tmp_path / "src" / "a_skel.py"), load(tmp_path / "src" / "b_skel.py")
+    assert ctypes_size(a.types.a_event) == 4 and not hasattr(a.types, "b_event")
+    assert ctypes_size(b.types.b_event) == 16 and not hasattr(b.types, "a_event")
+
+
+def ctypes_size(cls: Any) -> int:
+    import ctypes
+
+    return ctypes.sizeof(cls)

@@ -272,12 +272,24 @@ def _strings(config: Mapping[str, Any], key: str) -> List[str]:
     return list(value)
 
 
+_STEM = "{stem}"   # in include/types-from: the source's stem, as make's $*
+
+
 def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]:
     """Build every source ``[tool.bpfskel]`` names; ``(path, path relative to
     root)`` of each generated module.  clang's diagnostics are raised in the
-    error, so pip shows them."""
+    error, so pip shows them.
+
+    ``{stem}`` in an ``include`` or ``types-from`` entry is each source's own
+    stem (``prog`` for ``prog.bpf.c``), as ``$*`` in a make pattern rule: one
+    glob of sources, each with its own header (``"src/bpf/{stem}.h"``), or its
+    event types declared in itself (``"src/bpf/{stem}.bpf.c"``)."""
     from ..names import identifier
 
+    # absolute, so that clang records every source as ./<name>.bpf.c (the
+    # source's directory maps to .): the same object from the hook, whose root
+    # is absolute, and from `bpfskel build --project .`
+    root = os.path.abspath(root)
     unknown = set(config) - {"sources", "cflags", "include", "types-from", "types", "arches"}
     if unknown:
         raise ConfigError(f"[tool.bpfskel] has unknown keys: {', '.join(sorted(unknown))}")
@@ -290,14 +302,17 @@ def build_project(root: str, config: Mapping[str, Any]) -> List[Tuple[str, str]]
         if not matches:
             raise ConfigError(f"[tool.bpfskel] sources: {pattern!r} matches no file")
         for source in matches:
-            base = os.path.basename(source)
+            stem = os.path.basename(source)
             for suffix in (".c", ".bpf"):
-                base = base[: -len(suffix)] if base.endswith(suffix) else base
-            name = identifier(base)
-            req = BuildRequest(source, name, _strings(config, "cflags"),
-                               [os.path.join(root, d) for d in _strings(config, "include")],
-                               [os.path.join(root, h) for h in _strings(config, "types-from")],
-                               _strings(config, "types"), arches=_strings(config, "arches"))
+                stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+
+            def paths(key: str, stem: str = stem) -> List[str]:
+                return [os.path.join(root, p.replace(_STEM, stem)) for p in _strings(config, key)]
+
+            name = identifier(stem)
+            req = BuildRequest(source, name, _strings(config, "cflags"), paths("include"),
+                               paths("types-from"), _strings(config, "types"),
+                               arches=_strings(config, "arches"))
             result = build(req)
             target = os.path.join(os.path.dirname(source), f"{name}_skel.py")
             try:

@@ -13,6 +13,7 @@ An app declares its BPF sources in its own ``pyproject.toml``::
     cflags = ["-Wall"]
     include = ["src/myapp/bpf/include"]  # optional: -I directories
     types-from = ["src/myapp/bpf/events.h"]  # optional: --types-from for every source
+                                         # ({stem}: each source's own, "src/myapp/bpf/{stem}.h")
     arches = ["x86_64", "aarch64"]       # optional: --arch, one object per arch if they differ
 
 Each source is built exactly as ``bpfskel build`` builds it (same flags, same
@@ -29,6 +30,9 @@ install``, ``pip install -e`` and ``python -m build`` alike, and are turned on
 by one table in the app's pyproject.  setuptools would need a ``setup.py``
 with a ``cmdclass`` in every app, because its ``pyproject.toml`` has no way
 to add a build step.
+
+bpfskel's own wheel is built by this hook too (its ``hatch_build.py`` takes
+it from the source tree): the tools' objects are compiled at wheel-build time.
 
 Build time only: imported by hatchling, never by the runtime.
 """

@@ -3,9 +3,10 @@
 Each tool is a module here with a ``main(argv) -> int``; ``python -m
 bpfskel.tools <tool> [args]`` and the ``bpfskel-tools`` console script
 dispatch to it.  The BPF side of each tool is ``bpf/<tool>.bpf.c``, compiled
-by ``make tools`` (``bpfskel build``) into ``bpf/<tool>_skel.py`` with the
-object embedded; those modules are committed, so an installed tool needs no
-clang, kernel headers or bpftool.
+into ``bpf/<tool>_skel.py`` with the object embedded when bpfskel's wheel is
+built (its own build hook, ``bpfskel.gen.hatch``, on ``[tool.bpfskel]`` of
+its pyproject), so an installed tool needs no clang, kernel headers or
+bpftool.  In a source checkout, ``make tools`` runs the same build.
 """
 
 from __future__ import annotations

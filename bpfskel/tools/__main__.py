@@ -27,7 +27,16 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 2
     module = importlib.import_module(f"bpfskel.tools.{name}")
-    rc: int = module.main(args[1:])
+    try:
+        rc: int = module.main(args[1:])
+    except ImportError as e:
+        # a source checkout on PYTHONPATH whose generated modules were never
+        # built (they are not committed; a wheel or `pip install -e` has them)
+        if e.name != "bpfskel.tools.bpf" and not (e.name or "").startswith("bpfskel.tools.bpf."):
+            raise
+        print(f"bpfskel-tools: error: the {name} BPF module is not built: run `make tools` "
+              "in the checkout, or install bpfskel with pip", file=sys.stderr)
+        return 1
     return rc
 
 

@@ -1,1 +1,2 @@
-"""Generated skeleton modules of the tools (``make tools`` writes them)."""
+"""Generated skeleton modules of the tools: the wheel build (the hatch hook)
+or ``make tools`` writes them; never committed."""
