@@ -50,6 +50,8 @@ from ctypes import (
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from . import _native, arch
+from ._libbpf_file import ENV_VAR as ENV_VAR  # re-exported: where it always was
+from ._libbpf_file import SONAME
 from ._libc import format_va
 from .errors import LOG_TAIL_LINES, Error, LibbpfError, libbpf_error, tail
 
@@ -69,7 +71,6 @@ __all__ = [
     "ProgInfo",
 ]
 
-ENV_VAR = "BPFSKEL_LIBBPF"
 INSTALL_HINT = "install Debian's libbpf1 package (apt-get install libbpf1), or set BPFSKEL_LIBBPF"
 
 log: Any = None  # the bpfskel.libbpf logger, from libbpf's first message (_logger)
@@ -448,7 +449,7 @@ def _candidates(explicit: Optional[str]) -> Iterator[str]:
     if explicit:
         yield explicit
         return
-    yield "libbpf.so.1"
+    yield SONAME
     import ctypes.util  # runs ldconfig through subprocess: only when the soname failed
 
     found = ctypes.util.find_library("bpf")
