@@ -50,6 +50,8 @@ from ctypes import (
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from . import _native, arch
+from ._libbpf_file import ENV_VAR as ENV_VAR  # re-exported: where it always was
+from ._libbpf_file import SONAME
 from ._libc import format_va
 from .errors import LOG_TAIL_LINES, Error, LibbpfError, libbpf_error, tail
 
@@ -69,7 +71,6 @@ __all__ = [
     "ProgInfo",
 ]
 
-ENV_VAR = "BPFSKEL_LIBBPF"
 INSTALL_HINT = "install Debian's libbpf1 package (apt-get install libbpf1), or set BPFSKEL_LIBBPF"
 
 log: Any = None  # the bpfskel.libbpf logger, from libbpf's first message (_logger)
@@ -420,7 +421,13 @@ __all__ += ["IterAttachOpts", "IterLinkInfo", "KprobeMultiOpts", "KprobeOpts", "
             "UprobeMultiOpts", "UsdtOpts"]
 
 class _Lib:
-    """Resolved libbpf functions as attributes; ``None`` where not exported."""
+    """Resolved libbpf functions as attributes; ``None`` where not exported.
+
+    Each function is bound (looked up, typed) on its first use and then kept
+    as a plain instance attribute, so later reads never come back here:
+    binding all of :data:`_SIGNATURES` up front cost every ``import`` of a
+    generated module several ms (start-up), for functions most programs
+    never call."""
 
     path: str
     version: Tuple[int, int]  # (major, minor); read through version()
@@ -428,16 +435,20 @@ class _Lib:
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self._cdll = cdll
         self.path = path
-        for name, (restype, argtypes, _since) in _SIGNATURES.items():
-            fn = getattr(cdll, name, None)
-            if fn is not None:
-                fn.restype = restype
-                fn.argtypes = argtypes
-            setattr(self, name, fn)
         self.version = (int(self.libbpf_major_version()), int(self.libbpf_minor_version()))
 
-    def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
-        raise AttributeError(f"libbpf function {name!r} is not declared in _SIGNATURES")
+    def __getattr__(self, name: str) -> Any:  # only reached for names not bound yet
+        try:
+            restype, argtypes, _since = _SIGNATURES[name]
+        except KeyError:
+            raise AttributeError(f"libbpf function {name!r} is not declared in _SIGNATURES"
+                                 ) from None
+        fn = getattr(self._cdll, name, None)
+        if fn is not None:
+            fn.restype = restype
+            fn.argtypes = argtypes
+        setattr(self, name, fn)  # racing threads bind equal functions: either one is kept
+        return fn
 
 
 _lock = threading.Lock()
@@ -448,7 +459,7 @@ def _candidates(explicit: Optional[str]) -> Iterator[str]:
     if explicit:
         yield explicit
         return
-    yield "libbpf.so.1"
+    yield SONAME
     import ctypes.util  # runs ldconfig through subprocess: only when the soname failed
 
     found = ctypes.util.find_library("bpf")

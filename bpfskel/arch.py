@@ -57,14 +57,14 @@ __all__ = ["MACHINE", "Arch", "ARCHES", "current", "syscall_number", "va_list_by
 MACHINE: str = os.uname().machine
 
 
-class Arch(NamedTuple):
-    """The facts bpfskel relies on for one architecture (a NamedTuple, not a
-    dataclass: this module is on the start-up path, and ``dataclasses`` is not)."""
-
-    name: str  # as ``uname -m`` prints it
-    syscalls: Mapping[str, int]  # system calls bpfskel makes by number
-    va_list_by_pointer: bool  # a va_list argument can be passed on as a pointer
-    tso: bool  # plain loads are acquire and plain stores release (total store order)
+# The facts bpfskel relies on for one architecture: ``name`` as ``uname -m``
+# prints it; the system ``syscalls`` bpfskel makes by number; whether a va_list
+# argument can be passed on as a pointer; ``tso``: plain loads are acquire and
+# plain stores release (total store order).  A NamedTuple, not a dataclass, and
+# in the call form: this module is on the start-up path, where ``dataclasses``
+# is not, and the class form compiles each annotation string at import.
+Arch = NamedTuple("Arch", [("name", str), ("syscalls", Mapping[str, int]),
+                           ("va_list_by_pointer", bool), ("tso", bool)])
 
 
 ARCHES: Dict[str, Arch] = {

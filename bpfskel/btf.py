@@ -70,22 +70,12 @@ _HDR = struct.Struct("<III")
 _U32 = struct.Struct("<I")
 
 
-class Member(NamedTuple):
-    name: str
-    type_id: int
-    bit_offset: int
-    bitfield_size: int  # 0: not a bitfield
-
-
-class Enumerator(NamedTuple):
-    name: str
-    value: int
-
-
-class VarSecinfo(NamedTuple):
-    type_id: int
-    offset: int
-    size: int
+# NamedTuples in the call form: the class form, under ``from __future__ import
+# annotations``, compiles each field's annotation string at import (start-up cost).
+Member = NamedTuple("Member", [("name", str), ("type_id", int), ("bit_offset", int),
+                               ("bitfield_size", int)])  # bitfield_size 0: not a bitfield
+Enumerator = NamedTuple("Enumerator", [("name", str), ("value", int)])
+VarSecinfo = NamedTuple("VarSecinfo", [("type_id", int), ("offset", int), ("size", int)])
 
 
 class Type:

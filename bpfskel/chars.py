@@ -33,7 +33,8 @@ _memmove = ctypes.memmove
 _memset = ctypes.memset
 _addressof = ctypes.addressof
 
-BytesLike = Union[bytes, bytearray, memoryview, "CharArray"]
+if TYPE_CHECKING:  # a Union with a forward reference compiles it at import: not at run time
+    BytesLike = Union[bytes, bytearray, memoryview, "CharArray"]
 
 
 def char_bytes(value: Any, length: int, what: str = "char array") -> bytes:

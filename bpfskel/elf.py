@@ -15,11 +15,11 @@ from typing import List, NamedTuple
 __all__ = ["Section", "sections"]
 
 
-class Section(NamedTuple):
-    name: str
-    name_offset: int  # file offset of the name in the section-name table
-    offset: int       # file offset of the section's contents
-    size: int
+# name_offset: file offset of the name in the section-name table; offset: file
+# offset of the section's contents.  (The call form: the class form compiles each
+# annotation string at import under ``from __future__ import annotations``.)
+Section = NamedTuple("Section", [("name", str), ("name_offset", int), ("offset", int),
+                                 ("size", int)])
 
 
 def sections(data: bytes) -> List[Section]:

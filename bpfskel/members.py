@@ -39,7 +39,10 @@ from typing import (
     overload,
 )
 
-from .chars import BytesLike, CharArray, char_bytes
+from .chars import CharArray, char_bytes
+
+if TYPE_CHECKING:
+    from .chars import BytesLike
 
 __all__ = ["CharField", "BoolField", "EnumField", "install_members", "ctypes_fields",
            "enum_ctype", "EnumArray", "BoolArray", "enum_array", "bool_array"]

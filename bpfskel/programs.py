@@ -34,11 +34,9 @@ def __getattr__(name: str) -> Any:
 _L = TypeVar("_L", bound=Link)
 
 
-class _TestRunFields(NamedTuple):
-    retval: int
-    data_out: bytes
-    ctx_out: bytes
-    duration_ns: int
+# the call form: the class form compiles each annotation string at import
+_TestRunFields = NamedTuple("_TestRunFields", [("retval", int), ("data_out", bytes),
+                                               ("ctx_out", bytes), ("duration_ns", int)])
 
 
 class TestRunResult(_TestRunFields):

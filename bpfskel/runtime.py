@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _libbpf
 from .embed import object_for_machine, unpack_object
-from .maps import Map
 from .members import BoolArray, EnumArray, bool_array, enum_array
-from .programs import Link, Program
 from .skeleton import Namespace, Skeleton
 from .structs import (
     BoolField,
@@ -41,6 +39,8 @@ from .views import SectionView
 if TYPE_CHECKING:
     from .bloom import BloomFilter
     from .mapinmap import MapInMap, OwnedMap
+    from .maps import Map
+    from .programs import Link, Program
     from .stackmap import StackTraceMap
     from .storage import StorageMap
     from .structops import StructOpsMap
@@ -56,9 +56,12 @@ __all__ = ["BoolField", "CEnum", "CharArray", "CharField", "EnumField", "Link", 
            # arrays of _Bool and of enums (bpfskel.members)
            "BoolArray", "EnumArray", "bool_array", "enum_array"]
 
-# The Map subclasses annotate skel.maps.<name> (strings, never evaluated at
-# import): each loads on first access (PEP 562), as bpfskel.mapkinds does.
-_LAZY = {"BloomFilter": ".bloom", "MapInMap": ".mapinmap", "OwnedMap": ".mapinmap",
+# Map and its subclasses, Program and Link annotate skel.maps.<name>,
+# skel.progs.<name> and skel.links.<name> (strings, never evaluated at import):
+# each loads on first access (PEP 562), as bpfskel.mapkinds does; open() needs
+# them, importing a generated module does not.
+_LAZY = {"Map": ".maps", "Program": ".programs", "Link": ".programs",
+         "BloomFilter": ".bloom", "MapInMap": ".mapinmap", "OwnedMap": ".mapinmap",
          "StackTraceMap": ".stackmap", "StorageMap": ".storage", "StructOpsMap": ".structops",
          "UserRingBufferMap": ".userringbuf"}
 

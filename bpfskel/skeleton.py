@@ -38,17 +38,20 @@ from typing import (
     TypeVar,
 )
 
-from . import _libbpf, mapkinds, structops
-from . import btf as btf_mod
+from . import _libbpf
 from .arena import ArenaSupport
-from .btf import Kind
 from .errors import ClosedError, Error, ObjectMismatchError, StateError
-from .maps import Map
 from .memory import Memory
 from .names import FROZEN_PREFIXES
-from .programs import Link, Program
 from .structs import add_accessors, fields_of
 from .views import Freeze, closed_class, readonly_class, set_freeze
+
+# What only open() and later need (maps, programs, BTF, struct_ops) is imported
+# there, not here: importing a generated module builds its classes and needs
+# none of it (issue 20, start-up: ``import bpfskel.runtime`` pays only for that).
+if TYPE_CHECKING:
+    from .maps import Map
+    from .programs import Link, Program
 
 __all__ = ["Skeleton", "Namespace", "ObjectMismatchError"]
 
@@ -194,6 +197,8 @@ class Skeleton(ArenaSupport):
                                                     self._kconfig_text)]
         o = _libbpf.opts(_libbpf.ObjectOpenOpts, object_name=keep[0], btf_custom_path=keep[1],
                          pin_root_path=keep[2], kconfig=keep[3])
+        from . import structops
+
         lib = _libbpf.lib()
         cls._arena_require(data, name)
         structops.require_support(data, name)
@@ -217,6 +222,11 @@ class Skeleton(ArenaSupport):
         return self
 
     def _discover(self, object_path: Optional[str]) -> None:
+        from . import btf as btf_mod
+        from . import mapkinds
+        from .btf import Kind
+        from .programs import Program
+
         lib = _libbpf.lib()
         obj = self._require_open("open")
         btf_ptr = lib.bpf_object__btf(obj)
@@ -297,6 +307,8 @@ class Skeleton(ArenaSupport):
         lib = _libbpf.lib()
         sections = {section: lib.bpf_map__btf_value_type_id(self._section_maps[section])
                     for section, _ident, _cls in self._sections_}
+        from . import btf as btf_mod
+
         got = dict(btf_mod.layout_digests(reader.read, sections, type_ids))
         for root, digest in self._layout_:
             if got.get(root) != digest:
@@ -425,6 +437,8 @@ class Skeleton(ArenaSupport):
             if link is not None:
                 links[ident] = prog._keep(link)
                 link._on_destroy.append(_forget_link(links, ident))
+        from . import structops
+
         structops.attach_all(self)  # struct_ops maps register on attach, as in C
 
     def detach(self) -> None:
@@ -475,6 +489,8 @@ class Skeleton(ArenaSupport):
         ns = self.__dict__.get("_struct_ops")
         if ns is None:
             obj = self._require_open("use struct_ops")
+            from . import structops
+
             ns = Namespace("struct_ops", structops.shadow_namespace(self, obj))
             self.__dict__["_struct_ops"] = ns
         return ns
@@ -517,6 +533,8 @@ def _attach_auto(prog: Program) -> Optional[Link]:
                  f"attaching program {prog.name!r} ({prog.section})", ctypes.byref(s))
     if not link_ptr.value:
         return None
+    from .programs import Link
+
     return Link(link_ptr.value, f"{prog.name}:{prog.section}")
 
 

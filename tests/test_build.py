@@ -15,8 +15,10 @@ from typing import Any, Dict
 
 import pytest
 
+from bpfskel import _libbpf, _libbpf_file
+
 import bpfcc
-from bpfenv import bpf_unavailable_reason, needs_tracefs
+from bpfenv import REPO_ROOT, bpf_unavailable_reason, needs_tracefs
 
 pytestmark = pytest.mark.skipif(bpfcc.missing_reason() is not None,
                                 reason=str(bpfcc.missing_reason()))
@@ -112,6 +114,35 @@ def test_cache_hit_and_invalidation(project: Path, env: Dict[str, str],
     # so are the flags
     flagged = build(BuildRequest(req.source, "prog", cflags=["-DUNUSED=1"]))
     assert not flagged.cached
+
+    # and the libbpf file the runtime would load, keyed without loading it
+    _libbpf.lib()
+    with open("/proc/self/maps") as maps:  # the file this process loaded
+        system_lib = next(line.split()[-1] for line in maps if "/libbpf.so" in line)
+    copy = project / "libbpf.so.1"
+    copy.write_bytes(Path(system_lib).read_bytes())
+    monkeypatch.setenv(_libbpf_file.ENV_VAR, str(copy))
+    assert not build(req).cached
+    assert build(req).cached
+    os.utime(copy, ns=(2, 2))  # a libbpf reinstalled in place: a new file identity
+    assert not build(req).cached
+
+
+def test_cache_hit_loads_no_libbpf(project: Path, env: Dict[str, str]) -> None:
+    """A ``bpfskel build`` with nothing changed stays cheap (issue 19: under
+    100 ms with the interpreter's start): it loads no libbpf and none of the
+    modules only a compile needs.  Module presence, not a timing."""
+    assert run("build", "src/prog.bpf.c", env=env, cwd=project).returncode == 0
+    code = ("import sys\nfrom bpfskel.gen.cli import main\n"
+            "rc = main(['build', 'src/prog.bpf.c'])\n"
+            "heavy = ['ctypes', 'bpfskel._libbpf', 'hashlib', 'shutil', 'subprocess', "
+            "'tempfile', 'bpfskel.gen.generate', 'bpfskel.gen.objfile']\n"
+            "print(rc, sorted(m for m in heavy if m in sys.modules))")
+    full = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=project, env=full,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "0 []", out.stdout
 
 
 def test_check(project: Path, env: Dict[str, str]) -> None:

@@ -7,14 +7,15 @@ as ``bpfskel gen`` makes it.
 **Cache.**  A build is keyed by everything its output depends on: the
 source's path, the flags, the include directories, ``--types-from``/``--type``,
 the clang binary, the bpfskel version and its generator's files, the libbpf
-version (libbpf fixes the BTF up before the generator reads it), and the
-architecture.  Under that key the cache keeps the object, the module and the
-list of files clang read (its ``-MD`` depfile: the source and every header,
-``vmlinux.h`` included) with their sizes, mtimes and SHA-256.  A rebuild
-stats those files, hashes only the ones whose size or mtime moved, and, when
-all match, copies the module without running clang or libbpf.  A header that
-appears later in an earlier include directory is not noticed: that would take
-a compile.
+file the runtime would load (libbpf fixes the BTF up before the generator
+reads it; identified by path, inode, size and mtime, so that a cache hit
+never loads it), and the architecture.  Under that key the cache keeps the
+object, the module and the list of files clang read (its ``-MD`` depfile: the
+source and every header, ``vmlinux.h`` included) with their sizes, mtimes and
+BLAKE2b digests.  A rebuild stats those files, hashes only the ones whose size or
+mtime moved, and, when all match, copies the module without running clang or
+libbpf.  A header that appears later in an earlier include directory is not
+noticed: that would take a compile.
 
 ``vmlinux.h``: a source that includes ``"vmlinux.h"`` with none on its include
 path gets one generated from ``/sys/kernel/btf/vmlinux`` (:mod:`.vmlinux`) into
@@ -27,13 +28,17 @@ The cache is ``$BPFSKEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/bpfskel``, else
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import re
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from .. import __version__
+from .. import __version__, _libbpf_file
+
+try:  # hashlib's own blake2b, without the OpenSSL that importing hashlib loads (ms)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 from ..errors import Error
 from .cli import write_atomic
 from .toolchain import Clang, bpf_flags, find_clang, host_arch, prefix_map_flags
@@ -80,8 +85,8 @@ def uses_vmlinux_h(source_bytes: bytes) -> bool:
     return bool(_VMLINUX_INCLUDE.search(source_bytes))
 
 
-def _sha(path: str) -> str:
-    h = hashlib.sha256()
+def _digest(path: str) -> str:
+    h = blake2b(digest_size=32)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -94,12 +99,13 @@ def _generator_signature() -> List[Tuple[str, int, int]]:
     also between two commits that share a version number."""
     gen = os.path.dirname(os.path.abspath(__file__))
     out = []
-    for here in (os.path.dirname(gen), gen):
-        for name in sorted(os.listdir(here)):
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(here, name))
-                out.append((os.path.relpath(os.path.join(here, name), gen), st.st_size,
-                            st.st_mtime_ns))
+    for here, prefix in ((os.path.dirname(gen), "../"), (gen, "")):
+        with os.scandir(here) as entries:
+            for e in entries:
+                if e.name.endswith(".py"):
+                    st = e.stat()
+                    out.append((prefix + e.name, st.st_size, st.st_mtime_ns))
+    out.sort()
     return out
 
 
@@ -113,7 +119,7 @@ def _deps_record(paths: Sequence[str]) -> List[Tuple[str, int, int, str]]:
     out = []
     for p in sorted(set(paths)):
         st = os.stat(p)
-        out.append((p, st.st_size, st.st_mtime_ns, _sha(p)))
+        out.append((p, st.st_size, st.st_mtime_ns, _digest(p)))
     return out
 
 
@@ -125,7 +131,7 @@ def _deps_unchanged(deps: Sequence[Sequence[object]]) -> bool:
             return False
         if st.st_size == size and st.st_mtime_ns == mtime:
             continue
-        if st.st_size != size or _sha(str(path)) != digest:
+        if st.st_size != size or _digest(str(path)) != digest:
             return False
     return True
 
@@ -136,8 +142,8 @@ def _vmlinux_dir(cache: str) -> str:
 
     st = os.stat(DEFAULT_BTF)
     uname = os.uname()
-    key = hashlib.sha256(f"{uname.release}|{uname.version}|{st.st_size}|{__version__}"
-                         .encode()).hexdigest()[:24]
+    key = blake2b(f"{uname.release}|{uname.version}|{st.st_size}|{__version__}".encode(),
+                  digest_size=12).hexdigest()
     d = os.path.join(cache, "vmlinux", key)
     header = os.path.join(d, "vmlinux.h")
     if not os.path.exists(header):
@@ -156,8 +162,6 @@ def _needs_generated_vmlinux(src: bytes, req: BuildRequest) -> bool:
 
 def build(req: BuildRequest, use_cache: bool = True) -> BuildResult:
     """Compile ``req.source`` and generate its module, or take both from the cache."""
-    from .. import _libbpf
-
     source = os.path.abspath(req.source)
     with open(source, "rb") as f:
         src = f.read()
@@ -165,11 +169,11 @@ def build(req: BuildRequest, use_cache: bool = True) -> BuildResult:
     clang = find_clang(check=False)
     arch = req.arch or host_arch()
     key_material = json.dumps([
-        __version__, _generator_signature(), _libbpf.version_string(), clang.identity(),
+        __version__, _generator_signature(), _libbpf_file.identity(), clang.identity(),
         source, req.name, req.cflags, [os.path.abspath(i) for i in req.includes],
         [os.path.abspath(h) for h in req.types_from], req.types, arch, sorted(set(req.arches)),
     ])
-    key = hashlib.sha256(key_material.encode()).hexdigest()[:32]
+    key = blake2b(key_material.encode(), digest_size=16).hexdigest()
     entry = os.path.join(cache, "build", key)
     manifest_path = os.path.join(entry, "manifest.json")
     module_path = os.path.join(entry, f"{req.name}_skel.py")

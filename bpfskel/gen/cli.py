@@ -14,7 +14,7 @@ import os
 import shlex
 import stat
 import sys
-from typing import TYPE_CHECKING, List, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, List, NoReturn, Optional
 
 from .. import __version__
 from ..errors import Error
@@ -27,7 +27,37 @@ __all__ = ["main"]
 PROG = "bpfskel"
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, sized as it sizes itself (``$COLUMNS``, else the
+    terminal, else 80, less 2) without the ``shutil`` import it does for that
+    on every ``add_argument``: a ``bpfskel build`` cache hit is timed."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()  # type: ignore[union-attr]
+                                           ).columns
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+            columns = 0
+    return columns or 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.exit(2, f"{PROG}: error: {message}\n")
 

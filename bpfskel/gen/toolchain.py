@@ -19,7 +19,6 @@ install.  Build time only: the runtime never imports this module.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import Error
@@ -143,13 +142,23 @@ def _has_bpf_target(path: str) -> bool:
     return any(line.split()[:1] == ["bpf"] for line in out.splitlines())
 
 
+def _which(name: str) -> Optional[str]:
+    """``shutil.which`` for a bare name on POSIX, without importing shutil
+    (and the bz2/lzma it pulls in): a ``bpfskel build`` cache hit is timed."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(d or ".", name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
+
+
 def find_clang(check: bool = True) -> Clang:
     """The clang to use, checked to have the BPF target (``check``: a cache
     hit only needs the clang's identity, not a run of it)."""
     explicit = os.environ.get(ENV_VAR)
     names = [explicit] if explicit else [*(f"clang-{v}" for v in _VERSIONS), "clang"]
     for name in names:
-        path = shutil.which(name) if os.sep not in name else (name if os.access(
+        path = _which(name) if os.sep not in name else (name if os.access(
             name, os.X_OK) else None)
         if path is None:
             if explicit:
