@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from ctypes import (
     CFUNCTYPE,
     POINTER,
+    PYFUNCTYPE,
     Structure,
     c_bool,
     c_char_p,
@@ -419,6 +420,22 @@ __all__ += ["IterAttachOpts", "IterLinkInfo", "KprobeMultiOpts", "KprobeOpts", "
             "LinkCreateOpts", "NetfilterOpts", "PerfEventOpts", "ProgLoadOpts", "TraceOpts",
             "UprobeMultiOpts", "UsdtOpts"]
 
+# Functions also bound as ``<name>_held``: called with the GIL held
+# (``ctypes.PYFUNCTYPE``), without argtypes, and without ctypes' errno swap.
+# That saves the GIL's release and reacquisition, the per-argument
+# ``from_param`` conversions and two errno copies, about half of what a
+# ctypes call costs around a ~1 us syscall (``m[k]``'s hot path, see
+# bpfskel.maps).  The caller passes what C takes as is: an int fd, ``bytes``
+# (passed as a pointer to their data) and ctypes arrays (passed by address);
+# the result is the negative errno, as from the typed binding.  Only for calls
+# that cannot wait on anything: a map element lookup copies a key in and a
+# value out and never sleeps for another task, so no other thread is held up
+# longer than the syscall; everything that may block (``ring_buffer__poll``,
+# epoll, updates of map-in-maps that wait for an RCU grace period) releases
+# the GIL through the typed binding.
+_GIL_HELD: dict[str, Any] = {"bpf_map_lookup_elem": c_int}
+
+
 class _Lib:
     """Resolved libbpf functions as attributes; ``None`` where not exported."""
 
@@ -434,6 +451,10 @@ class _Lib:
                 fn.restype = restype
                 fn.argtypes = argtypes
             setattr(self, name, fn)
+        for name, restype in _GIL_HELD.items():
+            held = PYFUNCTYPE(restype)((name, cdll))
+            held.argtypes = None  # type: ignore[assignment]  # see _GIL_HELD: the callers pass C-ready arguments
+            setattr(self, name + "_held", held)
         self.version = (int(self.libbpf_major_version()), int(self.libbpf_minor_version()))
 
     def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
