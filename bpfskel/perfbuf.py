@@ -161,7 +161,7 @@ class PerfBuffer(EventReader[E]):
 
         def bulk(cpu: int, events: Any) -> None:
             cpus.extend(itertools.repeat(cpu, len(events)))
-            out.extend(events)
+            out.extend(events[:])  # a slice makes the elements faster than iterating
         return bulk
 
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:

@@ -135,3 +135,44 @@ def test_fails_after_close(table: Any) -> None:
     with pytest.raises(Exception) as e:
         m[1]
     assert "closed" in str(e.value)
+
+
+def test_gc_paused_restores_and_leaves_without_a_collection() -> None:
+    """read() and items() build their lists under gc_paused: the collector's
+    state comes back as it was (also on error, also nested), and leaving
+    does not itself walk the objects just made."""
+    import gc
+
+    from bpfskel.codec import gc_paused
+
+    runs: List[int] = []
+
+    def note(phase: str, info: Any) -> None:
+        if phase == "start":
+            runs.append(info["generation"])
+
+    assert gc.isenabled()
+    gc.callbacks.append(note)
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(20_000)]  # far past the young threshold
+            with gc_paused():
+                pass
+            assert not gc.isenabled()
+        collections = len(runs)  # read before anything allocates (that may collect)
+        assert collections == 0 and gc.isenabled()
+        del kept
+        with pytest.raises(ZeroDivisionError):
+            with gc_paused():
+                1 / 0
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            with gc_paused():
+                pass
+            assert not gc.isenabled()  # it was off before: it stays off
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.remove(note)
