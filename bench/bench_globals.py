@@ -32,7 +32,7 @@ import ctypes
 import timeit
 from typing import Any, Dict, List, Sequence, Tuple
 
-from common import REPO_ROOT, Row, compile_bpf, compile_c, ratio_row, skeleton_module
+from common import REPO_ROOT, Row, compile_bpf, compile_c, ratio_row, skeleton_module, spread
 
 GROUP = "globals"
 NUMBER = 100_000        # executions per timing of an attribute access (a few ms)
@@ -89,17 +89,20 @@ class Plain:
         self.rodata = PlainRodata()
 
 
-def _timers(stmts: Sequence[Tuple[str, int]], ns: Dict[str, Any]) -> List[float]:
-    """Seconds per execution of each ``(statement, number)``: best of REPEAT
-    timings of ``number`` executions, net of the empty loop.  The statements
-    alternate within each repetition, so that noise hits them all."""
+def _timers(stmts: Sequence[Tuple[str, int]], ns: Dict[str, Any]) -> List[Tuple[float, float]]:
+    """(best, median) seconds per execution of each ``(statement, number)``
+    over REPEAT timings of ``number`` executions, net of the empty loop's.
+    The statements alternate within each repetition, so that noise hits
+    them all."""
     timers = [(timeit.Timer(s, globals=ns), n) for s, n in [("pass", NUMBER), *stmts]]
-    best = [float("inf")] * len(timers)
+    runs: List[List[float]] = [[] for _ in timers]
     for _ in range(REPEAT):
         for i, (t, n) in enumerate(timers):
-            best[i] = min(best[i], t.timeit(n) / n)
-    empty = best[0]
-    return [max(b - empty, 1e-12) for b in best[1:]]
+            runs[i].append(t.timeit(n) / n)
+    spreads = [spread(r) for r in runs]
+    empty = spreads[0]
+    return [(max(sp["min_s"] - empty["min_s"], 1e-12),
+             max(sp["median_s"] - empty["median_s"], 1e-12)) for sp in spreads[1:]]
 
 
 def _c_access(addr: int) -> Tuple[float, float]:
@@ -153,12 +156,15 @@ def run() -> List[Row]:
                    "update alone": "buf.counter = 7; update(fd, k, b, 0)"}
         stmts = [(c[1], NUMBER) for c in cases] + [(c[2], NUMBER) for c in cases]
         stmts += [(st, SYSCALL_NUMBER) for st in syscall.values()]
-        times = dict(zip([st for st, _n in stmts], _timers(stmts, ns)))
+        both = dict(zip([st for st, _n in stmts], _timers(stmts, ns)))
+        times = {st: b for st, (b, _m) in both.items()}
+        medians = {st: m for st, (_b, m) in both.items()}
         for name, ours, plain, goal in cases:
             t_ours, t_plain = times[ours], times[plain]
             rows.append(ratio_row(GROUP, f"{name} vs plain ctypes", t_ours, t_plain,
                                   goal_max=goal,
-                                  note=f"{t_ours * 1e9:.1f} ns vs {t_plain * 1e9:.1f} ns"))
+                                  note=f"{t_ours * 1e9:.1f} ns vs {t_plain * 1e9:.1f} ns",
+                                  medians=(medians[ours], medians[plain])))
         for name, what in ((".bss u64 read", "bpf_map_lookup_elem"),
                            (".bss u64 write", "lookup + update syscalls")):
             case = next(c for c in cases if c[0] == name)
@@ -170,7 +176,8 @@ def run() -> List[Row]:
                 note += (f"; vs bpf_map_update_elem alone {t_upd / t_ours:.0f}x "
                          f"(plain ctypes {t_upd / t_plain:.0f}x)")
             rows.append(ratio_row(GROUP, f"{name} vs {what}", t_ours, t_sys, goal_min=40.0,
-                                  note=note))
+                                  note=note, medians=(medians[case[1]],
+                                                      medians[syscall[name]])))
 
         addr = ctypes.addressof(skel.bss) + type(skel.bss).counter.offset
         c_read, c_write = _c_access(addr)

@@ -17,10 +17,10 @@ from typing import Any, List
 
 from common import (
     Row,
-    best_times,
     compile_bpf,
     compile_c,
     interleaved,
+    per_call,
     ratio_row,
     skeleton_module,
     spread,
@@ -111,8 +111,9 @@ def run() -> List[Row]:
         if len(ours) != ENTRIES or sorted(bytes(k) + bytes(v) for k, v in ours) != sorted(
                 bytes(k) + bytes(v) for k, v in base):
             raise RuntimeError("items() and the key-by-key walk disagree")
-        t_ours, t_base = best_times([flows.items, lambda: key_by_key(flows.fd, flow, counts)],
-                                    number=3, repeat=7)
+        walks = [lambda: consume(flows.items()),
+                 lambda: consume(key_by_key(flows.fd, flow, counts))]
+        t_ours, t_base = (spread(t) for t in interleaved(walks, repeat=7))
         rows = _array_rows(flows, flow, counts)
         single = skel.maps.single
         single[7] = 42
@@ -127,13 +128,33 @@ def run() -> List[Row]:
 
         if single[7] != bare() or bare() != 42:
             raise RuntimeError("m[k] and the bare lookup disagree")
-        t_get, t_bare = best_times([lambda: single[7], bare], number=20_000, repeat=7)
-    return rows + [ratio_row("maps", f"items() over {ENTRIES:,} struct-keyed entries vs key-by-key",
-                      t_ours, t_base, goal_min=10.0,
-                      note=f"{t_ours * 1e3:.1f} ms vs {t_base * 1e3:.1f} ms"),
-            ratio_row("maps", "m[k] (u32 -> u64 hash) vs a bare ctypes bpf_map_lookup_elem",
-                      t_get, t_bare, goal_max=1.2,
-                      note=f"{t_get * 1e6:.2f} us vs {t_bare * 1e6:.2f} us")]
+        get, plain = per_call([lambda: single[7], bare], number=20_000, repeat=7)
+    faster = (" (ours is faster: it holds the GIL over the syscall and passes C-ready "
+              "arguments, see bpfskel._libbpf._GIL_HELD)"
+              if get["min_s"] < plain["min_s"] else "")
+    # Issue 20's goal 4 asks >= 10x key-by-key of items_array() (a row above),
+    # and of items() only that it keeps its speed: "items() vs the fastest
+    # peer" (bench_peers) is its goal row; this one is context.
+    speedup = t_base["min_s"] / t_ours["min_s"]
+    return rows + [Row("maps", f"items() over {ENTRIES:,} struct-keyed entries vs key-by-key",
+                       speedup, "x faster", "", None,
+                       f"{t_ours['min_s'] * 1e3:.1f} ms vs {t_base['min_s'] * 1e3:.1f} ms; "
+                       f"medians {t_base['median_s'] / t_ours['median_s']:.2f}x; no goal here: "
+                       "the issue asks >= 10x of items_array(), and of items() its speed "
+                       "or better, the goal row 'items() vs the fastest peer' (peers)",
+                       {"ours": t_ours, "baseline": t_base}),
+                   ratio_row("maps", "m[k] (u32 -> u64 hash) vs a bare ctypes "
+                             "bpf_map_lookup_elem", get["min_s"], plain["min_s"], goal_max=1.2,
+                             note=f"{get['min_s'] * 1e6:.2f} us vs {plain['min_s'] * 1e6:.2f} "
+                                  f"us{faster}",
+                             medians=(get["median_s"], plain["median_s"]))]
+
+
+def consume(items: Any) -> None:
+    """Walk what a bulk read returned, as a caller does (so that what the
+    walk costs, e.g. the collector's pass over the new objects, is timed)."""
+    for _ in items:
+        pass
 
 
 def _array_rows(flows: Any, flow: Any, counts: Any) -> List[Row]:

@@ -2,9 +2,9 @@
 
 Every figure a benchmark reports is a *ratio measured side by side in one
 process*: the machines are shared and noisy, so absolute times mean little.
-Each side is timed as the best of several repetitions (the minimum is the
-figure least disturbed by other load), and the two sides alternate so that a
-burst of noise hits both.
+Each side is timed in several repetitions, the sides alternating within
+each so that a burst of noise hits all of them; rows give the best time (the
+figure least disturbed by other load) and the median.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -48,18 +48,19 @@ class Row:
         return asdict(self)
 
 
-def best_times(fns: Sequence[Callable[[], Any]], *, number: int,
-               repeat: int = 7) -> List[float]:
-    """Seconds per call of each of ``fns``: the best of ``repeat`` runs of
-    ``number`` calls, the functions interleaved per repetition."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+def per_call(fns: Sequence[Callable[[], Any]], *, number: int,
+             repeat: int = 7) -> List[Dict[str, float]]:
+    """The min and median (:func:`spread`) seconds per call of each of
+    ``fns``, from ``repeat`` runs of ``number`` calls, the functions
+    alternating within every repetition."""
+    def loop(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
             for _ in range(number):
                 fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return [b / number for b in best]
+        return run
+
+    return [{k: v / number for k, v in spread(t).items()}
+            for t in interleaved([loop(fn) for fn in fns], repeat=repeat)]
 
 
 def interleaved(fns: Sequence[Callable[[], Any]], *, repeat: int,
@@ -91,23 +92,29 @@ def spread(times: Sequence[float]) -> Dict[str, float]:
 
 def ratio_row(group: str, name: str, ours: float, baseline: float, *,
               goal_max: Optional[float] = None, goal_min: Optional[float] = None,
-              note: str = "") -> Row:
-    """A row for ``ours / baseline`` (a time ratio: lower is faster).
+              note: str = "", medians: Optional[Tuple[float, float]] = None) -> Row:
+    """A row for ``ours / baseline`` (a time ratio: lower is faster), from the
+    best times; ``medians`` (ours, baseline) adds the ratio of the medians to
+    the note.
 
     ``goal_max``: ours must be at most this many times the baseline.
     ``goal_min``: the baseline must be at least this many times slower than
     ours (reported as a speed-up, ``baseline / ours``).
     """
+    extra: Dict[str, Any] = {"ours_s": ours, "baseline_s": baseline}
+    if medians is not None:
+        m_ours, m_base = medians
+        m_value = m_base / m_ours if goal_min is not None else m_ours / m_base
+        note = f"{note}; medians {m_value:.2f}x" if note else f"medians {m_value:.2f}x"
+        extra.update(ours_median_s=m_ours, baseline_median_s=m_base)
     if goal_min is not None:
         value = baseline / ours
         return Row(group, name, value, "x faster", f">= {goal_min:g}x",
-                   value >= goal_min, note,
-                   {"ours_s": ours, "baseline_s": baseline})
+                   value >= goal_min, note, extra)
     value = ours / baseline
     goal = f"<= {goal_max:g}x" if goal_max is not None else ""
     met = value <= goal_max if goal_max is not None else None
-    return Row(group, name, value, "x baseline", goal, met, note,
-               {"ours_s": ours, "baseline_s": baseline})
+    return Row(group, name, value, "x baseline", goal, met, note, extra)
 
 
 def compile_c(source: str, name: str, *, libs: Sequence[str] = (),

@@ -74,8 +74,8 @@ from .closing import Closing
 from .codec import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
 
-__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "run_to",
-           "taken", "typed_run"]
+__all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "run_events",
+           "run_to", "taken", "typed_run"]
 
 _SIZE_KEY = "_record_size_"
 
@@ -144,6 +144,14 @@ def typed_run(cls: Any, buf: Any, start: int, count: int, stride: int,
     if record_size:
         run.__dict__[_SIZE_KEY] = record_size
     return run
+
+
+def run_events(run: Any) -> List[Any]:
+    """The elements of a run as a list: a slice of the ctypes array, which
+    makes them faster than iterating it (a ``c_char``/``c_wchar`` run slices
+    to one string, so it is iterated)."""
+    events = run[:]
+    return events if isinstance(events, list) else list(run)
 
 
 def run_to(sink: Callable[..., Any], it: Iterator[Any], reader: "EventReader[Any]",
@@ -286,22 +294,26 @@ class EventReader(Closing, Generic[E]):
         self._check_open()
         out: List[Any] = []
         try:
-            with gc_paused():
+            with gc_paused():  # left without a collection: see gc_paused
                 self._deliver(self._list_sink(out), max_events, self._list_bulk(out))
+                return self._events(out)
         except BaseException:
             # Events already taken off the rings are not lost: the next read,
             # poll or iteration delivers them first.
             self._backlog.extendleft(reversed(self._sink_args(out)))
             raise
-        return self._events(out)
 
     # read() collects what the sink gets; these turn that into sink
     # arguments (for the backlog) and into the events read() returns.
     def _list_sink(self, out: List[Any]) -> Callable[..., Any]:
         return out.append
 
+    _run_events = staticmethod(run_events)
+
     def _list_bulk(self, out: List[Any]) -> Callable[..., Any]:
-        return out.extend
+        def bulk(events: Any) -> None:
+            out.extend(run_events(events))
+        return bulk
 
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:
         return [(event,) for event in out]

@@ -70,6 +70,11 @@ _ARRAYS = ARRAY_MAP_TYPES
 _QUEUES = frozenset({MapType.QUEUE, MapType.STACK})
 _NOT_DICTS = _QUEUES | {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.ARENA}
 _MISSING: Any = object()
+# a struct format of an integer value -> the ctypes integer m[k] reads it through
+_INT_CTYPES = {"?": ctypes.c_bool, "b": ctypes.c_int8, "B": ctypes.c_uint8,
+               "h": ctypes.c_int16, "H": ctypes.c_uint16, "i": ctypes.c_int32,
+               "I": ctypes.c_uint32, "l": ctypes.c_long, "L": ctypes.c_ulong,
+               "q": ctypes.c_int64, "Q": ctypes.c_uint64}
 
 
 def _percpu_slot(value_size: int) -> int:
@@ -301,10 +306,26 @@ class Map(WholeMap[K, V]):
                 # a map kind whose values are not the codec's (map-in-map ids,
                 # stack traces) decodes them itself, on this path too
                 decode, vfmt = (lambda buf: self._decode_value(vc, buf, ncpu)), None
+            # m[k]'s lookup holds the GIL (the syscall never waits: see
+            # _libbpf._GIL_HELD) and takes the fd, key bytes and value buffer as
+            # they are.  The value buffer is reused: ``spare`` holds it (with its
+            # ``byref``) while no lookup does; a lookup pops it (atomic under the
+            # GIL), so a thread or signal handler that looks up meanwhile finds
+            # the list empty and makes its own, which it leaves there in turn.
+            # An integer value is read through a ctypes integer of its format
+            # (``.value``), anything else decoded from bytes; decoders copy, so
+            # no returned value shares the buffer.
+            itype = _INT_CTYPES.get(vfmt) if vfmt else None
+            buf_type: Any = itype if itype is not None else ctypes.c_char * per_entry
+
+            def new_slot() -> Tuple[Any, Any]:
+                buf = buf_type()
+                return buf, ctypes.byref(buf)
+
             self._get = (fd, struct.Struct(kfmt).pack if kfmt else kc.encode, kc.encode,
-                         ctypes.c_char * per_entry,
-                         struct.Struct(vfmt).unpack_from if vfmt else None, decode,
-                         _libbpf.lib().bpf_map_lookup_elem)
+                         new_slot, None if itype is not None else decode,
+                         _libbpf.lib().bpf_map_lookup_elem_held, [new_slot()],
+                         self._array_len)
         return live
 
     def _key(self, codec: Any, key: Any, check_only: bool = False) -> bytes:
@@ -344,22 +365,27 @@ class Map(WholeMap[K, V]):
             self._go_live("lookup")  # raises before load and after destroy
             get = self._get
             assert get is not None
-        fd, pack, encode, buf_type, unpack, decode, lookup = get
-        if self._array_len:
+        fd, pack, encode, new_slot, decode, lookup, spare, array_len = get
+        if array_len:
             self._key(None, key, check_only=True)
         try:
             raw = pack(key)
         except struct.error:
             raw = encode(key)  # raises the TypeError or OverflowError naming the type
-        buf = buf_type()
-        ret = lookup(fd, raw, buf)
+        try:
+            slot = spare.pop()
+        except IndexError:  # another lookup holds it (see _go_live)
+            slot = new_slot()
+        buf, ref = slot
+        ret = lookup(fd, raw, ref)
         if ret:
+            spare.append(slot)
             if ret == -errno.ENOENT:
                 raise KeyError(key)
             _libbpf.check(ret, f"looking up a key in {self._what()}")
-        if unpack is not None:
-            return unpack(buf)[0]  # type: ignore[no-any-return]
-        return decode(buf)  # type: ignore[no-any-return]
+        value = buf.value if decode is None else decode(buf)
+        spare.append(slot)
+        return value  # type: ignore[no-any-return]
 
     def get(self, key: Any, default: Optional[V] = None) -> Optional[V]:
         try:

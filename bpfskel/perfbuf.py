@@ -158,10 +158,11 @@ class PerfBuffer(EventReader[E]):
 
     def _list_bulk(self, out: List[Any]) -> Callable[..., Any]:
         cpus = self._cpus_of(out)
+        run_events = self._run_events
 
         def bulk(cpu: int, events: Any) -> None:
             cpus.extend(itertools.repeat(cpu, len(events)))
-            out.extend(events)
+            out.extend(run_events(events))
         return bulk
 
     def _sink_args(self, out: List[Any]) -> List[Tuple[Any, ...]]:

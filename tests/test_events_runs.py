@@ -147,3 +147,27 @@ def test_an_interrupted_perf_read_keeps_events_and_their_cpus(mod: Any, skel: An
         r._decode = real
         assert r.consume() == 7
     assert got == [(cpu, s) for s in (0, 1, 2, 3, 5, 6, 7)]
+
+
+def test_run_events_are_the_elements_read_would_iterate() -> None:
+    """read() turns a run into events by slicing its array; for every element
+    type that gives what iterating it gives (a c_char run slices to one bytes
+    object, so it is iterated), and struct elements share the run's copy."""
+    from bpfskel.events import run_events
+
+    class Ev(ctypes.Structure):
+        _fields_ = [("seq", ctypes.c_uint64), ("tag", ctypes.c_uint32)]
+
+    raw = bytearray(b"".join(bytes(Ev(seq=i, tag=7 * i)) for i in range(5)))
+    run = (Ev * 5).from_buffer(raw)
+    events = run_events(run)
+    assert type(events) is list and [(e.seq, e.tag) for e in events] == [
+        (i, 7 * i) for i in range(5)]
+    assert all(e._b_base_ is run for e in events)
+    for ctype, data in ((ctypes.c_char, b"abcd"), (ctypes.c_uint16, bytes(range(8))),
+                        (ctypes.c_char * 2, b"wxyz")):
+        arr = (ctype * (len(data) // ctypes.sizeof(ctype))).from_buffer_copy(data)
+        got = run_events(arr)
+        assert type(got) is list and [bytes(x) if isinstance(x, ctypes.Array) else x
+                                      for x in got] == [bytes(x) if isinstance(
+                                          x, ctypes.Array) else x for x in arr]
