@@ -23,13 +23,12 @@ instance of the class.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import gc
 import struct
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, List, Optional
 
 from .chars import CharArray, char_bytes
+from .gcpause import gc_paused
 from .structs import int128, uint128
 
 __all__ = ["Codec", "is_integer_type", "gc_paused", "INTEGER_RULE"]
@@ -167,25 +166,6 @@ class Codec:
         view: Any = memoryview(buf).cast("B")
         decode = self.decode
         return [decode(view[i * stride:i * stride + self.size]) for i in range(count)]
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while building a large list of fresh objects.
-
-    ctypes instances are tracked by the collector, so making tens of thousands
-    of them triggers collection after collection, each walking the growing
-    list: pausing it for the build more than doubles the rate.  Objects made
-    by decoding cannot form reference cycles, so nothing is missed; the
-    previous state is restored even on error.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _describe(ctype: Any, size: int) -> str:

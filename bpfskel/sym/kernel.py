@@ -2,14 +2,21 @@
 
 ``/proc/kallsyms`` lists every text symbol of the kernel, of each loaded
 module (``name\\t[ext4]``) and of each JIT-compiled BPF program
-(``bpf_prog_<tag>_<name>\\t[bpf]``), without sizes.  It is read once, kept
-as raw lines sorted by address, and a lookup is one ``bisect``; names are
-decoded only for the addresses asked about.
+(``bpf_prog_<tag>_<name>\\t[bpf]``), without sizes.  It is read in one go
+and parsed with a few whole-text operations (one decode, one split into
+``address type name`` columns, one ``int`` per kept line), so the loops run
+in C, not per line in Python.  The table is three parallel lists sorted by
+address (starts, names, modules); a lookup is one ``bisect``, and
+:meth:`KernelSymbols.resolve_many` maps it over all addresses at once.
 
 A symbol ends where the next one of the same module starts.  The last
 symbol of a module has no known end: it is given :data:`LAST_SYMBOL_SPAN`
-bytes, so an address in code loaded after the snapshot (a new BPF program)
-is not blamed on a far-away symbol.
+bytes (a gap entry that resolves to None follows it), so an address in code
+loaded after the snapshot is not blamed on a far-away symbol.  Such a
+symbol is *open-ended*: code loaded after the snapshot (the next BPF
+program of a pack) may start inside its span, so :meth:`lookup` flags those
+answers as doubtful until a newer read confirmed them (see
+:meth:`Symbolizer.symbolize_kernel <bpfskel.sym.Symbolizer.symbolize_kernel>`).
 
 Without CAP_SYSLOG (or with ``kernel.kptr_restrict`` >= 1, or
 ``perf_event_paranoid`` > 1 for unprivileged readers) the kernel prints every
@@ -21,18 +28,22 @@ from __future__ import annotations
 
 import bisect
 import errno
+import sys
 import time
-from itertools import compress, count, islice, repeat
-from operator import itemgetter, le
-from typing import Dict, Iterable, List, Optional, Tuple
+from itertools import compress, islice, repeat
+from operator import le, ne, sub
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..errors import Error
+from ..gcpause import gc_paused
 from .frame import Frame
 
-__all__ = ["KernelSymbols", "KernelAddressesHiddenError", "LAST_SYMBOL_SPAN"]
+__all__ = ["KALLSYMS_REFRESH", "KernelSymbols", "KernelAddressesHiddenError", "LAST_SYMBOL_SPAN"]
 
 LAST_SYMBOL_SPAN = 0x10000
-_TEXT_TYPES = (b"t", b"T", b"w", b"W")
+KALLSYMS_REFRESH = 1.0  # seconds between re-reads that doubtful answers trigger
+VMLINUX = "vmlinux"
+_TEXT_TYPES = frozenset("tTwW")
 
 
 class KernelAddressesHiddenError(Error, PermissionError):
@@ -58,6 +69,54 @@ def _sysctl(name: str) -> str:
         return "unknown"
 
 
+Columns = Tuple[List[int], List[str], List[str]]  # addresses, names, modules
+
+
+def parse_kallsyms(text: str) -> Columns:
+    """The text symbols of a kallsyms ``text``, in file order: addresses,
+    names and modules (``vmlinux`` for the kernel's own).
+
+    Every line is ``address type name`` plus ``\\tmodule`` for modules and
+    BPF programs, and names hold no space: with newlines made spaces, the
+    whole text is one list of tokens in columns of three, sliced in C.  A
+    text that does not split that way is parsed line by line."""
+    tokens = text.replace("\n", " ").split(" ")
+    if tokens[-1] == "":
+        tokens.pop()  # the text ends with a newline
+    kinds = tokens[1::3]
+    if len(tokens) % 3 or max(map(len, set(kinds)), default=1) != 1:
+        return _parse_lines(text)
+    names = tokens[2::3]
+    mods = [VMLINUX] * len(names)
+    first_tab = text.find("\t")  # modules and BPF programs follow the kernel's symbols
+    if first_tab >= 0:
+        for i in range(text.count("\n", 0, first_tab), len(names)):
+            if "\t" in names[i]:
+                names[i], mods[i] = _split_module(names[i])
+    keep = list(map(_TEXT_TYPES.__contains__, kinds))
+    addrs = list(map(int, compress(tokens[0::3], keep), repeat(16)))
+    return addrs, list(compress(names, keep)), list(compress(mods, keep))
+
+
+def _parse_lines(text: str) -> Columns:
+    addrs: List[int] = []
+    names: List[str] = []
+    mods: List[str] = []
+    for line in text.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[1] in _TEXT_TYPES:
+            name, mod = _split_module(parts[2])
+            addrs.append(int(parts[0], 16))
+            names.append(name)
+            mods.append(mod)
+    return addrs, names, mods
+
+
+def _split_module(field: str) -> Tuple[str, str]:
+    name, _, mod = field.partition("\t")
+    return name, sys.intern(mod.strip("[]")) if mod else VMLINUX
+
+
 class KernelSymbols:
     """The kernel's text symbols, modules and BPF programs included.
 
@@ -69,84 +128,105 @@ class KernelSymbols:
 
     def __init__(self, path: str = "/proc/kallsyms") -> None:
         self.path = path
-        self._addrs: List[int] = []
-        self._lines: List[bytes] = []
-        self._ends: List[int] = []
-        self._names: Dict[int, Tuple[str, str]] = {}  # decoded on first use
+        # bisect_right(_starts, a) = k; the symbol is entry k - 1, which the
+        # other lists hold at k (their slot 0 is "before every symbol")
+        self._starts: List[int] = []
+        self._bases: List[int] = [0]
+        self._names: List[Optional[str]] = [None]
+        self._mods: List[Optional[str]] = [None]
+        self._open: Set[int] = set()  # k of the open-ended symbols
+        self._confirmed: Dict[int, int] = {}  # k -> highest address a newer read confirmed
         self.loaded_at = 0.0
         self.reload()
 
     def reload(self) -> None:
         with open(self.path, "rb") as f:
             data = f.read()
-        lines = data.split(b"\n")
-        width = lines[0].find(b" ") if lines else -1
-        if width > 0 and all(len(x) > width + 2 and x[width:width + 1] == b" "
-                             for x in lines[:3]):
-            # fixed width: the loops run in C (map, compress), not per line in Python
-            if lines and not lines[-1]:
-                lines.pop()  # the text ends with a newline
-            types = set(map(ord, _TEXT_TYPES))
-            kinds = map(itemgetter(width + 1), lines)
-            keep = list(compress(lines, map(types.__contains__, kinds)))
-            addrs = list(map(int, map(itemgetter(slice(0, width)), keep), repeat(16)))
-        else:  # not the fixed-width layout: parse each line
-            keep = [x for x in lines if x.split(b" ", 2)[1:2] in ([t] for t in _TEXT_TYPES)]
-            addrs = [int(x.split(b" ", 1)[0], 16) for x in keep]
+        addrs, names, mods = parse_kallsyms(data.decode("utf-8", "replace"))
         if addrs and not any(addrs):
             raise KernelAddressesHiddenError(self.path)
-        if not all(map(le, addrs, islice(addrs, 1, None))):
-            order = sorted(range(len(addrs)), key=addrs.__getitem__)
-            addrs = [addrs[i] for i in order]
-            keep = [keep[i] for i in order]
-        ends = addrs[1:] + [addrs[-1] + LAST_SYMBOL_SPAN if addrs else 0]
-        # a symbol followed by another module's ends within LAST_SYMBOL_SPAN
-        tabbed = compress(count(), map(bytes.__contains__, keep, repeat(b"\t")))
-        mods = {i: keep[i].rpartition(b"\t")[2] for i in tabbed}
-        for i in {j for k in mods for j in (k - 1, k) if 0 <= j < len(keep) - 1}:
-            if mods.get(i, b"") != mods.get(i + 1, b""):
-                ends[i] = min(ends[i], addrs[i] + LAST_SYMBOL_SPAN)
-        self._addrs, self._lines, self._ends = addrs, keep, ends
-        self._names = {}
+        if not all(map(le, addrs, islice(addrs, 1, None))):  # modules and BPF: any order
+            order = sorted(range(len(addrs)), key=addrs.__getitem__)  # stable: file order
+            addrs = list(map(addrs.__getitem__, order))
+            names = list(map(names.__getitem__, order))
+            mods = list(map(mods.__getitem__, order))
+        starts: List[int] = []
+        bases: List[int] = [0]
+        table: List[Optional[str]] = [None]
+        modules: List[Optional[str]] = [None]
+        opened: Set[int] = set()
+        done = 0
+        # the last symbol of each module run (and of all) is open-ended: a gap follows it
+        ends = compress(range(len(mods)), map(ne, mods, islice(mods, 1, None)))
+        for i in [*ends, len(addrs) - 1] if addrs else []:
+            stop = addrs[i] + LAST_SYMBOL_SPAN
+            starts += addrs[done:i + 1]
+            bases += addrs[done:i + 1]
+            table += names[done:i + 1]
+            modules += mods[done:i + 1]
+            opened.add(len(table) - 1)
+            if i + 1 == len(addrs) or stop < addrs[i + 1]:
+                starts.append(stop)
+                bases.append(stop)
+                table.append(None)
+                modules.append(None)
+            done = i + 1
+        self._starts, self._bases, self._names, self._mods = starts, bases, table, modules
+        self._open, self._confirmed = opened, {}
         self.loaded_at = time.monotonic()
 
     def __len__(self) -> int:
-        return len(self._addrs)
+        """The number of text symbols."""
+        return len(self._names) - self._names.count(None)
 
     def resolve(self, addr: int) -> Optional[Frame]:
         return self.resolve_many((addr,))[0]
 
     def resolve_many(self, addrs: Iterable[int]) -> List[Optional[Frame]]:
-        """``resolve`` of each address, in one loop: a symbol's name is
-        decoded once (and kept until ``reload``), and frames are built
-        as the tuples they are, without NamedTuple's Python ``__new__``."""
-        starts, ends, names = self._addrs, self._ends, self._names
-        find, make = bisect.bisect_right, tuple.__new__
-        out: List[Optional[Frame]] = []
-        put = out.append
-        for addr in addrs:
-            i = find(starts, addr) - 1
-            if i < 0 or addr >= ends[i]:
-                put(None)
-                continue
-            sym = names.get(i)
-            if sym is None:
-                sym = names[i] = self._symbol(i)
-            put(make(Frame, (sym[0], addr - starts[i], sym[1], None, None)))
-        return out
+        """``resolve`` of each address."""
+        return self.lookup(addrs)[0]
 
-    def _symbol(self, i: int) -> Tuple[str, str]:
-        """(name, module) of symbol ``i``."""
-        rest = self._lines[i].split(b" ", 2)[2]
-        name, _, mod = rest.partition(b"\t")
-        module = mod.strip(b"[]").decode() if mod else "vmlinux"
-        return name.decode("utf-8", "replace"), module
+    def lookup(self, addrs: Iterable[int]) -> Tuple[List[Optional[Frame]], List[int]]:
+        """``resolve`` of each address, and the positions of the doubtful
+        answers: None, or in an open-ended symbol beyond what a read newer
+        than the address confirmed (:meth:`confirm`).
+
+        The loops are ``map`` s over C functions (``bisect``, list indexing,
+        ``tuple.__new__``), never a Python loop per address: frames are built
+        as the tuples they are, without NamedTuple's Python ``__new__``, and
+        with the cycle collector paused (100,000 fresh tuples would make it
+        walk them again and again).  Only answers that may be doubtful take
+        a Python loop."""
+        addrs = addrs if isinstance(addrs, list) else list(addrs)
+        ks = list(map(bisect.bisect_right, repeat(self._starts), addrs))
+        names = list(map(self._names.__getitem__, ks))
+        offsets = map(sub, addrs, map(self._bases.__getitem__, ks))
+        with gc_paused():  # a tuple per address, no cycle among them
+            frames: List[Optional[Frame]] = list(map(
+                tuple.__new__, repeat(Frame),
+                zip(names, offsets, map(self._mods.__getitem__, ks), repeat(None), repeat(None))))
+        doubtful: List[int] = []
+        if None in names or not self._open.isdisjoint(ks):
+            opened, confirmed, bases = self._open, self._confirmed, self._bases
+            for pos, (k, name, addr) in enumerate(zip(ks, names, addrs)):
+                if name is None:
+                    frames[pos] = None
+                    doubtful.append(pos)
+                elif k in opened and addr > confirmed.get(k, bases[k]):
+                    doubtful.append(pos)
+        return frames, doubtful
+
+    def confirm(self, addrs: Sequence[int]) -> None:
+        """Record that ``addrs`` were seen before the last read: answers up to
+        them in open-ended symbols are no longer doubtful."""
+        for addr in addrs:
+            k = bisect.bisect_right(self._starts, addr)
+            if k in self._open:
+                self._confirmed[k] = max(addr, self._confirmed.get(k, addr))
 
     def address_of(self, name: str) -> Optional[int]:
-        """The address of the text symbol ``name`` (first match), or None."""
-        want = name.encode()
-        for addr, line in zip(self._addrs, self._lines):
-            if line.split(b" ", 2)[2].partition(b"\t")[0] == want:
-                return addr
-        return None
-
+        """The address of the text symbol ``name`` (lowest first), or None."""
+        try:
+            return self._bases[self._names.index(name)]
+        except ValueError:
+            return None

@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .elf import ElfError, ElfImage, SymbolTable, read_elf
 from .frame import Frame
-from .kernel import KernelSymbols
+from .kernel import KALLSYMS_REFRESH, KernelSymbols
 from .process import FileKey, Mapping, ProcessMaps, own_vdso_image, process_start_time, read_memory
 
 __all__ = ["Symbolizer", "DEBUG_DIRS"]
@@ -338,16 +338,27 @@ class Symbolizer:
         return self._kernel
 
     def symbolize_kernel(self, addrs: Iterable[int]) -> List[Optional[Frame]]:
-        """One :class:`Frame` (or None) per kernel address.  An address no
-        symbol covers makes ``/proc/kallsyms`` be re-read once (at most once
-        a second): BPF programs and modules loaded since then resolve."""
+        """One :class:`Frame` (or None) per kernel address.
+
+        BPF programs and modules load after ``/proc/kallsyms`` was read.  An
+        address no symbol covers, or one in the last symbol of a module or of
+        the BPF programs beyond what a newer read confirmed (the next program
+        of a pack starts there, unlisted), makes the file be re-read once, at
+        most every :data:`KALLSYMS_REFRESH` seconds; those addresses are then
+        answered from the new read.  A program unloaded and replaced at the
+        same address is not detected: ``kernel.reload()`` re-reads at will."""
+        fresh = self._kernel is None
         ks = self.kernel
         addrs = list(addrs)
-        out = ks.resolve_many(addrs)
-        if None in out and time.monotonic() - ks.loaded_at > 1.0:
+        out, doubtful = ks.lookup(addrs)
+        if doubtful and not fresh and time.monotonic() - ks.loaded_at > KALLSYMS_REFRESH:
             ks.reload()
-            again = iter(ks.resolve_many([a for f, a in zip(out, addrs) if f is None]))
-            out = [f if f is not None else next(again) for f in out]
+            again = [addrs[i] for i in doubtful]
+            for i, frame in zip(doubtful, ks.resolve_many(again)):
+                out[i] = frame
+            fresh = True
+        if doubtful and fresh:  # a read newer than these addresses answered them
+            ks.confirm([addrs[i] for i in doubtful])
         return out
 
 
