@@ -12,11 +12,11 @@ address (starts, names, modules); a lookup is one ``bisect``, and
 A symbol ends where the next one of the same module starts.  The last
 symbol of a module has no known end: it is given :data:`LAST_SYMBOL_SPAN`
 bytes (a gap entry that resolves to None follows it), so an address in code
-loaded after the snapshot is not blamed on a far-away symbol.  Such a
-symbol is *open-ended*: code loaded after the snapshot (the next BPF
-program of a pack) may start inside its span, so :meth:`lookup` flags those
-answers as doubtful until a newer read confirmed them (see
-:meth:`Symbolizer.symbolize_kernel <bpfskel.sym.Symbolizer.symbolize_kernel>`).
+loaded after the snapshot is not blamed on a far-away symbol.  Answers in
+what can change after the read (modules, BPF programs, gaps) are flagged by
+:meth:`KernelSymbols.lookup`, and
+:meth:`Symbolizer.symbolize_kernel <bpfskel.sym.Symbolizer.symbolize_kernel>`
+re-reads for them.
 
 Without CAP_SYSLOG (or with ``kernel.kptr_restrict`` >= 1, or
 ``perf_event_paranoid`` > 1 for unprivileged readers) the kernel prints every
@@ -30,9 +30,9 @@ import bisect
 import errno
 import sys
 import time
-from itertools import compress, islice, repeat
+from itertools import compress, count, islice, repeat
 from operator import le, ne, sub
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..errors import Error
 from ..gcpause import gc_paused
@@ -124,6 +124,16 @@ class KernelSymbols:
     ``"vmlinux"``, a module name, or ``"bpf"``; None outside every symbol.
     ``reload()`` re-reads the file (BPF programs and modules come and go);
     ``loaded_at`` is the ``time.monotonic()`` of the last read.
+
+    The kernel's own text never changes; everything else is *volatile*:
+    module and BPF program symbols, the gaps after each module's last
+    symbol, and the last symbol of the kernel itself (its end is not known).
+    A program unloaded after the read may have made room for a new one at
+    the same place, so :meth:`lookup` calls an answer in a volatile symbol
+    doubtful until a read newer than the address confirmed it
+    (:meth:`confirm`).  Confirmations are kept per symbol (start and name,
+    so a different program at the same place is not confirmed by them), up
+    to the highest address confirmed, across reloads.
     """
 
     def __init__(self, path: str = "/proc/kallsyms") -> None:
@@ -134,8 +144,8 @@ class KernelSymbols:
         self._bases: List[int] = [0]
         self._names: List[Optional[str]] = [None]
         self._mods: List[Optional[str]] = [None]
-        self._open: Set[int] = set()  # k of the open-ended symbols
-        self._confirmed: Dict[int, int] = {}  # k -> highest address a newer read confirmed
+        self._volatile: Set[int] = {0}  # k of the gaps and the volatile symbols
+        self._confirmed: Dict[Tuple[int, str], int] = {}  # (start, name) -> highest address
         self.loaded_at = 0.0
         self.reload()
 
@@ -154,25 +164,30 @@ class KernelSymbols:
         bases: List[int] = [0]
         table: List[Optional[str]] = [None]
         modules: List[Optional[str]] = [None]
-        opened: Set[int] = set()
+        ends: Set[int] = set()
         done = 0
-        # the last symbol of each module run (and of all) is open-ended: a gap follows it
-        ends = compress(range(len(mods)), map(ne, mods, islice(mods, 1, None)))
-        for i in [*ends, len(addrs) - 1] if addrs else []:
+        # the last symbol of each module run (and of all) ends within
+        # LAST_SYMBOL_SPAN: a gap entry (name None) follows it
+        lasts = compress(range(len(mods)), map(ne, mods, islice(mods, 1, None)))
+        for i in [*lasts, len(addrs) - 1] if addrs else []:
             stop = addrs[i] + LAST_SYMBOL_SPAN
             starts += addrs[done:i + 1]
             bases += addrs[done:i + 1]
             table += names[done:i + 1]
             modules += mods[done:i + 1]
-            opened.add(len(table) - 1)
+            ends.add(len(table) - 1)
             if i + 1 == len(addrs) or stop < addrs[i + 1]:
                 starts.append(stop)
                 bases.append(stop)
                 table.append(None)
                 modules.append(None)
             done = i + 1
+        volatile = ends.union(compress(count(), map(ne, modules, repeat(VMLINUX))))
         self._starts, self._bases, self._names, self._mods = starts, bases, table, modules
-        self._open, self._confirmed = opened, {}
+        self._volatile = volatile
+        if self._confirmed:  # forget the symbols that are gone
+            now = {(bases[k], table[k]) for k in volatile}
+            self._confirmed = {key: v for key, v in self._confirmed.items() if key in now}
         self.loaded_at = time.monotonic()
 
     def __len__(self) -> int:
@@ -188,41 +203,45 @@ class KernelSymbols:
 
     def lookup(self, addrs: Iterable[int]) -> Tuple[List[Optional[Frame]], List[int]]:
         """``resolve`` of each address, and the positions of the doubtful
-        answers: None, or in an open-ended symbol beyond what a read newer
-        than the address confirmed (:meth:`confirm`).
+        answers: None, or in a volatile symbol and not confirmed.
 
         The loops are ``map`` s over C functions (``bisect``, list indexing,
         ``tuple.__new__``), never a Python loop per address: frames are built
         as the tuples they are, without NamedTuple's Python ``__new__``, and
         with the cycle collector paused (100,000 fresh tuples would make it
-        walk them again and again).  Only answers that may be doubtful take
-        a Python loop."""
+        walk them again and again).  Only a batch with a volatile answer
+        takes a Python loop."""
         addrs = addrs if isinstance(addrs, list) else list(addrs)
         ks = list(map(bisect.bisect_right, repeat(self._starts), addrs))
-        names = list(map(self._names.__getitem__, ks))
+        names = map(self._names.__getitem__, ks)
         offsets = map(sub, addrs, map(self._bases.__getitem__, ks))
         with gc_paused():  # a tuple per address, no cycle among them
             frames: List[Optional[Frame]] = list(map(
                 tuple.__new__, repeat(Frame),
                 zip(names, offsets, map(self._mods.__getitem__, ks), repeat(None), repeat(None))))
         doubtful: List[int] = []
-        if None in names or not self._open.isdisjoint(ks):
-            opened, confirmed, bases = self._open, self._confirmed, self._bases
-            for pos, (k, name, addr) in enumerate(zip(ks, names, addrs)):
-                if name is None:
-                    frames[pos] = None
-                    doubtful.append(pos)
-                elif k in opened and addr > confirmed.get(k, bases[k]):
-                    doubtful.append(pos)
+        if not self._volatile.isdisjoint(ks):
+            volatile, table, bases, confirmed = (self._volatile, self._names, self._bases,
+                                                 self._confirmed)
+            for pos, k in enumerate(ks):
+                if k in volatile:
+                    name = table[k]
+                    if name is None:
+                        frames[pos] = None
+                        doubtful.append(pos)
+                    elif addrs[pos] > confirmed.get((bases[k], name), -1):
+                        doubtful.append(pos)
         return frames, doubtful
 
-    def confirm(self, addrs: Sequence[int]) -> None:
-        """Record that ``addrs`` were seen before the last read: answers up to
-        them in open-ended symbols are no longer doubtful."""
+    def confirm(self, addrs: Iterable[int]) -> None:
+        """Record that ``addrs`` were seen before the last read: answers in
+        their symbols up to them are no longer doubtful."""
         for addr in addrs:
             k = bisect.bisect_right(self._starts, addr)
-            if k in self._open:
-                self._confirmed[k] = max(addr, self._confirmed.get(k, addr))
+            name = self._names[k]
+            if k in self._volatile and name is not None:
+                key = (self._bases[k], name)
+                self._confirmed[key] = max(addr, self._confirmed.get(key, addr))
 
     def address_of(self, name: str) -> Optional[int]:
         """The address of the text symbol ``name`` (lowest first), or None."""

@@ -340,13 +340,17 @@ class Symbolizer:
     def symbolize_kernel(self, addrs: Iterable[int]) -> List[Optional[Frame]]:
         """One :class:`Frame` (or None) per kernel address.
 
-        BPF programs and modules load after ``/proc/kallsyms`` was read.  An
-        address no symbol covers, or one in the last symbol of a module or of
-        the BPF programs beyond what a newer read confirmed (the next program
-        of a pack starts there, unlisted), makes the file be re-read once, at
-        most every :data:`KALLSYMS_REFRESH` seconds; those addresses are then
-        answered from the new read.  A program unloaded and replaced at the
-        same address is not detected: ``kernel.reload()`` re-reads at will."""
+        BPF programs and modules load and unload after ``/proc/kallsyms`` was
+        read.  An address no symbol covers, or one in a module or BPF program
+        symbol (or the kernel's last) that no read newer than the address
+        confirmed, makes the file be re-read, at most once every
+        :data:`~bpfskel.sym.kernel.KALLSYMS_REFRESH` seconds, and those
+        addresses are answered from the new read, which confirms them.  So a
+        program loaded since resolves, even where an unloaded one was.  The
+        one case not caught: an address confirmed before, whose program was
+        unloaded and replaced at the same place since the last read; it keeps
+        the old name until a read (that another address triggers, or
+        ``kernel.reload()``)."""
         fresh = self._kernel is None
         ks = self.kernel
         addrs = list(addrs)
