@@ -32,7 +32,7 @@ import sys
 import time
 from itertools import compress, count, islice, repeat
 from operator import le, ne, sub
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from ..errors import Error
 from ..gcpause import gc_paused
@@ -160,31 +160,27 @@ class KernelSymbols:
             addrs = list(map(addrs.__getitem__, order))
             names = list(map(names.__getitem__, order))
             mods = list(map(mods.__getitem__, order))
-        starts: List[int] = []
-        bases: List[int] = [0]
-        table: List[Optional[str]] = [None]
-        modules: List[Optional[str]] = [None]
-        ends: Set[int] = set()
-        done = 0
         # the last symbol of each module run (and of all) ends within
-        # LAST_SYMBOL_SPAN: a gap entry (name None) follows it
-        lasts = compress(range(len(mods)), map(ne, mods, islice(mods, 1, None)))
-        for i in [*lasts, len(addrs) - 1] if addrs else []:
-            stop = addrs[i] + LAST_SYMBOL_SPAN
-            starts += addrs[done:i + 1]
-            bases += addrs[done:i + 1]
-            table += names[done:i + 1]
-            modules += mods[done:i + 1]
-            ends.add(len(table) - 1)
-            if i + 1 == len(addrs) or stop < addrs[i + 1]:
-                starts.append(stop)
-                bases.append(stop)
-                table.append(None)
-                modules.append(None)
-            done = i + 1
-        volatile = ends.union(compress(count(), map(ne, modules, repeat(VMLINUX))))
+        # LAST_SYMBOL_SPAN: a gap entry (name None) follows it.  Inserted from
+        # the back, the lists move only their tails (modules follow the kernel)
+        lasts = [*compress(count(), map(ne, mods, islice(mods, 1, None))), len(addrs) - 1]
+        gaps = [i for i in lasts if i + 1 == len(addrs)
+                or addrs[i] + LAST_SYMBOL_SPAN < addrs[i + 1]] if addrs else []
+        starts, bases = addrs, [0, *addrs]
+        table, modules = cast(List[Optional[str]], names), cast(List[Optional[str]], mods)
+        table.insert(0, None)
+        modules.insert(0, None)
+        for i in reversed(gaps):
+            stop = starts[i] + LAST_SYMBOL_SPAN
+            starts.insert(i + 1, stop)
+            bases.insert(i + 2, stop)
+            table.insert(i + 2, None)
+            modules.insert(i + 2, None)
+        # k of each run's last symbol: its index, + 1, + the gaps before it
+        ends = {i + 1 + bisect.bisect_left(gaps, i) for i in lasts} if addrs else set()
         self._starts, self._bases, self._names, self._mods = starts, bases, table, modules
-        self._volatile = volatile
+        self._volatile = volatile = ends.union(
+            compress(count(), map(ne, modules, repeat(VMLINUX))))
         if self._confirmed:  # forget the symbols that are gone
             now = {(bases[k], table[k]) for k in volatile}
             self._confirmed = {key: v for key, v in self._confirmed.items() if key in now}
