@@ -6,6 +6,7 @@ program fd's fdinfo).  Source: bpf/symtest.bpf.c.
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Set, Tuple
@@ -13,7 +14,8 @@ from typing import Any, Dict, List, Set, Tuple
 import pytest
 
 from bpfskel import sym
-from bpfskel.sym.kernel import KALLSYMS_REFRESH, LAST_SYMBOL_SPAN, _parse_lines, parse_kallsyms
+from bpfskel.sym.kernel import (KALLSYMS_REFRESH, LAST_SYMBOL_SPAN, _parse_lines, _sort_tail,
+                                parse_kallsyms)
 
 from bpfenv import generated_module, requires_bpf
 
@@ -75,6 +77,20 @@ def test_bulk_parse_equals_the_line_parser() -> None:
     odd = "ffffffff81000000 T _stext\n\nffffffff81000100 t do_thing\tx\n"
     assert parse_kallsyms(odd) == ([0xffffffff81000000, 0xffffffff81000100],
                                    ["_stext", "do_thing"], ["vmlinux", "x"])
+
+
+def test_tail_sort_equals_a_stable_sort_of_everything() -> None:
+    """Sorting only the tail gives what one stable sort of all the lines gives."""
+    rng = random.Random(18)
+    for _ in range(2000):
+        n = rng.randrange(30)
+        addrs = sorted(rng.randrange(50) for _ in range(rng.randrange(n + 1)))
+        addrs += [rng.randrange(60) for _ in range(n - len(addrs))]
+        names, mods = [f"n{i}" for i in range(n)], [f"m{i}" for i in range(n)]
+        order = sorted(range(n), key=addrs.__getitem__)
+        want = ([addrs[i] for i in order], [names[i] for i in order], [mods[i] for i in order])
+        _sort_tail(addrs, names, mods)
+        assert (addrs, names, mods) == want
 
 
 KALLSYMS = """\

@@ -32,7 +32,7 @@ import sys
 import time
 from array import array
 from itertools import compress, count, islice, repeat
-from operator import le, ne, sub
+from operator import gt, ne, sub
 from typing import Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from ..errors import Error
@@ -118,6 +118,23 @@ def _split_module(field: str) -> Tuple[str, str]:
     return name, sys.intern(mod.strip("[]")) if mod else VMLINUX
 
 
+def _sort_tail(addrs: List[int], names: List[str], mods: List[str]) -> None:
+    """Sort the three columns by address, stably (in place).
+
+    The kernel's own symbols come first, in order; modules (each in its own
+    order) and BPF programs follow, above them.  So only the tail from where
+    the first out-of-order address would go is sorted: the entries before it
+    are not above any after it."""
+    descent = next(compress(count(), map(gt, addrs, islice(addrs, 1, None))), None)
+    if descent is None:
+        return
+    cut = bisect.bisect_right(addrs, min(islice(addrs, descent + 1, None)), 0, descent + 1)
+    order = sorted(range(cut, len(addrs)), key=addrs.__getitem__)
+    addrs[cut:] = list(map(addrs.__getitem__, order))
+    names[cut:] = list(map(names.__getitem__, order))
+    mods[cut:] = list(map(mods.__getitem__, order))
+
+
 class KernelSymbols:
     """The kernel's text symbols, modules and BPF programs included.
 
@@ -156,11 +173,7 @@ class KernelSymbols:
         addrs, names, mods = parse_kallsyms(data.decode("utf-8", "replace"))
         if addrs and not any(addrs):
             raise KernelAddressesHiddenError(self.path)
-        if not all(map(le, addrs, islice(addrs, 1, None))):  # modules and BPF: any order
-            order = sorted(range(len(addrs)), key=addrs.__getitem__)  # stable: file order
-            addrs = list(map(addrs.__getitem__, order))
-            names = list(map(names.__getitem__, order))
-            mods = list(map(mods.__getitem__, order))
+        _sort_tail(addrs, names, mods)
         # the last symbol of each module run (and of all) ends within
         # LAST_SYMBOL_SPAN: a gap entry (name None) follows it.  Inserted from
         # the back, the lists move only their tails (modules follow the kernel)
