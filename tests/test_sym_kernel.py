@@ -14,8 +14,13 @@ from typing import Any, Dict, List, Set, Tuple
 import pytest
 
 from bpfskel import sym
-from bpfskel.sym.kernel import (KALLSYMS_REFRESH, LAST_SYMBOL_SPAN, _parse_lines, _sort_tail,
-                                parse_kallsyms)
+from bpfskel.sym.kernel import (
+    KALLSYMS_REFRESH,
+    LAST_SYMBOL_SPAN,
+    _parse_lines,
+    _sort_tail,
+    parse_kallsyms,
+)
 
 from bpfenv import generated_module, requires_bpf
 
