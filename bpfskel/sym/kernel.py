@@ -175,29 +175,34 @@ class KernelSymbols:
             raise KernelAddressesHiddenError(self.path)
         _sort_tail(addrs, names, mods)
         # the last symbol of each module run (and of all) ends within
-        # LAST_SYMBOL_SPAN: a gap entry (name None) follows it.  Inserted from
-        # the back, the lists move only their tails (modules follow the kernel)
-        lasts = [*compress(count(), map(ne, mods, islice(mods, 1, None))), len(addrs) - 1]
+        # LAST_SYMBOL_SPAN: a gap entry (name None) follows it
+        lasts = [*compress(count(), map(ne, mods, islice(mods, 1, None))),
+                 len(addrs) - 1] if addrs else []
         gaps = [i for i in lasts if i + 1 == len(addrs)
-                or addrs[i] + LAST_SYMBOL_SPAN < addrs[i + 1]] if addrs else []
-        starts, bases = addrs, [0, *addrs]
+                or addrs[i] + LAST_SYMBOL_SPAN < addrs[i + 1]]
+        # volatile: module and BPF runs, the kernel's last symbol, the gaps;
+        # in the final lists, entry i is at i + 1 + the gaps before it
+        volatile, first, shift, gapped = {0}, 0, 1, set(gaps)
+        for last in lasts:
+            after = last in gapped
+            if mods[last] == VMLINUX:
+                volatile.update(range(last + shift, last + shift + 1 + after))
+            else:
+                volatile.update(range(first + shift, last + shift + 1 + after))
+            first, shift = last + 1, shift + after
+        starts = addrs
         table, modules = cast(List[Optional[str]], names), cast(List[Optional[str]], mods)
         table.insert(0, None)
         modules.insert(0, None)
-        for i in reversed(gaps):
-            stop = starts[i] + LAST_SYMBOL_SPAN
-            starts.insert(i + 1, stop)
-            bases.insert(i + 2, stop)
+        for i in reversed(gaps):  # from the back: the lists move only their tails
+            starts.insert(i + 1, addrs[i] + LAST_SYMBOL_SPAN)
             table.insert(i + 2, None)
             modules.insert(i + 2, None)
-        # k of each run's last symbol: its index, + 1, + the gaps before it
-        ends = {i + 1 + bisect.bisect_left(gaps, i) for i in lasts} if addrs else set()
         # arrays, not lists of ints: a bisect probe reads 8 contiguous bytes instead of
         # chasing a pointer to an int object (half the time for random addresses)
-        self._starts, self._bases = array("Q", starts), array("Q", bases)
-        self._names, self._mods = table, modules
-        self._volatile = volatile = ends.union(
-            compress(count(), map(ne, modules, repeat(VMLINUX))))
+        self._starts = array("Q", starts)
+        self._bases = bases = array("Q", [0]) + self._starts  # bases[k] = starts[k - 1]
+        self._names, self._mods, self._volatile = table, modules, volatile
         if self._confirmed:  # forget the symbols that are gone
             now = {(bases[k], table[k]) for k in volatile}
             self._confirmed = {key: v for key, v in self._confirmed.items() if key in now}
