@@ -38,7 +38,7 @@ from bpfskel import sym
 N_FUNCS = 10_000
 N_ADDRS = 100_000
 REPEAT = 3
-KERNEL_REPEAT = 7
+KERNEL_REPEAT = 9
 COLD_GOAL_MS = 50.0
 
 C_FLOOR = r"""
