@@ -5,9 +5,10 @@ module (``name\\t[ext4]``) and of each JIT-compiled BPF program
 (``bpf_prog_<tag>_<name>\\t[bpf]``), without sizes.  It is read in one go
 and parsed with a few whole-text operations (one decode, one split into
 ``address type name`` columns, one ``int`` per kept line), so the loops run
-in C, not per line in Python.  The table is three parallel lists sorted by
-address (starts, names, modules); a lookup is one ``bisect``, and
-:meth:`KernelSymbols.resolve_many` maps it over all addresses at once.
+in C, not per line in Python.  The table is sorted by address: the starts in
+an ``array('Q')``, names and modules in parallel lists; a lookup is one
+``bisect``, and :meth:`KernelSymbols.resolve_many` maps it over all the
+addresses at once.
 
 A symbol ends where the next one of the same module starts.  The last
 symbol of a module has no known end: it is given :data:`LAST_SYMBOL_SPAN`
