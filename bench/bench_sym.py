@@ -7,9 +7,10 @@ and a C floor.
   pid)`` with its symbol cache emptied first (parse included), and by a C
   program doing what libbpf-tools' trace_helpers do (mmap the ELF, collect
   ``.symtab``, ``qsort``, ``bsearch``): the floor.
-* Kernel: 100,000 addresses through ``symbolize_kernel`` (``/proc/kallsyms``
-  read included) against BCC's ``BPF.ksym()`` (its kallsyms cache emptied
-  first) and the same C approach on ``/proc/kallsyms``.
+* Kernel: 100,000 addresses through ``symbolize_kernel`` against BCC's
+  ``BPF.ksym()``, twice: fresh (a new ``Symbolizer``, BCC's kallsyms cache
+  emptied: both read and parse ``/proc/kallsyms``) and with both caches
+  loaded; and the same C approach on ``/proc/kallsyms`` (read included).
 * Cold start: a fresh ``python3`` process that imports ``bpfskel.sym`` and
   symbolizes 40 frames of its own (its executable and libc), wall time from
   before the import to the answer; goal < 50 ms (issue #18).
@@ -28,15 +29,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
-from common import BENCH_BUILD, Row, compile_c
+from common import BENCH_BUILD, Row, compile_c, spread
 
 from bpfskel import sym
 
 N_FUNCS = 10_000
 N_ADDRS = 100_000
 REPEAT = 3
+KERNEL_REPEAT = 9
 COLD_GOAL_MS = 50.0
 
 C_FLOOR = r"""
@@ -253,8 +255,10 @@ def bcc_row(name: str, ours: float, bcc: float, why: str) -> Row:
                "parse included")
 
 
-def kernel_rows(floor: Path) -> List[Row]:
-    with open("/proc/kallsyms") as f:  # vmlinux text: modules and BPF programs come and go
+def kernel_addresses() -> Tuple[List[int], int]:
+    """N_ADDRS addresses inside the kernel's own text symbols (modules and
+    BPF programs come and go), and how many symbols they were drawn from."""
+    with open("/proc/kallsyms") as f:
         starts = sorted({int(p[0], 16) for p in map(str.split, f)
                          if len(p) == 3 and p[1] in "tTwW"})
     rng = random.Random(18)
@@ -262,24 +266,68 @@ def kernel_rows(floor: Path) -> List[Row]:
     for _ in range(N_ADDRS):
         i = rng.randrange(len(starts) - 1)
         addrs.append(starts[i] + rng.randrange(max(1, min(64, starts[i + 1] - starts[i]))))
-    ours = c = b = float("inf")
+    return addrs, len(starts)
+
+
+def kernel_rows(floor: Path) -> List[Row]:
+    """Each side KERNEL_REPEAT times, the order reversed every other
+    repetition: cold (a fresh ``Symbolizer``, BCC's kallsyms cache emptied:
+    both read and parse ``/proc/kallsyms``) and warm (both caches loaded
+    before the clock starts), and the C floor (its own read and parse)."""
+    addrs, nsyms = kernel_addresses()
     bpf, why = bcc_bpf()
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        frames = sym.Symbolizer().symbolize_kernel(addrs)
-        ours = min(ours, time.perf_counter() - t0)
-        c = min(c, time_c(floor, "kallsyms", addrs))
-        if bpf is not None:
+    warm = sym.Symbolizer()
+    warm.symbolize_kernel(addrs[:1])
+    sides: Dict[str, Callable[[], Any]] = {
+        "ours": lambda: sym.Symbolizer().symbolize_kernel(addrs),
+        "ours warm": lambda: warm.symbolize_kernel(addrs),
+    }
+    if bpf is not None:
+        def bcc_cold() -> Any:
             bpf._sym_caches.pop(-1, None)
+            return [bpf.ksym(a) for a in addrs]
+        sides["bcc"] = bcc_cold
+        sides["bcc warm"] = lambda: [bpf.ksym(a) for a in addrs]
+    times: Dict[str, List[float]] = {k: [] for k in [*sides, "c"]}
+    results: Dict[str, Any] = {}
+    for rep in range(KERNEL_REPEAT):
+        order = [*sides, "c"]
+        for side in order[::-1] if rep % 2 else order:
+            if side == "c":
+                times["c"].append(time_c(floor, "kallsyms", addrs))
+                continue
             t0 = time.perf_counter()
-            names = [bpf.ksym(a) for a in addrs]
-            b = min(b, time.perf_counter() - t0)
-            check_names(names, frames)
-    assert all(f is not None for f in frames)
-    return [bcc_row("kernel: Symbolizer vs BCC BPF.ksym()", ours, b, why),
-            Row("sym", "kernel: Symbolizer vs C kallsyms+bsearch (floor)", ours / c, "x C",
-                note=f"{N_ADDRS:,} addresses, {len(starts):,} symbols; ours "
-                     f"{ours * 1e3:.0f} ms, C {c * 1e3:.0f} ms, /proc/kallsyms read included")]
+            results[side] = sides[side]()
+            times[side].append(time.perf_counter() - t0)
+    frames = results["ours"]
+    assert all(f is not None for f in frames) and results["ours warm"] == frames
+    if bpf is not None:
+        check_names(results["bcc"], frames)
+        check_names(results["bcc warm"], frames)
+    fig = {k: spread(v) for k, v in times.items() if v}
+
+    def ms(side: str) -> str:
+        return (f"{fig[side]['min_s'] * 1e3:.0f} ms (median "
+                f"{fig[side]['median_s'] * 1e3:.0f})")
+
+    def vs_bcc(name: str, ours: str, bcc: str, what: str) -> Row:
+        row = bcc_row(name, fig[ours]["min_s"], fig.get(bcc, {}).get("min_s", 0.0), why)
+        if not why:
+            row.note = (f"BCC {BCC_VERSION}; {N_ADDRS:,} addresses over {nsyms:,} symbols, "
+                        f"best of {KERNEL_REPEAT}, sides alternating; ours {ms(ours)}, BCC "
+                        f"{ms(bcc)}; medians {fig[bcc]['median_s'] / fig[ours]['median_s']:.2f}x"
+                        f"; {what}")
+            row.extra = {"ours": fig[ours], "bcc": fig[bcc]}
+        return row
+
+    return [vs_bcc("kernel: Symbolizer vs BCC BPF.ksym(), fresh", "ours", "bcc",
+                   "both read and parse /proc/kallsyms (BCC's cache emptied)"),
+            vs_bcc("kernel: Symbolizer vs BCC BPF.ksym(), kallsyms loaded", "ours warm",
+                   "bcc warm", "neither reads /proc/kallsyms (both caches loaded before)"),
+            Row("sym", "kernel: Symbolizer vs C kallsyms+bsearch (floor)",
+                fig["ours"]["min_s"] / fig["c"]["min_s"], "x C",
+                note=f"ours {ms('ours')}, C {ms('c')}, both read and parse /proc/kallsyms",
+                extra={"ours": fig["ours"], "c": fig["c"]})]
 
 
 COLD_CODE = r"""

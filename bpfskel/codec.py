@@ -24,14 +24,13 @@ instance of the class.
 from __future__ import annotations
 
 import ctypes
-import gc
 import struct
 from typing import Any, Callable, List, Optional
 
 from .chars import CharArray, char_bytes
 from .structs import int128, uint128
 
-__all__ = ["Codec", "is_integer_type", "gc_paused", "INTEGER_RULE"]
+__all__ = ["Codec", "is_integer_type", "INTEGER_RULE"]
 
 INTEGER_RULE = ("an int is stored as C converts it (modulo 2**bits: -1 is all ones); "
                 "a _Bool stores value != 0; a non-int raises TypeError")
@@ -166,35 +165,6 @@ class Codec:
         view: Any = memoryview(buf).cast("B")
         decode = self.decode
         return [decode(view[i * stride:i * stride + self.size]) for i in range(count)]
-
-
-class gc_paused:  # noqa: N801 - used like a function: ``with gc_paused():``
-    """Pause the cycle collector while building a large list of fresh objects.
-
-    ctypes instances are tracked by the collector, so making tens of thousands
-    of them triggers collection after collection, each walking the growing
-    list: pausing it for the build more than doubles the rate.  Objects made
-    by decoding cannot form reference cycles, so nothing is missed; the
-    previous state is restored even on error.
-
-    Leaving allocates nothing the collector tracks (a class, not a generator,
-    whose ``StopIteration`` would), so the young generation that the build
-    filled is not walked on the way out: if the caller drops the objects
-    before it allocates tracked ones (a loop over events that adds up
-    fields), the count falls back as they are freed and no collection ever
-    walks them.  A caller that keeps them pays one young collection at its
-    next tracked allocation, no more than it would have here.
-    """
-
-    __slots__ = ("_was_enabled",)
-
-    def __enter__(self) -> None:
-        self._was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._was_enabled:
-            gc.enable()
 
 
 def _describe(ctype: Any, size: int) -> str:

@@ -71,7 +71,7 @@ from typing import (
 )
 
 from .closing import Closing
-from .codec import gc_paused
+from .gcpause import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
 
 __all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "run_events",

@@ -16,7 +16,8 @@ import errno
 from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 from . import _libbpf, batch
-from .codec import Codec, gc_paused
+from .codec import Codec
+from .gcpause import gc_paused
 from .uapi import ARRAY_MAP_TYPES, BPF_ANY, BPF_F_LOCK
 
 if TYPE_CHECKING:

@@ -143,7 +143,7 @@ def test_gc_paused_restores_and_leaves_without_a_collection() -> None:
     does not itself walk the objects just made."""
     import gc
 
-    from bpfskel.codec import gc_paused
+    from bpfskel.gcpause import gc_paused
 
     runs: List[int] = []
 

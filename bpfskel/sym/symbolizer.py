@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .elf import ElfError, ElfImage, SymbolTable, read_elf
 from .frame import Frame
-from .kernel import KernelSymbols
+from .kernel import KALLSYMS_REFRESH, KernelSymbols
 from .process import FileKey, Mapping, ProcessMaps, own_vdso_image, process_start_time, read_memory
 
 __all__ = ["Symbolizer", "DEBUG_DIRS"]
@@ -338,16 +338,31 @@ class Symbolizer:
         return self._kernel
 
     def symbolize_kernel(self, addrs: Iterable[int]) -> List[Optional[Frame]]:
-        """One :class:`Frame` (or None) per kernel address.  An address no
-        symbol covers makes ``/proc/kallsyms`` be re-read once (at most once
-        a second): BPF programs and modules loaded since then resolve."""
+        """One :class:`Frame` (or None) per kernel address.
+
+        BPF programs and modules load and unload after ``/proc/kallsyms`` was
+        read.  An address no symbol covers, or one in a module or BPF program
+        symbol (or the kernel's last) that no read newer than the address
+        confirmed, makes the file be re-read, at most once every
+        :data:`~bpfskel.sym.kernel.KALLSYMS_REFRESH` seconds, and those
+        addresses are answered from the new read, which confirms them.  So a
+        program loaded since resolves, even where an unloaded one was.  The
+        one case not caught: an address confirmed before, whose program was
+        unloaded and replaced at the same place since the last read; it keeps
+        the old name until a read (that another address triggers, or
+        ``kernel.reload()``)."""
+        fresh = self._kernel is None
         ks = self.kernel
         addrs = list(addrs)
-        out = ks.resolve_many(addrs)
-        if None in out and time.monotonic() - ks.loaded_at > 1.0:
+        out, doubtful = ks.lookup(addrs)
+        if doubtful and not fresh and time.monotonic() - ks.loaded_at > KALLSYMS_REFRESH:
             ks.reload()
-            again = iter(ks.resolve_many([a for f, a in zip(out, addrs) if f is None]))
-            out = [f if f is not None else next(again) for f in out]
+            again = [addrs[i] for i in doubtful]
+            for i, frame in zip(doubtful, ks.resolve_many(again)):
+                out[i] = frame
+            fresh = True
+        if doubtful and fresh:  # a read newer than these addresses answered them
+            ks.confirm([addrs[i] for i in doubtful])
         return out
 
 
