@@ -71,8 +71,8 @@ from typing import (
 )
 
 from .closing import Closing
-from .gcpause import gc_paused
 from .errors import ClosedError, EventSizeError  # noqa: F401 - EventSizeError re-exported
+from .gcpause import gc_paused
 
 __all__ = ["EventReader", "EventSizeError", "event_decoder", "record_size", "run_events",
            "run_to", "taken", "typed_run"]
